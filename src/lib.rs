@@ -20,3 +20,4 @@ pub mod record;
 pub mod remote;
 pub mod sources;
 pub mod stats;
+pub mod usage;

@@ -34,7 +34,8 @@
 //!    merge unrelated files.
 //! 7. **Report** ([`report`]): clusters, removals, size histogram, the ten
 //!    largest clusters with sample paths, parameters including seeds and the
-//!    S-curve; optionally one JSON line per cluster (`--clusters`).
+//!    S-curve, eight sampled clusters with their texts (for the HTML page);
+//!    optionally one JSON line per cluster (`--clusters`).
 //!
 //! ## Scale: The Stack v2 Python (57M files) on one 24 GB machine
 //! With the defaults (256 permutations, 28 bands x 9 rows) and
@@ -317,10 +318,11 @@ pub fn find_near_duplicates(
     // Paths of the samples (or of every member), and bytes removed.
     let t = Instant::now();
     let samples = report::sample_keys(&clusters, cfg.cluster_paths);
+    let mut sample_texts = report::SampleTexts::new(&clusters);
     let (paths, bytes_removed) = if clusters.is_empty() {
         (HashMap::new(), 0)
     } else {
-        collect_paths(source, &samples, &removed, n)?
+        collect_paths(source, &samples, &removed, n, &mut sample_texts)?
     };
     timings.push(("paths", t.elapsed()));
 
@@ -344,6 +346,7 @@ pub fn find_near_duplicates(
         signatures_on_disk: p1.store.on_disk(),
         band_spill: linked.band_spill,
         edge_spill: linked.edge_spill,
+        sample_texts,
     });
     Ok(NearDedupOutcome {
         removed,
@@ -555,13 +558,14 @@ fn exact_stars(
     Ok(out)
 }
 
-/// One pass collecting the paths of `wanted` keys and the text bytes of
-/// `removed` keys.
+/// One pass collecting the paths of `wanted` keys, the text bytes of
+/// `removed` keys and the texts of the report's sampled clusters.
 fn collect_paths(
     source: &mut dyn NearDocSource,
     wanted: &[u64],
     removed: &[u64],
     n: usize,
+    sample_texts: &mut report::SampleTexts,
 ) -> Result<(HashMap<u64, DocRef>, u64)> {
     let mut paths = HashMap::with_capacity(wanted.len());
     let mut bytes = 0u64;
@@ -571,6 +575,7 @@ fn collect_paths(
         if removed.binary_search(&doc.key).is_ok() {
             bytes += doc.text.len() as u64;
         }
+        sample_texts.offer(doc.key, doc.text);
         if wanted.binary_search(&doc.key).is_ok() {
             paths.insert(
                 doc.key,
@@ -791,6 +796,46 @@ mod tests {
             ..cfg.clone()
         };
         assert_eq!(run(docs, &tiny).clusters, out.clusters);
+    }
+
+    #[test]
+    fn report_samples_clusters_with_texts_and_exact_jaccard() {
+        let docs = corpus(8);
+        let cfg = NearDedupConfig {
+            verify: VerifyMode::Signature,
+            ..NearDedupConfig::default()
+        };
+        let out = run(docs.clone(), &cfg);
+        let samples = &out.report.samples;
+        assert_eq!(samples.len(), report::SAMPLED_CLUSTERS);
+        for s in samples {
+            let kept = &docs[s.kept.key as usize];
+            let removed = &docs[s.removed.key as usize];
+            assert_eq!(s.kept.path, kept.2);
+            assert_eq!(s.removed.path, removed.2);
+            assert!(kept.0.starts_with(&s.kept.text));
+            assert_eq!(s.kept.text_bytes, kept.0.len() as u64);
+            assert_eq!(s.kept.truncated, kept.0.len() > report::SAMPLE_TEXT_BYTES);
+            assert!(s.kept.text.len() <= report::SAMPLE_TEXT_BYTES);
+            let exact = verify::exact_jaccard(
+                &shingle::shingle_set(&kept.0, 5),
+                &shingle::shingle_set(&removed.0, 5),
+            );
+            assert_eq!(s.exact_jaccard, exact);
+            // The cluster's own similarity is the signature estimate here.
+            let c = out.clusters.iter().find(|c| c.kept == s.kept.key).unwrap();
+            let m = c.removed.iter().find(|m| m.key == s.removed.key).unwrap();
+            assert_eq!(s.similarity, m.similarity);
+        }
+        // Deterministic: the same samples from a run in tiny batches.
+        let again = run(
+            docs,
+            &NearDedupConfig {
+                batch_docs: 3,
+                ..cfg
+            },
+        );
+        assert_eq!(&again.report.samples, samples);
     }
 
     #[test]

@@ -6,6 +6,14 @@
 //! backend name), so two runs that remove the same files write the same
 //! report, whatever their thread count or backend. The spill counters are the
 //! one part that follows `--memory`.
+//!
+//! For the run's HTML page the report also carries a few sampled clusters
+//! (`samples`): the kept file beside one removed file, both texts cut to
+//! [`SAMPLE_TEXT_BYTES`], with their exact Jaccard similarity computed from
+//! the whole texts. They are picked from the clusters alone (the largest two,
+//! then clusters spread evenly over the preference order; in each, the
+//! removed file least similar to the kept one, the case nearest the
+//! threshold), so they are as deterministic as the rest of the report.
 
 use super::lsh::LshStats;
 use super::params::{LshParams, SCurvePoint};
@@ -23,6 +31,9 @@ use std::path::Path;
 /// Kept clusters listed in the report, and removed samples per cluster.
 pub const LARGEST_CLUSTERS: usize = 10;
 pub const SAMPLES_PER_CLUSTER: usize = 5;
+/// Clusters whose texts the report carries, and how much of each text.
+pub const SAMPLED_CLUSTERS: usize = 8;
+pub const SAMPLE_TEXT_BYTES: usize = 4096;
 
 /// Path and repository of a document.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -87,6 +98,33 @@ pub struct LargeCluster {
     pub min_similarity: f64,
 }
 
+/// One document of a sampled cluster.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SampleDoc {
+    pub key: u64,
+    pub path: String,
+    pub repo: String,
+    /// The first [`SAMPLE_TEXT_BYTES`] of the text (cut on a character
+    /// boundary).
+    pub text: String,
+    /// Length of the whole text.
+    pub text_bytes: u64,
+    pub truncated: bool,
+}
+
+/// A sampled cluster: its kept document beside one removed document.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ClusterSample {
+    pub cluster_size: u64,
+    pub kept: SampleDoc,
+    pub removed: SampleDoc,
+    /// The similarity the cluster was built on (exact, or the signature
+    /// estimate with `--verify signature`).
+    pub similarity: f64,
+    /// Exact Jaccard similarity of the two whole texts' shingle sets.
+    pub exact_jaccard: f64,
+}
+
 /// Spilling, for the report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct SpillReport {
@@ -120,6 +158,8 @@ pub struct NearDedupReport {
     pub size_histogram: Vec<SizeBin>,
     pub largest: Vec<LargeCluster>,
     pub spill: SpillReport,
+    /// A few clusters with the texts of their kept and one removed document.
+    pub samples: Vec<ClusterSample>,
 }
 
 /// Everything [`build`] needs.
@@ -142,6 +182,7 @@ pub struct ReportInput<'a> {
     pub signatures_on_disk: bool,
     pub band_spill: SpillStats,
     pub edge_spill: SpillStats,
+    pub sample_texts: SampleTexts,
 }
 
 /// Clusters by size (largest first), ties by their order (preference).
@@ -150,6 +191,132 @@ fn largest_indices(clusters: &[Cluster]) -> Vec<usize> {
     idx.sort_by(|&a, &b| clusters[b].size().cmp(&clusters[a].size()).then(a.cmp(&b)));
     idx.truncate(LARGEST_CLUSTERS);
     idx
+}
+
+/// The sampled clusters: (cluster index, index of the removed member shown).
+/// The two largest clusters, then clusters spread evenly over the list (which
+/// is in preference order); in each, the removed member least similar to the
+/// kept one (the first such in preference order).
+pub fn sampled_pairs(clusters: &[Cluster]) -> Vec<(usize, usize)> {
+    let mut picks: Vec<usize> = largest_indices(clusters).into_iter().take(2).collect();
+    let n = clusters.len();
+    let spread = SAMPLED_CLUSTERS.saturating_sub(picks.len()).max(1);
+    for i in 0..spread {
+        if picks.len() >= SAMPLED_CLUSTERS.min(n) {
+            break;
+        }
+        let mut ix = i * n / spread;
+        // Skip clusters already taken, moving forward (wrapping once).
+        for _ in 0..n {
+            if !picks.contains(&ix) {
+                break;
+            }
+            ix = (ix + 1) % n;
+        }
+        if !picks.contains(&ix) {
+            picks.push(ix);
+        }
+    }
+    picks
+        .into_iter()
+        .filter(|&ix| !clusters[ix].removed.is_empty())
+        .map(|ix| {
+            let removed = &clusters[ix].removed;
+            let mut least = 0;
+            for (m, member) in removed.iter().enumerate() {
+                if member.similarity < removed[least].similarity {
+                    least = m;
+                }
+            }
+            (ix, least)
+        })
+        .collect()
+}
+
+/// Texts of the sampled clusters' documents, gathered in the pass that
+/// collects paths (see [`SampleTexts::offer`]).
+#[derive(Debug, Default)]
+pub struct SampleTexts {
+    /// Sorted keys wanted.
+    wanted: Vec<u64>,
+    texts: HashMap<u64, String>,
+}
+
+impl SampleTexts {
+    pub fn new(clusters: &[Cluster]) -> SampleTexts {
+        let mut wanted: Vec<u64> = sampled_pairs(clusters)
+            .into_iter()
+            .flat_map(|(c, m)| [clusters[c].kept, clusters[c].removed[m].key])
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        SampleTexts {
+            wanted,
+            texts: HashMap::new(),
+        }
+    }
+
+    /// Keeps `text` when `key` is one of the sampled documents.
+    pub fn offer(&mut self, key: u64, text: &str) {
+        if self.wanted.binary_search(&key).is_ok() {
+            self.texts.insert(key, text.to_string());
+        }
+    }
+}
+
+/// Cuts `text` to at most `max` bytes on a character boundary.
+pub fn cut_text(text: &str, max: usize) -> (&str, bool) {
+    if text.len() <= max {
+        return (text, false);
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    (&text[..end], true)
+}
+
+fn sample_doc(key: u64, paths: &HashMap<u64, DocRef>, text: &str) -> SampleDoc {
+    let (cut, truncated) = cut_text(text, SAMPLE_TEXT_BYTES);
+    let p = paths.get(&key);
+    SampleDoc {
+        key,
+        path: p.map(|d| d.path.clone()).unwrap_or_default(),
+        repo: p.map(|d| d.repo.clone()).unwrap_or_default(),
+        text: cut.to_string(),
+        text_bytes: text.len() as u64,
+        truncated,
+    }
+}
+
+/// The sampled clusters with their texts; `ngram` is the shingle length the
+/// exact Jaccard is computed with.
+fn cluster_samples(
+    clusters: &[Cluster],
+    paths: &HashMap<u64, DocRef>,
+    texts: &SampleTexts,
+    ngram: usize,
+) -> Vec<ClusterSample> {
+    sampled_pairs(clusters)
+        .into_iter()
+        .filter_map(|(c, m)| {
+            let cluster = &clusters[c];
+            let member = &cluster.removed[m];
+            let kept = texts.texts.get(&cluster.kept)?;
+            let removed = texts.texts.get(&member.key)?;
+            let exact = super::verify::exact_jaccard(
+                &super::shingle::shingle_set(kept, ngram),
+                &super::shingle::shingle_set(removed, ngram),
+            );
+            Some(ClusterSample {
+                cluster_size: cluster.size() as u64,
+                kept: sample_doc(cluster.kept, paths, kept),
+                removed: sample_doc(member.key, paths, removed),
+                similarity: member.similarity,
+                exact_jaccard: exact,
+            })
+        })
+        .collect()
 }
 
 /// Keys whose paths the report needs (sorted), or every member's.
@@ -169,6 +336,10 @@ pub fn sample_keys(clusters: &[Cluster], all: bool) -> Vec<u64> {
             })
             .collect()
     };
+    for (c, m) in sampled_pairs(clusters) {
+        keys.push(clusters[c].kept);
+        keys.push(clusters[c].removed[m].key);
+    }
     keys.sort_unstable();
     keys.dedup();
     keys
@@ -247,6 +418,7 @@ pub fn build(i: ReportInput<'_>) -> NearDedupReport {
             edge_runs: i.edge_spill.runs,
             bytes_spilled: i.band_spill.bytes_spilled + i.edge_spill.bytes_spilled,
         },
+        samples: cluster_samples(i.clusters, i.paths, &i.sample_texts, i.cfg.ngram),
     }
 }
 
@@ -405,7 +577,10 @@ mod tests {
             keys.iter().filter(|&&k| k > 5000).count(),
             SAMPLES_PER_CLUSTER
         );
-        assert_eq!(keys.len(), 1 + SAMPLES_PER_CLUSTER + 9 * 2);
+        // ... plus the sampled clusters' pairs: cluster 10 is sampled (spread
+        // over the list) but is not among the ten largest.
+        assert_eq!(keys.len(), 1 + SAMPLES_PER_CLUSTER + 9 * 2 + 2);
+        assert!(keys.contains(&1000) && keys.contains(&1001));
         assert_eq!(sample_keys(&cs, true).len(), 12 * 2 + 20);
     }
 
