@@ -64,6 +64,7 @@ pub mod ngram;
 pub mod normalize;
 pub mod report;
 pub mod rows;
+pub mod samples;
 
 use crate::backends::{Backend, NGRAM_MISS};
 use anyhow::{ensure, Result};
@@ -217,6 +218,8 @@ pub struct Decontaminator {
     ngram: NgramIndex,
     min_matches: u32,
     build_time: Duration,
+    /// Items' texts, for the sampled hits of the run's page.
+    item_texts: samples::ItemTexts,
 }
 
 /// Bound on the text of one internal batch, so that n-gram queries stay a
@@ -276,9 +279,12 @@ impl Decontaminator {
                 )
             },
         );
+        let names: Vec<String> = benchmarks.iter().map(|b| b.name.clone()).collect();
+        let item_texts = samples::ItemTexts::new(&items, &names);
         Ok(Decontaminator {
             backend,
             benchmarks,
+            item_texts,
             items: items.into_iter().map(|it| (it.benchmark, it.id)).collect(),
             exact: exact?,
             ngram,
@@ -300,6 +306,11 @@ impl Decontaminator {
     /// The n-gram index (for benchmarks and tests).
     pub fn ngram_index(&self) -> &NgramIndex {
         &self.ngram
+    }
+
+    /// The benchmark items' texts (for sampled hits).
+    pub fn item_texts(&self) -> &samples::ItemTexts {
+        &self.item_texts
     }
 
     /// The exact tier (for benchmarks and tests).

@@ -80,6 +80,38 @@ pub fn flag_line(raw: &str, c: &Contamination) -> Result<String> {
     Ok(format!("{close}{sep}\"contamination\":{json}}}"))
 }
 
+/// What a run records of its contaminated files for the stats file: each
+/// file with its matches (`files`), totals per benchmark and tier, and a few
+/// sampled hits with their texts (see [`super::samples`]).
+#[derive(Debug, Default)]
+pub struct HitLog {
+    pub files: Vec<serde_json::Value>,
+    pub totals: Totals,
+    pub sampler: super::samples::HitSampler,
+}
+
+impl HitLog {
+    /// Records one contaminated file (kept and marked when `flagged`).
+    pub fn record(
+        &mut self,
+        dec: &super::Decontaminator,
+        text: &str,
+        repo: &str,
+        path: &str,
+        hit: &Contamination,
+        flagged: bool,
+    ) {
+        self.totals.add(hit, text.len() as u64);
+        let action = if flagged { "flagged" } else { "dropped" };
+        self.sampler.offer(dec, text, repo, path, hit, action);
+        self.files.push(if flagged {
+            serde_json::json!({ "repo": repo, "path": path, "flagged": true, "hit": hit })
+        } else {
+            serde_json::json!({ "repo": repo, "path": path, "hit": hit })
+        });
+    }
+}
+
 /// Contaminated files and bytes of one benchmark.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct BenchmarkTotal {

@@ -174,7 +174,7 @@ pub fn finalize(
         None => None,
     };
     let mut decontam_batch: Vec<(String, PartRecord)> = Vec::new();
-    let mut decontam_log: Vec<serde_json::Value> = Vec::new();
+    let mut decontam_log = crate::decontam::report::HitLog::default();
     let mut last_ordinal = None;
     let mut key = 0u64;
     let mut written = 0u64;
@@ -202,7 +202,7 @@ pub fn finalize(
                      report: &mut FinalizeReport,
                      stats: &mut Stats,
                      rejects: &mut Option<AtomicFile>,
-                     log: &mut Vec<serde_json::Value>|
+                     log: &mut crate::decontam::report::HitLog|
      -> Result<()> {
         let Some(stage) = &cfg.decontam else {
             for (_, rec) in batch.drain(..) {
@@ -227,12 +227,12 @@ pub fn finalize(
                         );
                         reject(r, &input, &rec, "decontam", &reason, &detail)?;
                     }
-                    log.push(serde_json::json!({ "repo": rec.repo, "path": rec.path, "hit": hit }));
+                    log.record(&stage.decontaminator, &rec.text, &rec.repo, &rec.path, &hit, false);
                 }
                 other => {
                     if let Some(hit) = other {
                         stats.note("decontam_flagged", 1);
-                        log.push(serde_json::json!({ "repo": rec.repo, "path": rec.path, "flagged": true, "hit": hit }));
+                        log.record(&stage.decontaminator, &rec.text, &rec.repo, &rec.path, &hit, true);
                     }
                     stats.pass("decontam", bytes);
                     emit(rec, report, stats)?;
@@ -307,7 +307,7 @@ pub fn finalize(
     )?;
 
     if let Some(stage) = &cfg.decontam {
-        report.decontam = serde_json::json!({ "benchmarks": stage.decontaminator.describe(), "flag_only": stage.flag_only, "files": decontam_log });
+        report.decontam = serde_json::json!({ "benchmarks": stage.decontaminator.describe(), "flag_only": stage.flag_only, "files": decontam_log.files, "totals": decontam_log.totals, "samples": decontam_log.sampler.finish() });
     }
     if let Some(out) = output {
         out.commit()?;
