@@ -18,6 +18,7 @@ pub mod pipeline;
 pub mod rank;
 pub mod record;
 pub mod remote;
+pub mod report;
 pub mod sources;
 pub mod stats;
 pub mod usage;

@@ -184,6 +184,13 @@ pub struct DecontaminateArgs {
 
     #[command(flatten)]
     pub flags: DecontamFlags,
+
+    /// Write counters, totals per benchmark and tier, sampled hits and timings to FILE (JSON).
+    #[arg(long, value_name = "FILE")]
+    pub stats: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub report_html: super::flags::ReportHtmlFlag,
 }
 
 /// Lines per batch handed to the decontaminator, and the text bound.
@@ -200,6 +207,7 @@ struct Run<'a> {
     report: Option<ReportWriter>,
     stats: Stats,
     totals: Totals,
+    samples: crate::decontam::samples::HitSampler,
     invalid: u64,
 }
 
@@ -238,6 +246,9 @@ impl Run<'_> {
             };
             let reason = c.reason();
             self.totals.add(&c, bytes);
+            let action = if self.flag_only { "flagged" } else { "dropped" };
+            self.samples
+                .offer(self.dec, &rec.text, &rec.repo, &rec.path, &c, action);
             if let Some(r) = &mut self.report {
                 r.write(&ReportEntry {
                     line: Some(l.number),
@@ -275,12 +286,17 @@ pub fn run_decontaminate(
     backend: crate::backends::BackendKind,
 ) -> anyhow::Result<i32> {
     let cfg = args.flags.to_config()?;
+    let started_at = crate::output::run_report::now_rfc3339();
+    let run_start = Instant::now();
     let (backend, notes) = crate::backends::select(backend)?;
     for n in notes {
         eprintln!("tritter-gpu: decontam: {n}");
     }
     eprintln!("tritter-gpu: decontam: backend {}", backend.describe());
+    let build_clock = crate::usage::StepClock::start();
     let dec = Decontaminator::build(&cfg, backend)?;
+    let build_step = build_clock.finish("build_index");
+    let check_clock = crate::usage::StepClock::start();
     for line in dec.describe().lines() {
         eprintln!("tritter-gpu: decontam: {line}");
     }
@@ -299,6 +315,7 @@ pub fn run_decontaminate(
             .transpose()?,
         stats: Stats::default(),
         totals: Totals::default(),
+        samples: crate::decontam::samples::HitSampler::new(),
         invalid: 0,
     };
     let mut batch: Vec<ToolLine> = Vec::new();
@@ -318,12 +335,48 @@ pub fn run_decontaminate(
         report,
         stats,
         totals,
+        samples,
         invalid,
         ..
     } = run;
     out.commit()?;
     if let Some(r) = report {
         r.commit()?;
+    }
+    let check_step = check_clock.finish("check");
+    let file = serde_json::json!({
+        "tool": format!("tritter-gpu {}", env!("CARGO_PKG_VERSION")),
+        "command": "decontaminate",
+        "argv": crate::output::run_report::argv(),
+        "started_at": started_at,
+        "backend": dec.backend_description(),
+        "input": args.input.display().to_string(),
+        "output": args.output.display().to_string(),
+        "stats": stats,
+        "decontam": {
+            "benchmarks": dec.describe(),
+            "flag_only": cfg.flag_only,
+            "report": cfg.report.as_ref().map(|p| p.display().to_string()),
+            "totals": totals,
+            "samples": samples.finish(),
+        },
+        "invalid_records": invalid,
+        "elapsed_seconds": (run_start.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+        "steps": [build_step, check_step],
+        "resources": crate::usage::Usage::now().rounded(),
+    });
+    if let Some(path) = &args.stats {
+        let mut bytes = serde_json::to_vec_pretty(&file)?;
+        bytes.push(b'\n');
+        crate::output::atomic::write_atomic(path, &bytes)?;
+    }
+    if let Some(page) = crate::report::write_page_or(
+        &args.report_html.report_html,
+        &file,
+        args.stats.as_deref(),
+        Some(&args.output),
+    )? {
+        eprintln!("tritter-gpu: report page {}", page.display());
     }
     let secs = started.elapsed().as_secs_f64();
     let s = stats.get("decontam").cloned().unwrap_or_default();

@@ -55,6 +55,31 @@ pub enum Command {
     Dedup(DedupArgs),
     /// Remove files that contain evaluation benchmarks.
     Decontaminate(DecontaminateArgs),
+    /// Render the HTML report page of a stats file (of any run, old ones too).
+    Report(ReportArgs),
+}
+
+/// `--report-html`: where a run's HTML page goes.
+#[derive(Args, Debug, Clone)]
+pub struct ReportHtmlFlag {
+    /// The run's HTML report page: `on` (next to the stats, {name}.report.html), `off`, or a file path.
+    ///
+    /// One self-contained file (inline SVG and CSS, no script, nothing
+    /// fetched): the retention funnel against the data plan, near-dedup and
+    /// decontamination with samples, where time went, the run's identity.
+    #[arg(long = "report-html", value_name = "on|off|PATH", default_value = "on", value_parser = crate::report::PageTarget::parse, help_heading = "Output")]
+    pub report_html: crate::report::PageTarget,
+}
+
+/// `tritter-gpu report`.
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// A stats file written by curate, merge, dedup (--stats) or decontaminate (--stats).
+    #[arg(value_name = "STATS.json")]
+    pub stats: PathBuf,
+    /// Where to write the page (default: next to the stats, {name}.report.html).
+    #[arg(long, value_name = "PAGE.html")]
+    pub output: Option<PathBuf>,
 }
 
 /// On/off switch of an optional stage.
@@ -117,6 +142,8 @@ pub struct CurateArgs {
     /// Skip unreadable inputs (reported, exit code 1) instead of stopping.
     #[arg(long, help_heading = "Output")]
     pub keep_going: bool,
+    #[command(flatten)]
+    pub report_html: ReportHtmlFlag,
     /// Rows per batch (bounds memory per stage in flight).
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..), help_heading = "Output")]
     pub batch_size: u64,
@@ -262,6 +289,8 @@ pub struct MergeArgs {
     /// Count everything, write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub report_html: ReportHtmlFlag,
 }
 
 #[cfg(test)]
@@ -328,6 +357,39 @@ mod tests {
             c.filters.to_config("python").licenses,
             vec!["mit", "apache-2.0"]
         );
+    }
+
+    #[test]
+    fn report_html_and_report_parse() {
+        use crate::report::PageTarget;
+        let Command::Curate(c) = parse(&["curate", "--source", "x"]).unwrap().command else {
+            panic!()
+        };
+        assert_eq!(c.report_html.report_html, PageTarget::Beside);
+        let Command::Curate(c) = parse(&["curate", "--source", "x", "--report-html", "off"])
+            .unwrap()
+            .command
+        else {
+            panic!()
+        };
+        assert_eq!(c.report_html.report_html, PageTarget::Off);
+        let Command::Merge(m) = parse(&["merge", "--work-dir", "w", "--report-html", "p.html"])
+            .unwrap()
+            .command
+        else {
+            panic!()
+        };
+        assert_eq!(m.report_html.report_html, PageTarget::Path("p.html".into()));
+        assert!(parse(&["curate", "--source", "x", "--report-html", ""]).is_err());
+        let Command::Report(r) = parse(&["report", "s.json", "--output", "p.html"])
+            .unwrap()
+            .command
+        else {
+            panic!()
+        };
+        assert_eq!(r.stats, PathBuf::from("s.json"));
+        assert_eq!(r.output, Some(PathBuf::from("p.html")));
+        assert!(parse(&["report"]).is_err());
     }
 
     #[test]

@@ -54,7 +54,16 @@ fn run(cli: flags::Cli) -> Result<i32> {
         Command::Merge(args) => merge(args, &cli.global),
         Command::Dedup(args) => near_flags::run_dedup(args, cli.global.backend),
         Command::Decontaminate(args) => decontam_flags::run_decontaminate(args, cli.global.backend),
+        Command::Report(args) => report(args, &cli.global),
     }
+}
+
+fn report(args: flags::ReportArgs, global: &flags::GlobalFlags) -> Result<i32> {
+    let page = crate::report::render_file(&args.stats, args.output.as_deref())?;
+    if !global.quiet {
+        eprintln!("tritter-gpu: report page {}", page.display());
+    }
+    Ok(0)
 }
 
 fn print_subsets() -> Result<i32> {
@@ -83,6 +92,8 @@ fn curate(args: CurateArgs, global: &flags::GlobalFlags) -> Result<i32> {
         near: near_stage(&args.stages)?,
         decontam: decontam_stage(&args.stages)?,
         backend: global.backend,
+        command: "curate",
+        report_html: args.report_html.report_html.clone(),
     };
     pipeline::run_curate(&cfg)
 }
@@ -127,5 +138,6 @@ fn merge(args: MergeArgs, global: &flags::GlobalFlags) -> Result<i32> {
         global,
         near,
         decontam,
+        args.report_html.report_html.clone(),
     )
 }

@@ -225,6 +225,9 @@ pub struct DedupArgs {
 
     #[command(flatten)]
     pub near: NearDedupFlags,
+
+    #[command(flatten)]
+    pub report_html: super::flags::ReportHtmlFlag,
 }
 
 /// A line of the input that is not a valid record.
@@ -331,6 +334,11 @@ impl NearDocSource for ToolJsonlSource {
 
 #[derive(Serialize)]
 struct StatsFile<'a> {
+    tool: String,
+    command: &'static str,
+    argv: Vec<String>,
+    started_at: String,
+    backend: String,
     input: String,
     output: Option<String>,
     dry_run: bool,
@@ -338,6 +346,9 @@ struct StatsFile<'a> {
     near_dedup: &'a near::NearDedupReport,
     bad_lines: &'a [BadLine],
     bad_lines_total: usize,
+    elapsed_seconds: f64,
+    steps: Vec<crate::usage::StepTiming>,
+    resources: crate::usage::Usage,
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {
@@ -349,6 +360,8 @@ fn same_file(a: &Path, b: &Path) -> bool {
 
 pub fn run_dedup(args: DedupArgs, backend: BackendKind) -> Result<i32> {
     let start = Instant::now();
+    let started_at = crate::output::run_report::now_rfc3339();
+    let mut steps: Vec<crate::usage::StepTiming> = Vec::new();
     let cfg = args.near.to_config()?;
     ensure!(
         args.input.is_file(),
@@ -385,9 +398,18 @@ pub fn run_dedup(args: DedupArgs, backend: BackendKind) -> Result<i32> {
     eprintln!("tritter-gpu: backend: {}", backend.describe());
 
     let mut source = ToolJsonlSource::new(&args.input);
+    let clock = crate::usage::StepClock::start();
     let outcome: NearDedupOutcome =
         near::find_near_duplicates(&mut source, &cfg, backend.as_ref(), &scratch)
             .with_context(|| format!("near dedup of {}", args.input.display()))?;
+    steps.push(clock.finish("near_dedup"));
+    for (name, took) in &outcome.timings {
+        steps.push(crate::usage::StepTiming::wall(
+            format!("near_dedup/{}", name.trim()),
+            *took,
+        ));
+    }
+    let clock = crate::usage::StepClock::start();
 
     // Final pass: copy kept lines byte for byte (no JSON parsing needed: we
     // know which line numbers are records and which records were removed).
@@ -448,20 +470,40 @@ pub fn run_dedup(args: DedupArgs, backend: BackendKind) -> Result<i32> {
     if let Some(path) = &args.near.clusters {
         outcome.write_clusters_jsonl(path, Some(&source.lines))?;
     }
+    steps.push(clock.finish("write"));
+    let listed = source.bad.len().min(BAD_LINES_LISTED);
+    let file = StatsFile {
+        tool: format!("tritter-gpu {}", env!("CARGO_PKG_VERSION")),
+        command: "dedup",
+        argv: crate::output::run_report::argv(),
+        started_at,
+        backend: backend.describe(),
+        input: args.input.display().to_string(),
+        output: output.as_ref().map(|o| o.display().to_string()),
+        dry_run: args.dry_run,
+        stats: &stats,
+        near_dedup: &outcome.report,
+        bad_lines: &source.bad[..listed],
+        bad_lines_total: source.bad.len(),
+        elapsed_seconds: (start.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+        steps,
+        resources: crate::usage::Usage::now().rounded(),
+    };
     if let Some(path) = &args.stats {
-        let listed = source.bad.len().min(BAD_LINES_LISTED);
-        let file = StatsFile {
-            input: args.input.display().to_string(),
-            output: output.as_ref().map(|o| o.display().to_string()),
-            dry_run: args.dry_run,
-            stats: &stats,
-            near_dedup: &outcome.report,
-            bad_lines: &source.bad[..listed],
-            bad_lines_total: source.bad.len(),
-        };
         let mut bytes = serde_json::to_vec_pretty(&file)?;
         bytes.push(b'\n');
         write_atomic(path, &bytes)?;
+    }
+    // Next to the stats, else next to the output; a dry run writes a page
+    // only when given a path.
+    let target = &args.report_html.report_html;
+    if !args.dry_run || matches!(target, crate::report::PageTarget::Path(_)) {
+        let value = serde_json::to_value(&file)?;
+        if let Some(page) =
+            crate::report::write_page_or(target, &value, args.stats.as_deref(), output.as_deref())?
+        {
+            eprintln!("tritter-gpu: report page {}", page.display());
+        }
     }
 
     eprint!("{}", outcome.report.summary());

@@ -308,6 +308,11 @@ impl Decontaminator {
         &self.ngram
     }
 
+    /// The backend that runs the n-gram tier, as it describes itself.
+    pub fn backend_description(&self) -> String {
+        self.backend.describe()
+    }
+
     /// The benchmark items' texts (for sampled hits).
     pub fn item_texts(&self) -> &samples::ItemTexts {
         &self.item_texts

@@ -571,7 +571,9 @@ mod tests {
         assert_eq!(a[0].reason, "decontam_humaneval_exact");
         assert_eq!(a[1].reason, "decontam_mbpp_exact");
         assert_eq!(
-            a.iter().filter(|s| s.reason == "decontam_mbpp_exact").count(),
+            a.iter()
+                .filter(|s| s.reason == "decontam_mbpp_exact")
+                .count(),
             4
         );
     }

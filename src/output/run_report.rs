@@ -1,8 +1,12 @@
 //! The run's stats file, `{language}_curated.stats.json`: per-stage counts and
-//! retention, drop reasons, notes, dedup totals, failed inputs, timing.
+//! retention, drop reasons, notes, dedup totals, failed inputs, timing, and
+//! what the run's HTML page needs to say exactly what it describes: the
+//! command line, the start date, the inputs, the filter settings, the
+//! backend, per-step wall and CPU time and the process's peak memory.
 
 use crate::pipeline::finalize::FinalizeReport;
 use crate::stats::{StageStats, Stats};
+use crate::usage::{StepTiming, Usage};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -14,10 +18,30 @@ pub struct FailedInput {
     pub error: String,
 }
 
+/// Input names listed in the stats (all are counted in `inputs`).
+pub const INPUTS_LISTED: usize = 1000;
+
 #[derive(Debug, Serialize)]
 pub struct RunReport<'a> {
     pub tool: String,
+    /// `curate` or `merge`.
+    pub command: &'static str,
+    /// The command line, as given.
+    pub argv: Vec<String>,
+    /// When the run started, RFC 3339 in UTC.
+    pub started_at: String,
     pub language: &'a str,
+    /// `--source` values (or the default source).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<String>,
+    /// The first [`INPUTS_LISTED`] finished inputs, in input order.
+    pub input_names: Vec<String>,
+    /// The filters' settings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filters: Option<crate::filters::FilterConfig>,
+    /// The backend of near dedup and decontamination, as it describes itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
     pub inputs: usize,
     pub finished_inputs: usize,
     pub failed_inputs: Vec<FailedInput>,
@@ -38,6 +62,22 @@ pub struct RunReport<'a> {
     /// Wall time of phase 1 (per-shard stages) and phase 2 (global stages and
     /// output) in this invocation.
     pub phase_seconds: BTreeMap<String, f64>,
+    /// Wall and CPU time of each step of this invocation, in order.
+    pub steps: Vec<StepTiming>,
+    /// The process's CPU time and peak resident memory at the end.
+    pub resources: Usage,
+}
+
+/// Now, as the stats file writes dates.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// The process's command line.
+pub fn argv() -> Vec<String> {
+    std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect()
 }
 
 #[derive(Debug, Serialize)]
@@ -67,7 +107,14 @@ impl<'a> RunReport<'a> {
     ) -> RunReport<'a> {
         RunReport {
             tool: format!("tritter-gpu {}", env!("CARGO_PKG_VERSION")),
+            command: "curate",
+            argv: argv(),
+            started_at: String::new(),
             language,
+            sources: Vec::new(),
+            input_names: Vec::new(),
+            filters: None,
+            backend: None,
             inputs,
             finished_inputs: finished,
             failed_inputs: failed,
@@ -86,6 +133,8 @@ impl<'a> RunReport<'a> {
             },
             transfers: serde_json::Value::Null,
             phase_seconds: BTreeMap::new(),
+            steps: fin.steps.clone(),
+            resources: Usage::now().rounded(),
             elapsed_seconds: (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
         }
     }

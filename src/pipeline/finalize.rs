@@ -15,6 +15,7 @@ use crate::dedup::exact::{self, ExactDedupIndex, ExactDedupResult};
 use crate::dedup::near::{self, NearDedupConfig, NearDoc, NearDocSource};
 use crate::output::atomic::AtomicFile;
 use crate::stats::Stats;
+use crate::usage::{StepClock, StepTiming};
 use anyhow::{Context, Result};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -68,6 +69,8 @@ pub struct FinalizeReport {
     /// Per-benchmark totals and the removed files.
     #[serde(skip_serializing_if = "serde_json::Value::is_null")]
     pub decontam: serde_json::Value,
+    /// Wall and CPU time of each step.
+    pub steps: Vec<StepTiming>,
 }
 
 /// What [`for_each_record`] calls for each record.
@@ -134,6 +137,7 @@ pub fn finalize(
     let mut report = FinalizeReport::default();
 
     // Exact dedup over every part's keys.
+    let clock = StepClock::start();
     let mut index = ExactDedupIndex::create(&cfg.scratch)?;
     for p in parts {
         index.add(&exact::read_keys(&p.work.keys_path(p.done.ordinal))?)?;
@@ -141,10 +145,12 @@ pub fn finalize(
     let dedup = index.finish()?;
     report.exact_unique = dedup.unique;
     report.exact_duplicates = dedup.duplicates;
+    report.steps.push(clock.finish("exact_dedup"));
 
     // Near dedup over the exact survivors: removed key -> (kept key, similarity).
     let mut near_removed: HashMap<u64, (u64, f64)> = HashMap::new();
     if let Some(stage) = &cfg.near {
+        let clock = StepClock::start();
         let backend = cfg.backend.as_ref().context("near dedup needs a backend")?;
         let mut docs = SurvivorDocs {
             parts,
@@ -163,6 +169,11 @@ pub fn finalize(
             outcome.write_clusters_jsonl(path, None)?;
         }
         report.near_dedup = serde_json::to_value(&outcome.report)?;
+        report.steps.push(clock.finish("near_dedup"));
+        for (name, took) in &outcome.timings {
+            let name = format!("near_dedup/{}", name.trim());
+            report.steps.push(StepTiming::wall(name, *took));
+        }
     }
 
     let mut output = match &cfg.output {
@@ -175,6 +186,8 @@ pub fn finalize(
     };
     let mut decontam_batch: Vec<(String, PartRecord)> = Vec::new();
     let mut decontam_log = crate::decontam::report::HitLog::default();
+    let output_clock = StepClock::start();
+    let mut decontam_check = std::time::Duration::ZERO;
     let mut last_ordinal = None;
     let mut key = 0u64;
     let mut written = 0u64;
@@ -202,7 +215,8 @@ pub fn finalize(
                      report: &mut FinalizeReport,
                      stats: &mut Stats,
                      rejects: &mut Option<AtomicFile>,
-                     log: &mut crate::decontam::report::HitLog|
+                     log: &mut crate::decontam::report::HitLog,
+                     check_time: &mut std::time::Duration|
      -> Result<()> {
         let Some(stage) = &cfg.decontam else {
             for (_, rec) in batch.drain(..) {
@@ -211,7 +225,9 @@ pub fn finalize(
             return Ok(());
         };
         let texts: Vec<&str> = batch.iter().map(|(_, r)| r.text.as_str()).collect();
+        let t = std::time::Instant::now();
         let verdicts = stage.decontaminator.check_batch(&texts)?;
+        *check_time += t.elapsed();
         for ((input, rec), verdict) in batch.drain(..).zip(verdicts) {
             let bytes = rec.text.len() as u64;
             match verdict {
@@ -227,12 +243,26 @@ pub fn finalize(
                         );
                         reject(r, &input, &rec, "decontam", &reason, &detail)?;
                     }
-                    log.record(&stage.decontaminator, &rec.text, &rec.repo, &rec.path, &hit, false);
+                    log.record(
+                        &stage.decontaminator,
+                        &rec.text,
+                        &rec.repo,
+                        &rec.path,
+                        &hit,
+                        false,
+                    );
                 }
                 other => {
                     if let Some(hit) = other {
                         stats.note("decontam_flagged", 1);
-                        log.record(&stage.decontaminator, &rec.text, &rec.repo, &rec.path, &hit, true);
+                        log.record(
+                            &stage.decontaminator,
+                            &rec.text,
+                            &rec.repo,
+                            &rec.path,
+                            &hit,
+                            true,
+                        );
                     }
                     stats.pass("decontam", bytes);
                     emit(rec, report, stats)?;
@@ -294,6 +324,7 @@ pub fn finalize(
                 stats,
                 &mut rejects,
                 &mut decontam_log,
+                &mut decontam_check,
             )?;
         }
         Ok(())
@@ -304,6 +335,7 @@ pub fn finalize(
         stats,
         &mut rejects,
         &mut decontam_log,
+        &mut decontam_check,
     )?;
 
     if let Some(stage) = &cfg.decontam {
@@ -314,6 +346,12 @@ pub fn finalize(
     }
     if let Some(r) = rejects {
         r.commit()?;
+    }
+    report.steps.push(output_clock.finish("output"));
+    if cfg.decontam.is_some() {
+        report
+            .steps
+            .push(StepTiming::wall("output/decontam_check", decontam_check));
     }
     Ok(report)
 }

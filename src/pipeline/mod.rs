@@ -63,6 +63,10 @@ pub struct CurateConfig {
     /// Decontamination settings; `None` with `--decontaminate off`.
     pub decontam: Option<DecontamSettings>,
     pub backend: BackendKind,
+    /// `curate` or `merge`, as the stats file names the run.
+    pub command: &'static str,
+    /// Where the run's HTML page goes (`--report-html`).
+    pub report_html: crate::report::PageTarget,
 }
 
 /// Decontamination in `curate`: on by default with whatever benchmarks are
@@ -353,6 +357,8 @@ pub fn finish_run(
         fcfg.backend = Some(backend);
     }
     let phase1_seconds = started.elapsed().as_secs_f64();
+    // The process's CPU time so far is phase 1's (and set-up's).
+    let phase1_cpu = crate::usage::Usage::now().cpu_seconds();
     let fin = finalize::finalize(parts, &fcfg, &mut stats)?;
     let mut report = RunReport::new(
         language,
@@ -365,6 +371,32 @@ pub fn finish_run(
         started.elapsed(),
     );
     report.transfers = transfers;
+    report.command = cfg.command;
+    report.started_at = (chrono::Utc::now()
+        - chrono::Duration::from_std(started.elapsed()).unwrap_or_default())
+    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    report.sources = if cfg.sources.is_empty() && cfg.command == "curate" {
+        vec![inputs::DEFAULT_SOURCE.to_string()]
+    } else {
+        cfg.sources.clone()
+    };
+    report.input_names = parts
+        .iter()
+        .take(crate::output::run_report::INPUTS_LISTED)
+        .map(|p| p.done.input.clone())
+        .collect();
+    report.filters = Some(cfg.filters.clone());
+    report.backend = fcfg.backend.as_ref().map(|b| b.describe());
+    let mut first = crate::usage::StepTiming::wall(
+        if cfg.command == "merge" {
+            "open_work_dirs"
+        } else {
+            "per_shard"
+        },
+        std::time::Duration::from_secs_f64(phase1_seconds),
+    );
+    first.cpu_seconds = Some(round_ms(phase1_cpu));
+    report.steps.insert(0, first);
     if let (Some(d), false) = (&cfg.decontam, cfg.dry_run) {
         if let (Some(path), Some(files)) = (
             &d.config.report,
@@ -400,6 +432,19 @@ pub fn finish_run(
     if !cfg.dry_run {
         crate::output::atomic::write_atomic(&stats_path, &serde_json::to_vec_pretty(&report)?)?;
     }
+    // The page is rendered from the stats as written, so `tritter-gpu report`
+    // of the stats file gives the same page. A dry run writes one only when
+    // asked for by path.
+    if !cfg.dry_run || matches!(cfg.report_html, crate::report::PageTarget::Path(_)) {
+        let stats_value = serde_json::to_value(&report)?;
+        if let Some(page) =
+            crate::report::write_page(&cfg.report_html, &stats_value, Some(&stats_path))?
+        {
+            if !cfg.quiet {
+                eprintln!("tritter-gpu: report page {}", page.display());
+            }
+        }
+    }
     Ok(if report.failed_inputs.is_empty() {
         0
     } else {
@@ -419,6 +464,7 @@ pub fn run_merge(
     global: &crate::cli::flags::GlobalFlags,
     near: Option<(NearDedupConfig, Option<PathBuf>)>,
     decontam: Option<DecontamSettings>,
+    report_html: crate::report::PageTarget,
 ) -> Result<i32> {
     let started = std::time::Instant::now();
     let mut opened = Vec::new();
@@ -467,6 +513,8 @@ pub fn run_merge(
         near,
         decontam,
         backend: global.backend,
+        command: "merge",
+        report_html,
     };
     finish_run(
         &parts,
