@@ -175,7 +175,7 @@ pub fn render(run: &Run<'_>) -> Option<Section> {
                 "<div class=\"sample decontam-sample\" {}>",
                 attr("data-reason", str_at(s, "reason").unwrap_or(""))
             ));
-            out.raw("<p><b>").text(&file_name).raw("</b> ");
+            out.raw("<p><strong>").text(&file_name).raw("</strong> ");
             out.text(&format!(
                 "({}, {} lines) {} for {}: item {}{}",
                 fmt::bytes(u64_at(s, "file_bytes").unwrap_or(0)),

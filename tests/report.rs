@@ -1,0 +1,919 @@
+//! The run report page: rendered from real runs of the binary on generated
+//! data, checked against the stats it was rendered from (every stage and
+//! reason with its numbers, the plan verdicts, the samples), for escaping of
+//! hostile strings, for its size on a stats file inflated to a 57M-file run,
+//! and loaded in headless Chromium (no console errors, nothing fetched, the
+//! charts have their elements).
+//!
+//! Chromium tests skip with a printed reason where no `chromium` is found,
+//! unless `TRITTER_REQUIRE_CHROMIUM=1` (set by `.ci/run`).
+
+#[path = "report/chromium.rs"]
+mod chromium;
+mod common;
+
+use common::{run_expect, TestDir};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use tritter_gpu::report::fmt;
+use tritter_gpu::sources::writer::{SourceFile, WriteOptions};
+use tritter_gpu::sources::SchemaKind;
+
+/// Markup a file, a path or a benchmark may carry; the page must show it as
+/// text.
+const HOSTILE: &str = "</pre></td></table><script>alert(1)</script><img src=x onerror=alert(2)>";
+const HOSTILE_PATH: &str = "evil/</title><img src=x onerror=alert(3)>.py";
+const HOSTILE_REPO: &str = "mallory/<b onmouseover=alert(4)>repo";
+
+/// A unique, plausible Python file of about `lines` lines.
+fn code(seed: usize, lines: usize) -> String {
+    let mut s = format!("\"\"\"Module {seed}: helpers for job {seed}.\"\"\"\nimport os\n\n");
+    let mut n = 3;
+    let mut f = 0;
+    while n + 5 <= lines {
+        s += &format!(
+            "def step_{seed}_{f}(value, scale={f}):\n    total = value * scale + {seed}\n    name = 'item_{seed}_{f}'\n    return os.path.join(str(total), name)\n\n"
+        );
+        n += 5;
+        f += 1;
+    }
+    while n < lines {
+        s += &format!("# remark {n} about module {seed}\n");
+        n += 1;
+    }
+    s
+}
+
+/// `text` with every `every`-th line changed a little.
+fn edited(text: &str, every: usize, tag: &str) -> String {
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i % every == every / 2 {
+                format!("{l}  # {tag}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect()
+}
+
+fn source(path: &str, repo: &str, text: &str, licenses: &[&str], stars: u64) -> SourceFile {
+    let mut f = SourceFile::new(path, repo, "Python", text);
+    f.licenses = licenses.iter().map(|s| s.to_string()).collect();
+    f.stars = Some(stars);
+    f
+}
+
+/// Forty benchmark tasks (enough problems for rare identifiers to exist):
+/// each a prompt and a solution with its own identifiers. Task 3's prompt
+/// carries hostile markup.
+fn benchmark_tasks() -> Vec<(String, String, String)> {
+    (0..40)
+        .map(|i| {
+            let prompt = if i == 3 {
+                format!("def solve_task_{i}(rows):\n    \"\"\"Sum the weights {HOSTILE} of task {i}.\"\"\"\n")
+            } else {
+                format!("def solve_task_{i}(rows):\n    \"\"\"Sum the weighted ranks of the rows for task {i}.\"\"\"\n")
+            };
+            let mut solution = String::new();
+            for k in 0..8 {
+                solution += &format!(
+                    "    weight_{i}_{k} = sum(row.rank_{i}_{k} * {k} for row in rows if row.flag_{i}_{k})\n"
+                );
+            }
+            solution += &format!("    return weight_{i}_0 + weight_{i}_7\n");
+            (format!("Task/{i}"), prompt, solution)
+        })
+        .collect()
+}
+
+fn write_benchmarks(path: &Path) {
+    let mut out = String::new();
+    for (id, prompt, solution) in benchmark_tasks() {
+        out +=
+            &serde_json::to_string(&json!({"task_id": id, "prompt": prompt, "solution": solution}))
+                .unwrap();
+        out.push('\n');
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+/// The corpus: unique files, license, stars, language, size, quality and
+/// exact-duplicate drops, near-duplicate clusters (one of a file full of
+/// markup), and copies of benchmark tasks (exact and n-gram tier).
+fn corpus() -> Vec<SourceFile> {
+    let mut v = Vec::new();
+    for i in 0..24 {
+        v.push(source(
+            &format!("pkg/mod_{i}.py"),
+            &format!("team{}/lib{i}", i % 5),
+            &code(i, 40 + i),
+            &["mit"],
+            500 + i as u64,
+        ));
+    }
+    for i in 0..6 {
+        v.push(source(
+            &format!("gpl/m{i}.py"),
+            "copyleft/x",
+            &code(100 + i, 30),
+            &["gpl-3.0"],
+            900,
+        ));
+    }
+    for i in 0..3 {
+        v.push(source(
+            &format!("few/m{i}.py"),
+            "tiny/x",
+            &code(200 + i, 30),
+            &["mit"],
+            3,
+        ));
+    }
+    let mut rust = source("src/lib.rs", "crab/x", &code(300, 30), &["mit"], 900);
+    rust.language = "Rust".into();
+    v.push(rust);
+    v.push(source("short.py", "short/x", "x = 1\n", &["mit"], 900));
+    v.push(source(
+        "gen.py",
+        "gen/x",
+        &format!("# Generated by protoc. DO NOT EDIT.\n{}", code(301, 30)),
+        &["mit"],
+        900,
+    ));
+    // Exact duplicates of two files.
+    for i in [0, 1] {
+        v.push(source(
+            &format!("vendor/mod_{i}.py"),
+            "copier/y",
+            &code(i, 40 + i),
+            &["mit"],
+            150 + i as u64,
+        ));
+    }
+    // Near-duplicate clusters: three edited copies of file 2, one of files
+    // 4..8.
+    for k in 0..3 {
+        v.push(source(
+            &format!("fork{k}/mod_2.py"),
+            &format!("forker{k}/lib2"),
+            &edited(&code(2, 42), 12 + k, &format!("fork {k}")),
+            &["mit"],
+            100,
+        ));
+    }
+    for i in 4..8 {
+        v.push(source(
+            &format!("fork/mod_{i}.py"),
+            "forker/libs",
+            &edited(&code(i, 40 + i), 14, "tweak"),
+            &["mit"],
+            100,
+        ));
+    }
+    // A file full of markup, kept, and a near copy of it, removed: the
+    // cluster sample shows both texts.
+    let evil = format!("{}\nBANNER = '''{HOSTILE}'''\n", code(400, 50));
+    v.push(source(HOSTILE_PATH, HOSTILE_REPO, &evil, &["mit"], 5000));
+    v.push(source(
+        "evil/copy.py",
+        "mallory/fork",
+        &edited(&evil, 13, "<i>copied</i>"),
+        &["mit"],
+        200,
+    ));
+    // Benchmark copies: task 3 verbatim (exact tier, hostile prompt) and
+    // task 9's solution with two lines changed (no exact string left, most
+    // 13-grams shared: n-gram tier).
+    let tasks = benchmark_tasks();
+    let t3 = &tasks[3];
+    v.push(source(
+        "solutions/task3.py",
+        "student/homework",
+        &format!("{}\n{}{}\n", code(500, 20), t3.1, t3.2),
+        &["mit"],
+        300,
+    ));
+    let t9 = &tasks[9];
+    let changed: String =
+        t9.2.lines()
+            .enumerate()
+            .map(|(i, l)| {
+                if i == 2 || i == 6 {
+                    format!("    extra_{i} = None\n{l}\n")
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect();
+    v.push(source(
+        "solutions/task9.py",
+        "student/other",
+        &format!("{}\n{}\n", code(501, 20), changed),
+        &["mit"],
+        300,
+    ));
+    v
+}
+
+/// A finished `curate` run on the corpus, shared by the tests of this file.
+struct CurateRun {
+    dir: TestDir,
+    stats: Value,
+    page: String,
+}
+
+impl CurateRun {
+    fn out(&self) -> PathBuf {
+        self.dir.join("out")
+    }
+    fn page_path(&self) -> PathBuf {
+        self.out().join("python_curated.report.html")
+    }
+    fn stats_path(&self) -> PathBuf {
+        self.out().join("python_curated.stats.json")
+    }
+}
+
+fn curate_run() -> &'static CurateRun {
+    static RUN: OnceLock<CurateRun> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let dir = TestDir::new();
+        std::fs::create_dir_all(dir.join("in")).unwrap();
+        tritter_gpu::sources::writer::write_shard(
+            &dir.join("in/a.parquet"),
+            SchemaKind::StackV1,
+            &corpus(),
+            WriteOptions::default(),
+        )
+        .unwrap();
+        write_benchmarks(&dir.join("bench.jsonl"));
+        run_expect(
+            dir.cmd().args([
+                "--backend",
+                "cpu",
+                "--threads",
+                "2",
+                "curate",
+                "--source",
+                "in",
+                "--output",
+                "out",
+                "--min-stars",
+                "100",
+                "--benchmarks",
+                "none",
+                "--benchmark-file",
+                "tasks=bench.jsonl",
+                "--fields",
+                "prompt,solution",
+            ]),
+            0,
+        );
+        let out = dir.join("out");
+        let stats: Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join("python_curated.stats.json")).unwrap(),
+        )
+        .unwrap();
+        let page = std::fs::read_to_string(out.join("python_curated.report.html")).unwrap();
+        CurateRun { dir, stats, page }
+    })
+}
+
+/// The markup of `tag` elements carrying `attrs` (all of them, in order).
+fn has_row(page: &str, attrs: &[(&str, String)]) -> bool {
+    let want: Vec<String> = attrs
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", tritter_gpu::report::html::escape(v)))
+        .collect();
+    page.split('<').any(|tag| {
+        let head = tag.split('>').next().unwrap_or("");
+        head.starts_with("tr ") && want.iter().all(|w| head.contains(w.as_str()))
+    })
+}
+
+/// Markup must never come out of data: no script, no image, no bold, no
+/// italic element anywhere, and the hostile strings are there as text.
+fn check_escaped(page: &str) {
+    let lower = page.to_ascii_lowercase();
+    for bad in ["<script", "<img", "<b ", "<b>", "<i>"] {
+        assert!(!lower.contains(bad), "page has raw {bad}");
+    }
+    assert!(page.contains("&lt;img src=x onerror=alert("));
+}
+
+fn stages(stats: &Value) -> Vec<Value> {
+    match &stats["stages"] {
+        Value::Array(a) => a.clone(),
+        _ => stats["stats"]["stages"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| {
+                let mut v = v.clone();
+                v["stage"] = json!(k);
+                v
+            })
+            .collect(),
+    }
+}
+
+/// Every stage and every reason of the stats is on the page with its exact
+/// numbers, formatted as the page formats them.
+fn check_funnel(page: &str, stats: &Value) {
+    let stages = stages(stats);
+    assert!(!stages.is_empty());
+    for s in &stages {
+        let name = s["stage"].as_str().unwrap();
+        let n = |k: &str| s[k].as_u64().unwrap();
+        assert!(
+            has_row(
+                page,
+                &[
+                    ("data-stage", name.to_string()),
+                    ("data-files-in", n("files_in").to_string()),
+                    ("data-files-out", n("files_out").to_string()),
+                    ("data-bytes-in", n("bytes_in").to_string()),
+                    ("data-bytes-out", n("bytes_out").to_string()),
+                ]
+            ),
+            "stage {name} missing or wrong"
+        );
+        assert!(page.contains(&format!(">{}<", fmt::count(n("files_in")))));
+        assert!(page.contains(&format!(">{}<", fmt::bytes(n("bytes_in")))));
+        for (reason, c) in s["dropped"].as_object().unwrap() {
+            let files = c["files"].as_u64().unwrap();
+            assert!(
+                has_row(
+                    page,
+                    &[
+                        ("data-stage", name.to_string()),
+                        ("data-reason", reason.clone()),
+                        ("data-files", files.to_string()),
+                        ("data-bytes", c["bytes"].as_u64().unwrap().to_string()),
+                    ]
+                ),
+                "reason {reason} of {name} missing or wrong"
+            );
+            assert!(page.contains(&format!("{} of in", fmt::pct(files, n("files_in")))));
+        }
+    }
+}
+
+#[test]
+fn curate_page_shows_its_stats() {
+    let run = curate_run();
+    let (page, stats) = (&run.page, &run.stats);
+    check_funnel(page, stats);
+    check_escaped(page);
+    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(page.contains("&lt;img src=x onerror=alert(2)&gt;"));
+
+    // The run did what the corpus was made for, so every section has data.
+    let reasons: Vec<String> = stages(stats)
+        .iter()
+        .flat_map(|s| {
+            s["dropped"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for r in [
+        "license_not_permissive",
+        "stars_too_few",
+        "language_mismatch",
+        "lines_too_few",
+        "autogen_marker",
+        "exact_duplicate",
+        "minhash_near_duplicate",
+        "decontam_tasks_exact",
+        "decontam_tasks_ngram",
+    ] {
+        assert!(reasons.iter().any(|x| x == r), "no {r} in {reasons:?}");
+    }
+    for id in [
+        "funnel",
+        "plan",
+        "near-dedup",
+        "decontam",
+        "time",
+        "identity",
+    ] {
+        assert!(
+            page.contains(&format!("<section id=\"{id}\">")),
+            "no section {id}"
+        );
+    }
+
+    // The plan verdicts are those of the counts.
+    let view = tritter_gpu::report::view::Run::new(stats, None);
+    let checks = tritter_gpu::report::plan::checks(&view);
+    assert_eq!(checks.len(), 5);
+    for c in &checks {
+        assert!(
+            has_row(
+                page,
+                &[
+                    ("data-plan-row", c.expected.row.to_string()),
+                    ("data-verdict", c.verdict.label().to_string()),
+                ]
+            ),
+            "{c:?}"
+        );
+    }
+    let meta = stages(stats)
+        .into_iter()
+        .find(|s| s["stage"] == "metadata")
+        .unwrap();
+    let d = |r: &str| meta["dropped"][r]["files"].as_u64().unwrap_or(0);
+    let reached = meta["files_in"].as_u64().unwrap() - d("language_mismatch");
+    assert_eq!(checks[0].files_in, reached);
+    assert_eq!(
+        checks[0].files_out,
+        reached - d("license_not_permissive") - d("license_none")
+    );
+
+    // Near dedup: the S-curve, one bar per size bin, the samples with their
+    // recorded similarities, the hostile file shown as text in a diff.
+    let nd = &stats["near_dedup"];
+    assert!(page.contains("<svg class=\"chart s-curve\""));
+    assert_eq!(
+        page.matches("<rect class=\"bar\"").count(),
+        nd["size_histogram"].as_array().unwrap().len()
+    );
+    let samples = nd["samples"].as_array().unwrap();
+    assert!(samples.len() >= 3, "{samples:?}");
+    assert_eq!(
+        page.matches("class=\"sample cluster-sample\"").count(),
+        samples.len()
+    );
+    assert_eq!(
+        page.matches("<table class=\"diff\">").count(),
+        samples.len()
+    );
+    for s in samples {
+        assert!(page.contains(&format!(
+            "data-similarity=\"{}\" data-exact-jaccard=\"{}\"",
+            s["similarity"].as_f64().unwrap(),
+            s["exact_jaccard"].as_f64().unwrap()
+        )));
+        let j = s["exact_jaccard"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&j));
+    }
+    assert!(samples.iter().any(|s| s["kept"]["path"] == HOSTILE_PATH));
+    assert!(page.contains(&tritter_gpu::report::html::escape(&format!(
+        "kept: {HOSTILE_REPO}/{HOSTILE_PATH}"
+    ))));
+
+    // Decontamination: hits per benchmark and tier equal the drop reasons,
+    // samples of both tiers with the located span.
+    let dec = stages(stats)
+        .into_iter()
+        .find(|s| s["stage"] == "decontam")
+        .unwrap();
+    let exact = dec["dropped"]["decontam_tasks_exact"]["files"]
+        .as_u64()
+        .unwrap();
+    let ngram = dec["dropped"]["decontam_tasks_ngram"]["files"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(
+        stats["decontam"]["totals"]["benchmarks"]["tasks"]["exact"],
+        exact
+    );
+    assert_eq!(
+        stats["decontam"]["totals"]["benchmarks"]["tasks"]["ngram"],
+        ngram
+    );
+    assert!(has_row(page, &[("data-benchmark", "tasks".to_string())]));
+    assert!(page.contains(&format!(">{} exact + {} n-gram<", exact, ngram)));
+    let hits = stats["decontam"]["samples"].as_array().unwrap();
+    assert_eq!(hits.len(), 2, "{hits:?}");
+    for h in hits {
+        let span = &h["span"];
+        assert!(span.is_object(), "{h}");
+        assert!(span["first_line"].as_u64().unwrap() >= 22, "{h}");
+    }
+    assert_eq!(page.matches("class=\"sample decontam-sample\"").count(), 2);
+    assert!(page.contains("<span class=\"line hit\">"));
+
+    // Time and identity.
+    let steps = stats["steps"].as_array().unwrap();
+    for name in ["per_shard", "exact_dedup", "near_dedup", "output"] {
+        assert!(steps.iter().any(|s| s["step"] == name), "no step {name}");
+        assert!(page.contains(&format!("data-step=\"{name}\"")));
+    }
+    assert!(stats["resources"]["peak_rss_bytes"].as_u64().unwrap() > 1 << 20);
+    assert!(page.contains(&fmt::bytes(
+        stats["resources"]["peak_rss_bytes"].as_u64().unwrap()
+    )));
+    assert!(page.contains(stats["backend"].as_str().unwrap()));
+    assert!(page.contains(stats["started_at"].as_str().unwrap()));
+    assert!(page.contains("--benchmark-file tasks=bench.jsonl"));
+    assert!(page.contains(&format!("tritter-gpu {}", env!("CARGO_PKG_VERSION"))));
+
+    assert!(page.len() < 2 << 20);
+}
+
+#[test]
+fn report_command_renders_the_same_page_from_the_stats() {
+    let run = curate_run();
+    let t = TestDir::new();
+    let copy = t.join("python_curated.stats.json");
+    std::fs::copy(run.stats_path(), &copy).unwrap();
+    run_expect(t.cmd().args(["report", "python_curated.stats.json"]), 0);
+    let again = std::fs::read_to_string(t.join("python_curated.report.html")).unwrap();
+    assert_eq!(again, run.page, "the page depends only on the stats");
+    run_expect(
+        t.cmd().args([
+            "report",
+            "python_curated.stats.json",
+            "--output",
+            "sub/page.html",
+        ]),
+        0,
+    );
+    assert_eq!(
+        std::fs::read_to_string(t.join("sub/page.html")).unwrap(),
+        run.page
+    );
+
+    // Clear errors for what is not a stats file.
+    let out = run_expect(t.cmd().args(["report", "missing.json"]), 2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("missing.json"), "{err}");
+    std::fs::write(t.join("bad.json"), "not json").unwrap();
+    let out = run_expect(t.cmd().args(["report", "bad.json"]), 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not JSON"));
+    std::fs::write(t.join("list.json"), "[1, 2]").unwrap();
+    let out = run_expect(t.cmd().args(["report", "list.json"]), 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a stats object"));
+}
+
+#[test]
+fn old_stats_files_get_pages_too() {
+    // A stats file as curate wrote it before the page existed: no command
+    // line, steps, resources, samples or totals.
+    let mut old = curate_run().stats.clone();
+    let m = old.as_object_mut().unwrap();
+    for k in [
+        "command",
+        "argv",
+        "started_at",
+        "sources",
+        "input_names",
+        "filters",
+        "backend",
+        "steps",
+        "resources",
+    ] {
+        m.remove(k);
+    }
+    m["near_dedup"].as_object_mut().unwrap().remove("samples");
+    let d = m["decontam"].as_object_mut().unwrap();
+    d.remove("samples");
+    d.remove("totals");
+    let t = TestDir::new();
+    std::fs::write(t.join("old.stats.json"), serde_json::to_vec(&old).unwrap()).unwrap();
+    run_expect(t.cmd().args(["report", "old.stats.json"]), 0);
+    let page = std::fs::read_to_string(t.join("old.report.html")).unwrap();
+    check_funnel(&page, &old);
+    // Hits per benchmark come from the drop reasons instead.
+    assert!(has_row(&page, &[("data-benchmark", "tasks".to_string())]));
+    assert!(page.contains("not recorded"));
+    assert!(!page.contains("class=\"sample cluster-sample\""));
+    assert!(
+        page.contains("<section id=\"time\">"),
+        "phase_seconds still tell the time"
+    );
+}
+
+#[test]
+fn report_html_flag_moves_or_turns_off_the_page() {
+    let t = TestDir::new();
+    std::fs::create_dir_all(t.join("in")).unwrap();
+    tritter_gpu::sources::writer::write_shard(
+        &t.join("in/a.parquet"),
+        SchemaKind::StackV1,
+        &corpus()[..10],
+        WriteOptions::default(),
+    )
+    .unwrap();
+    let base = [
+        "--backend",
+        "cpu",
+        "curate",
+        "--source",
+        "in",
+        "--decontaminate",
+        "off",
+    ];
+    run_expect(
+        t.cmd()
+            .args(base)
+            .args(["--output", "a", "--report-html", "off"]),
+        0,
+    );
+    assert!(t.join("a/python_curated.stats.json").exists());
+    assert!(!t.join("a/python_curated.report.html").exists());
+    run_expect(
+        t.cmd()
+            .args(base)
+            .args(["--output", "b", "--report-html", "page.html"]),
+        0,
+    );
+    assert!(t.join("page.html").exists() && !t.join("b/python_curated.report.html").exists());
+    // A dry run writes nothing, unless a page path is given.
+    run_expect(t.cmd().args(base).args(["--output", "c", "--dry-run"]), 0);
+    assert!(!t.join("c").exists());
+    run_expect(
+        t.cmd()
+            .args(base)
+            .args(["--output", "d", "--dry-run", "--report-html", "dry.html"]),
+        0,
+    );
+    let page = std::fs::read_to_string(t.join("dry.html")).unwrap();
+    assert!(page.contains("dry run, nothing written"));
+}
+
+/// The curated corpus as tool-schema JSONL, for `dedup` and `decontaminate`.
+fn tool_jsonl(path: &Path) {
+    let mut out = String::new();
+    for f in corpus() {
+        if f.licenses.first().map(String::as_str) != Some("mit") || f.language != "Python" {
+            continue;
+        }
+        out += &serde_json::to_string(&json!({
+            "text": String::from_utf8(f.content).unwrap(), "language": "python", "license": "mit",
+            "stars": f.stars.unwrap_or(0), "path": f.path, "repo": f.repo,
+        }))
+        .unwrap();
+        out.push('\n');
+    }
+    out += "{\"not\": \"a record\"}\n";
+    std::fs::write(path, out).unwrap();
+}
+
+struct ToolRuns {
+    dir: TestDir,
+}
+
+fn tool_runs() -> &'static ToolRuns {
+    static RUNS: OnceLock<ToolRuns> = OnceLock::new();
+    RUNS.get_or_init(|| {
+        let dir = TestDir::new();
+        tool_jsonl(&dir.join("in.jsonl"));
+        write_benchmarks(&dir.join("bench.jsonl"));
+        run_expect(
+            dir.cmd().args([
+                "--backend",
+                "cpu",
+                "dedup",
+                "--input",
+                "in.jsonl",
+                "--output",
+                "deduped.jsonl",
+                "--stats",
+                "dedup.stats.json",
+            ]),
+            1,
+        );
+        run_expect(
+            dir.cmd().args([
+                "--backend",
+                "cpu",
+                "decontaminate",
+                "--input",
+                "in.jsonl",
+                "--output",
+                "clean.jsonl",
+                "--benchmarks",
+                "none",
+                "--benchmark-file",
+                "tasks=bench.jsonl",
+                "--fields",
+                "prompt,solution",
+                "--stats",
+                "decontam.stats.json",
+            ]),
+            1,
+        );
+        // Without --stats the page goes next to the output.
+        run_expect(
+            dir.cmd().args([
+                "--backend",
+                "cpu",
+                "decontaminate",
+                "--input",
+                "in.jsonl",
+                "--output",
+                "flagged.jsonl",
+                "--benchmarks",
+                "none",
+                "--benchmark-file",
+                "tasks=bench.jsonl",
+                "--fields",
+                "prompt,solution",
+                "--flag-only",
+            ]),
+            1,
+        );
+        ToolRuns { dir }
+    })
+}
+
+fn read_json(p: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+#[test]
+fn dedup_and_decontaminate_write_pages() {
+    let runs = tool_runs();
+    let d = &runs.dir;
+
+    let stats = read_json(&d.join("dedup.stats.json"));
+    let page = std::fs::read_to_string(d.join("dedup.report.html")).unwrap();
+    assert_eq!(stats["command"], "dedup");
+    check_funnel(&page, &stats);
+    check_escaped(&page);
+    assert!(page.contains("<section id=\"near-dedup\">"));
+    assert!(!page.contains("<section id=\"decontam\">"));
+    assert!(page.contains("Input lines that were not records"));
+    assert!(page.contains("data-step=\"near_dedup\""));
+    assert!(page.contains("data-step=\"write\""));
+    assert_eq!(
+        page.matches("class=\"sample cluster-sample\"").count(),
+        stats["near_dedup"]["samples"].as_array().unwrap().len()
+    );
+
+    let stats = read_json(&d.join("decontam.stats.json"));
+    let page = std::fs::read_to_string(d.join("decontam.report.html")).unwrap();
+    assert_eq!(stats["command"], "decontaminate");
+    check_funnel(&page, &stats);
+    check_escaped(&page);
+    assert!(!page.contains("<section id=\"near-dedup\">"));
+    let hits = stats["decontam"]["samples"].as_array().unwrap();
+    assert_eq!(hits.len(), 2);
+    let tiers: Vec<&str> = hits.iter().map(|h| h["tier"].as_str().unwrap()).collect();
+    assert!(
+        tiers.contains(&"exact") && tiers.contains(&"ngram"),
+        "{tiers:?}"
+    );
+    assert_eq!(page.matches("class=\"sample decontam-sample\"").count(), 2);
+    assert!(page.contains("data-step=\"build_index\""));
+
+    let flagged = std::fs::read_to_string(d.join("flagged.report.html")).unwrap();
+    assert!(flagged.contains("flagged and kept"));
+    assert!(flagged.contains("flagged for decontam_tasks_exact"));
+}
+
+/// The stats of a run at The Stack v2 Python's scale: the curate run's stats
+/// with every count multiplied, a thousand inputs listed, 100,000
+/// contaminated files, and full samples. The page stays under 2 MB.
+#[test]
+fn page_of_a_57m_file_run_stays_under_2mb() {
+    let mut big = curate_run().stats.clone();
+    let scale = |v: &mut Value, f: u64| {
+        if let Some(n) = v.as_u64() {
+            *v = json!(n * f);
+        }
+    };
+    let factor = 57_000_000 / big["stages"][0]["files_in"].as_u64().unwrap();
+    for s in big["stages"].as_array_mut().unwrap() {
+        for k in ["files_in", "files_out", "bytes_in", "bytes_out"] {
+            scale(&mut s[k], factor);
+        }
+        for (_, c) in s["dropped"].as_object_mut().unwrap() {
+            scale(&mut c["files"], factor);
+            scale(&mut c["bytes"], factor);
+        }
+    }
+    big["input_names"] = json!((0..1000)
+        .map(|i| format!(
+            "hf://datasets/bigcode/the-stack-v2-dedup/data/Python/train-{i:05}-of-01000.parquet"
+        ))
+        .collect::<Vec<_>>());
+    big["inputs"] = json!(1000);
+    big["finished_inputs"] = json!(1000);
+    let file = big["decontam"]["files"][0].clone();
+    big["decontam"]["files"] = json!(vec![file; 100_000]);
+    // Samples at their bounds: texts of the full size.
+    let long = "x = 1  # filler line of a long file\n".repeat(200);
+    let mut samples = big["near_dedup"]["samples"].as_array().unwrap().clone();
+    while samples.len() < 8 {
+        samples.push(samples[0].clone());
+    }
+    for s in &mut samples {
+        s["kept"]["text"] = json!(long[..4096]);
+        s["removed"]["text"] = json!(long[..4096].replace("filler", "other"));
+    }
+    big["near_dedup"]["samples"] = json!(samples);
+    let t = TestDir::new();
+    std::fs::write(t.join("big.stats.json"), serde_json::to_vec(&big).unwrap()).unwrap();
+    run_expect(t.cmd().args(["report", "big.stats.json"]), 0);
+    let page = std::fs::read_to_string(t.join("big.report.html")).unwrap();
+    check_funnel(&page, &big);
+    assert!(page.contains(&fmt::count(57_000_000 / factor * factor)));
+    assert!(page.contains("first 100 listed"));
+    eprintln!("page of a 57M-file run: {} bytes", page.len());
+    assert!(page.len() < 2_000_000, "{} bytes", page.len());
+}
+
+/// Loads every page in headless Chromium: it must load without console
+/// errors or warnings, request nothing but itself, run no script, show the
+/// hostile strings as text, and have its charts' elements.
+#[test]
+fn pages_load_in_chromium_without_errors() {
+    let Some(binary) = chromium::find() else {
+        if std::env::var("TRITTER_REQUIRE_CHROMIUM").as_deref() == Ok("1") {
+            panic!("TRITTER_REQUIRE_CHROMIUM=1 but no chromium found (apt-get install chromium, or set TRITTER_CHROMIUM)");
+        }
+        eprintln!("SKIPPED pages_load_in_chromium_without_errors: no chromium on PATH (apt-get install chromium; CI sets TRITTER_REQUIRE_CHROMIUM=1)");
+        return;
+    };
+    let run = curate_run();
+    let tools = tool_runs();
+    let mut browser = chromium::Browser::start(&binary);
+
+    // The checks can fail: a page that logs an error, throws, and fetches
+    // an image is caught on all three counts.
+    let control = TestDir::new();
+    let broken = control.join("broken.html");
+    std::fs::write(
+        &broken,
+        "<!DOCTYPE html><html><head><title>x</title></head><body><img src=\"http://127.0.0.1:9/x.png\"><script>console.error('boom'); undefined_function();</script></body></html>",
+    )
+    .unwrap();
+    let load = browser.load(&broken);
+    let all = format!("{:?}", load.problems);
+    assert!(all.contains("boom"), "{all}");
+    assert!(all.contains("undefined_function"), "{all}");
+    assert_eq!(load.requests, ["http://127.0.0.1:9/x.png"]);
+
+    let load = browser.load(&run.page_path());
+    assert!(load.problems.is_empty(), "{:#?}", load.problems);
+    assert!(
+        load.requests.is_empty(),
+        "the page fetched {:?}",
+        load.requests
+    );
+    let q = |b: &mut chromium::Browser, sel: &str| {
+        b.eval(&format!("document.querySelectorAll({sel:?}).length"))
+            .as_u64()
+            .unwrap()
+    };
+    let stages = stages(&run.stats).len() as u64;
+    assert_eq!(q(&mut browser, "svg.funnel-files g.row"), stages);
+    assert_eq!(q(&mut browser, "svg.funnel-files rect.kept"), stages);
+    assert_eq!(q(&mut browser, "svg.funnel-bytes rect.dropped"), stages);
+    assert_eq!(q(&mut browser, "svg.plan circle.dot"), 5);
+    assert_eq!(q(&mut browser, "svg.s-curve path.curve"), 1);
+    assert_eq!(q(&mut browser, "svg.s-curve g.marker.threshold"), 1);
+    assert_eq!(
+        q(&mut browser, "svg.cluster-sizes rect.bar"),
+        run.stats["near_dedup"]["size_histogram"]
+            .as_array()
+            .unwrap()
+            .len() as u64
+    );
+    assert_eq!(q(&mut browser, "svg.decontam-hits rect.exact"), 1);
+    assert!(q(&mut browser, "svg.time g.row") >= 4);
+    assert_eq!(q(&mut browser, "script, img, iframe, object, embed"), 0);
+    assert!(q(&mut browser, "table.diff tr.chg") > 0);
+    assert!(q(&mut browser, "pre.code mark") > 0);
+    // The S-curve really is drawn: its path spans the plot.
+    let path_len =
+        browser.eval("document.querySelector('svg.s-curve path.curve').getTotalLength()");
+    assert!(path_len.as_f64().unwrap() > 500.0, "{path_len}");
+    // Hostile strings are shown, as text.
+    let text = browser.eval("document.body.innerText");
+    let text = text.as_str().unwrap();
+    assert!(text.contains("<script>alert(1)</script>"));
+    assert!(text.contains(&format!("kept: {HOSTILE_REPO}/{HOSTILE_PATH}")));
+    assert_eq!(
+        browser.eval("document.title").as_str().unwrap(),
+        "python_curated · tritter-gpu curate report"
+    );
+
+    for page in [
+        "dedup.report.html",
+        "decontam.report.html",
+        "flagged.report.html",
+    ] {
+        let load = browser.load(&tools.dir.join(page));
+        assert!(load.problems.is_empty(), "{page}: {:#?}", load.problems);
+        assert!(
+            load.requests.is_empty(),
+            "{page} fetched {:?}",
+            load.requests
+        );
+        assert_eq!(q(&mut browser, "script, img"), 0, "{page}");
+        assert!(q(&mut browser, "svg.chart") >= 2, "{page}");
+    }
+    assert_eq!(q(&mut browser, "svg.decontam-hits g.row"), 1);
+}
