@@ -300,6 +300,11 @@ pub fn finish_run(
     transfers: serde_json::Value,
     started: std::time::Instant,
 ) -> Result<i32> {
+    // Phase 1 (or, for merge, opening the work dirs) ends here; the process's
+    // CPU time so far is its (and set-up's).
+    let phase1_wall = started.elapsed();
+    let phase1_cpu = crate::usage::Usage::now().cpu_seconds();
+    let prepare = crate::usage::StepClock::start();
     let mut stats = merged_stats(parts.iter().map(|p| &p.done));
     let (out_path, stats_path) = output_paths(&cfg.output_dir, language);
     let scratch = parts
@@ -357,8 +362,7 @@ pub fn finish_run(
         fcfg.backend = Some(backend);
     }
     let phase1_seconds = started.elapsed().as_secs_f64();
-    // The process's CPU time so far is phase 1's (and set-up's).
-    let phase1_cpu = crate::usage::Usage::now().cpu_seconds();
+    let prepare_step = prepare.finish("backend_and_benchmarks");
     let fin = finalize::finalize(parts, &fcfg, &mut stats)?;
     let mut report = RunReport::new(
         language,
@@ -393,10 +397,14 @@ pub fn finish_run(
         } else {
             "per_shard"
         },
-        std::time::Duration::from_secs_f64(phase1_seconds),
+        phase1_wall,
     );
     first.cpu_seconds = Some(round_ms(phase1_cpu));
     report.steps.insert(0, first);
+    if fcfg.backend.is_some() {
+        // Selecting the backend and building the benchmark index.
+        report.steps.insert(1, prepare_step);
+    }
     if let (Some(d), false) = (&cfg.decontam, cfg.dry_run) {
         if let (Some(path), Some(files)) = (
             &d.config.report,
