@@ -225,6 +225,28 @@ mod tests {
     }
 
     #[test]
+    fn tokens_show_where_they_were_counted() {
+        let stats = json!({"stages": [
+            {"stage": "metadata", "files_in": 10, "files_out": 5, "bytes_in": 0, "bytes_out": 0, "dropped": {}},
+            {"stage": "quality", "files_in": 5, "files_out": 4, "bytes_in": 500, "bytes_out": 400,
+             "tokens_in": 1200, "tokens_out": 1000,
+             "dropped": {"alpha_too_low": {"files": 1, "bytes": 100, "tokens": 200}}},
+        ]});
+        let page = render(&stats, None);
+        assert!(page.contains("svg class=\"chart funnel funnel-tokens\""));
+        let tokens_chart = &page[page.find("funnel-tokens").unwrap()..];
+        let tokens_chart = &tokens_chart[..tokens_chart.find("</svg>").unwrap()];
+        assert_eq!(tokens_chart.matches("<g class=\"row").count(), 1);
+        assert!(page.contains(">not counted<"));
+        assert!(page.contains("data-value=\"1200\">1,200<"));
+        assert!(page.contains("data-value=\"200\">200<"));
+        // Without tokens anywhere, no tokens columns.
+        let none = render(&json!({"stages": [stats["stages"][0].clone()]}), None);
+        assert!(!none.contains("tokens in"));
+        assert!(none.contains("Tokens were not counted"));
+    }
+
+    #[test]
     fn absent_parts_skip_their_sections() {
         let page = render(&json!({"command": "dedup"}), None);
         assert!(page.starts_with("<!DOCTYPE html>"));

@@ -48,10 +48,12 @@ impl Measure {
 }
 
 fn chart(run: &Run<'_>, m: Measure, checks: &[plan::Check]) -> Option<Html> {
+    // Stages without the measure (tokens of stages where the content is not
+    // known yet) are left out of its chart.
     let rows: Vec<BarRow> = run
         .stages
         .iter()
-        .map(|s| {
+        .filter_map(|s| {
             let (i, o) = m.of(s)?;
             let outside =
                 plan::check_for_stage(checks, &s.name).is_some_and(|c| c.verdict.outside());
@@ -82,7 +84,7 @@ fn chart(run: &Run<'_>, m: Measure, checks: &[plan::Check]) -> Option<Html> {
                 },
             })
         })
-        .collect::<Option<Vec<_>>>()?;
+        .collect();
     if rows.is_empty() {
         return None;
     }
@@ -104,10 +106,10 @@ pub fn render(run: &Run<'_>) -> Option<Section> {
     let tokens = run
         .stages
         .iter()
-        .all(|s| s.tokens_in.is_some() && s.tokens_out.is_some());
+        .any(|s| s.tokens_in.is_some() && s.tokens_out.is_some());
     let mut out = Html::new();
     out.raw("<p class=\"note\">Files, bytes")
-        .raw(if tokens { " and tokens" } else { "" })
+        .raw(if tokens { " and (where counted) tokens" } else { "" })
         .raw(" into and out of each stage, in pipeline order, with every drop reason and its share of the stage's input. ")
         .raw(if tokens {
             ""
@@ -149,10 +151,16 @@ pub fn render(run: &Run<'_>) -> Option<Section> {
         num_cell(&mut out, s.bytes_out, &fmt::bytes(s.bytes_out));
         out.elem("td", "class=\"n\"", &fmt::pct(s.bytes_out, s.bytes_in));
         if tokens {
-            let (ti, to) = (s.tokens_in.unwrap_or(0), s.tokens_out.unwrap_or(0));
-            num_cell(&mut out, ti, &fmt::count(ti));
-            num_cell(&mut out, to, &fmt::count(to));
-            out.elem("td", "class=\"n\"", &fmt::pct(to, ti));
+            match (s.tokens_in, s.tokens_out) {
+                (Some(ti), Some(to)) => {
+                    num_cell(&mut out, ti, &fmt::count(ti));
+                    num_cell(&mut out, to, &fmt::count(to));
+                    out.elem("td", "class=\"n\"", &fmt::pct(to, ti));
+                }
+                _ => {
+                    out.raw("<td class=\"n\" colspan=\"3\">not counted</td>");
+                }
+            }
         }
         out.raw("<td>");
         if let Some(c) = check {
@@ -232,8 +240,14 @@ pub fn render(run: &Run<'_>) -> Option<Section> {
         num_cell(&mut out, bo, &fmt::bytes(bo));
         out.elem("td", "class=\"n\"", &fmt::pct(bo, bi));
         if tokens {
-            let first = run.stages.first().and_then(|s| s.tokens_in).unwrap_or(0);
-            let last = run.stages.last().and_then(|s| s.tokens_out).unwrap_or(0);
+            // From the first stage that counted tokens to the last.
+            let first = run.stages.iter().find_map(|s| s.tokens_in).unwrap_or(0);
+            let last = run
+                .stages
+                .iter()
+                .rev()
+                .find_map(|s| s.tokens_out)
+                .unwrap_or(0);
             num_cell(&mut out, first, &fmt::count(first));
             num_cell(&mut out, last, &fmt::count(last));
             out.elem("td", "class=\"n\"", &fmt::pct(last, first));
