@@ -278,8 +278,19 @@ fn curate_run() -> &'static CurateRun {
         )
         .unwrap();
         let page = std::fs::read_to_string(out.join("python_curated.report.html")).unwrap();
+        keep(&out.join("python_curated.report.html"));
         CurateRun { dir, stats, page }
     })
+}
+
+/// Copies a page to `$TRITTER_REPORT_KEEP` (a directory), for a person to
+/// look at the test runs' pages.
+fn keep(page: &Path) {
+    if let Some(dir) = std::env::var_os("TRITTER_REPORT_KEEP") {
+        let dir = PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(page, dir.join(page.file_name().unwrap())).unwrap();
+    }
 }
 
 /// The markup of `tag` elements carrying `attrs` (all of them, in order).
@@ -723,6 +734,13 @@ fn tool_runs() -> &'static ToolRuns {
             ]),
             1,
         );
+        for page in [
+            "dedup.report.html",
+            "decontam.report.html",
+            "flagged.report.html",
+        ] {
+            keep(&dir.join(page));
+        }
         ToolRuns { dir }
     })
 }

@@ -200,10 +200,12 @@ fn render_pre(parts: &[(bool, String)], first_line: Option<u64>, hit: (u64, u64)
                 }
             }
             if pieces.peek().is_some() {
+                // Numbered lines are blocks, which break the line already.
                 if first_line.is_some() {
                     out.raw("</span>");
+                } else {
+                    out.raw("\n");
                 }
-                out.raw("\n");
                 line += 1;
                 open_line(&mut out, line);
             }

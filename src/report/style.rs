@@ -38,7 +38,7 @@ table.kv th { width: 220px; }
 code, pre, .code { font: 12.5px/1.4 ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; }
 pre { background: var(--panel); border: 1px solid var(--line); padding: 8px; overflow-x: auto; margin: 4px 0; white-space: pre-wrap; word-break: break-word; }
 pre.code mark { background: #ffe39a; }
-pre.code .line { display: block; }
+pre.code .line { display: block; min-height: 1.4em; }
 pre.code .line.hit { background: #fff4d0; }
 pre.code .ln { color: #9aa3b1; user-select: none; display: inline-block; min-width: 3.2em; text-align: right; padding-right: 8px; }
 table.diff td.ln { color: #9aa3b1; user-select: none; text-align: right; padding-right: 6px; font: 12px ui-monospace, "DejaVu Sans Mono", monospace; }
@@ -74,6 +74,7 @@ table.diff tr.fold td { color: var(--muted); text-align: center; background: var
 .pair > div { min-width: 0; }
 details { margin: 6px 0; }
 details > summary { cursor: pointer; font-weight: 600; }
+.evidence { overflow-wrap: anywhere; }
 .sample { border: 1px solid var(--line); border-radius: 6px; padding: 8px 12px; margin: 10px 0; }
 footer { padding: 16px 32px; color: var(--muted); border-top: 1px solid var(--line); }
 @media print { nav { display: none; } .sample { break-inside: avoid; } }

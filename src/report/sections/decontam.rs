@@ -187,7 +187,7 @@ pub fn render(run: &Run<'_>) -> Option<Section> {
                     .map(|f| format!(", field {f}"))
                     .unwrap_or_default()
             ))
-            .raw("<br><span class=\"muted\">")
+            .raw("<br><span class=\"muted evidence\">")
             .text(&evidence(s))
             .raw("</span></p>");
             let item_text = str_at(s, "item_text").unwrap_or("");
