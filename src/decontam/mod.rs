@@ -95,7 +95,9 @@ pub const MAX_REPORTED_ITEMS: usize = 32;
 pub const MAX_QUOTED: usize = 160;
 
 /// Where the built-in benchmarks come from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum BenchmarkSource {
     /// The benchmark directory.
@@ -106,7 +108,7 @@ pub enum BenchmarkSource {
 }
 
 /// Everything decontamination needs to know.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct DecontamConfig {
     /// Built-in benchmarks by name (see [`benchmarks::Builtin`]); empty means
     /// every benchmark available from `source`; `none` loads user files only.
@@ -305,6 +307,17 @@ impl Decontaminator {
     /// The exact tier (for benchmarks and tests).
     pub fn exact_index(&self) -> &ExactIndex {
         &self.exact
+    }
+
+    /// What decides the verdicts: benchmarks, item counts and the size of
+    /// both tiers, without timings or backend, so that equal indexes give
+    /// equal summaries (work directories record it).
+    pub fn index_summary(&self) -> String {
+        let d = self.describe();
+        match d.rfind("; built in") {
+            Some(at) => d[..at].to_string(),
+            None => d,
+        }
     }
 
     /// Benchmarks and item counts loaded, and the size of both tiers.

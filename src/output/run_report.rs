@@ -1,7 +1,7 @@
 //! The run's stats file, `{language}_curated.stats.json`: per-stage counts and
 //! retention, drop reasons, notes, dedup totals, failed inputs, timing.
 
-use crate::pipeline::finalize::FinalizeReport;
+use crate::pipeline::steps::report::GlobalReport as FinalizeReport;
 use crate::stats::{StageStats, Stats};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -38,6 +38,9 @@ pub struct RunReport<'a> {
     /// Wall time of phase 1 (per-shard stages) and phase 2 (global stages and
     /// output) in this invocation.
     pub phase_seconds: BTreeMap<String, f64>,
+    /// Wall and CPU seconds and task count of every global step.
+    #[serde(skip_serializing_if = "serde_json::Value::is_null")]
+    pub step_seconds: serde_json::Value,
 }
 
 #[derive(Debug, Serialize)]
@@ -49,6 +52,9 @@ pub struct ExactSummary {
 #[derive(Debug, Serialize)]
 pub struct OutputSummary {
     pub path: Option<String>,
+    /// The files of `--output-shards N`, in order (then `path` is null).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shards: Option<Vec<String>>,
     pub files: u64,
     pub bytes: u64,
 }
@@ -81,11 +87,13 @@ impl<'a> RunReport<'a> {
             },
             output: OutputSummary {
                 path: output.map(|p| p.display().to_string()),
+                shards: None,
                 files: fin.output_files,
                 bytes: fin.output_bytes,
             },
             transfers: serde_json::Value::Null,
             phase_seconds: BTreeMap::new(),
+            step_seconds: serde_json::Value::Null,
             elapsed_seconds: (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
         }
     }

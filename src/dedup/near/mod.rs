@@ -68,6 +68,7 @@ pub mod cluster;
 pub mod lsh;
 pub mod params;
 pub mod report;
+pub mod shard_keys;
 pub mod shingle;
 pub mod signature;
 pub mod spill;
@@ -90,7 +91,7 @@ use std::time::{Duration, Instant};
 pub const DEFAULT_SEED: u64 = 42;
 
 /// Near-dedup settings (see [`crate::cli::near_flags::NearDedupFlags`]).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NearDedupConfig {
     /// Jaccard similarity at or above which a file is a near-duplicate.
     pub jaccard: f64,
