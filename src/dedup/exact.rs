@@ -84,10 +84,10 @@ impl KeyEntry {
 }
 
 /// Sorts a part's key entries by `(md5, preference)` and writes them to its
-/// sidecar file.
+/// sidecar file (unsynced: the caller syncs the shard's files at once).
 pub fn write_keys(path: &Path, entries: &mut [KeyEntry]) -> Result<()> {
     sort_entries(entries);
-    crate::output::atomic::write_atomic(path, bytemuck::cast_slice(entries))
+    crate::output::atomic::write_atomic_unsynced(path, bytemuck::cast_slice(entries))
 }
 
 fn sort_entries(entries: &mut [KeyEntry]) {

@@ -43,7 +43,7 @@ pub fn write_hits(path: &Path, hits: &[DecontamHit]) -> Result<()> {
         serde_json::to_writer(&mut bytes, h)?;
         bytes.write_all(b"\n")?;
     }
-    crate::output::atomic::write_atomic(path, &bytes)
+    crate::output::atomic::write_atomic_unsynced(path, &bytes)
 }
 
 /// The hits of a shard; none when the shard was made without

@@ -700,11 +700,51 @@ pub fn run_step(work_dir: &Path, action: &StepAction, quiet: bool) -> Result<i32
             let g: GlobalConfig = run_config::load(&dir.join("config.json"))?;
             std::env::set_current_dir(&g.cwd)
                 .with_context(|| format!("cannot enter {}", g.cwd.display()))?;
+            if !dir.join("parts.json").exists() {
+                check_phase1_over(&g)?;
+            }
             let ctx = GlobalContext::open(&dir)?;
             steps::run_task(&ctx, step, *task)?;
             Ok(0)
         }
     }
+}
+
+/// Before the first global task fixes the list of parts: every input shard
+/// must be done or failed (or `--max-samples` reached), else the global steps
+/// would silently leave out shards still running elsewhere.
+fn check_phase1_over(g: &GlobalConfig) -> Result<()> {
+    let works: Vec<WorkDir> = g
+        .work_dirs
+        .iter()
+        .map(|d| WorkDir { root: g.resolve(d) })
+        .collect();
+    let mut kept = 0u64;
+    let mut missing = Vec::new();
+    for o in 0..g.input_count {
+        let mut state = None;
+        for w in &works {
+            if let Some(d) = w.done(o)? {
+                kept += d.kept;
+                state = Some(true);
+                break;
+            }
+            if w.failed_path(o).exists() {
+                state = Some(false);
+            }
+        }
+        if state.is_none() {
+            missing.push(o);
+        }
+    }
+    if let (Some(&first), false) = (missing.first(), g.max_samples.is_some_and(|n| kept >= n)) {
+        bail!(
+            "{} of {} input shard(s) are not done (first: shard {first}); run every task of step shards before the global steps",
+            missing.len(),
+            g.input_count
+        );
+    }
+    Ok(())
 }
 
 /// Is task `task` of `step` done in `work`?

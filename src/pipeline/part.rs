@@ -139,10 +139,14 @@ impl PartWriter {
         Ok(first)
     }
 
-    /// Commits the part, then its frame index.
+    /// Commits the part, then its frame index (unsynced: the shard's commit
+    /// syncs its files at once, see [`crate::output::atomic::sync_filesystem`]).
     pub fn commit(self, frames_path: &Path) -> Result<()> {
-        self.file.commit()?;
-        crate::output::atomic::write_atomic(frames_path, bytemuck::cast_slice(&self.frames))
+        self.file.commit_unsynced()?;
+        crate::output::atomic::write_atomic_unsynced(
+            frames_path,
+            bytemuck::cast_slice(&self.frames),
+        )
     }
 }
 

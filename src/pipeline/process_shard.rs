@@ -286,7 +286,7 @@ pub fn process_shard(
         write_hits(&ctx.work.decontam_path(o), &hits)?;
     }
     if let Some(r) = rejects {
-        r.commit()?;
+        r.commit_unsynced()?;
     }
     let done = ShardDone {
         ordinal: input.ordinal,
@@ -296,6 +296,9 @@ pub fn process_shard(
         stopped_at_row,
         stats,
     };
+    // Every file above was renamed into place unsynced: one filesystem sync
+    // makes them durable before the marker commits the shard.
+    crate::output::atomic::sync_filesystem(&ctx.work.root)?;
     ctx.work.commit(&done)?;
     Ok(done)
 }

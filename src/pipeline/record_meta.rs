@@ -50,7 +50,7 @@ impl RecordMeta {
 }
 
 pub fn write_meta(path: &Path, meta: &[RecordMeta]) -> Result<()> {
-    crate::output::atomic::write_atomic(path, bytemuck::cast_slice(meta))
+    crate::output::atomic::write_atomic_unsynced(path, bytemuck::cast_slice(meta))
 }
 
 pub fn read_meta(path: &Path) -> Result<Vec<RecordMeta>> {

@@ -186,15 +186,16 @@ impl<'a> ShardKeyWriter<'a> {
         Ok(counts)
     }
 
-    /// Sorts the band entries and commits both sidecars (signatures first).
+    /// Sorts the band entries and commits both sidecars (signatures first),
+    /// unsynced: the caller syncs the shard's files at once.
     pub fn commit(mut self, bands_path: &Path) -> Result<()> {
-        self.signatures.commit()?;
+        self.signatures.commit_unsynced()?;
         self.bands.par_sort_unstable();
         let mut bytes = Vec::with_capacity(self.bands.len() * BandEntry::SIZE);
         for e in &self.bands {
             e.write_le(&mut bytes);
         }
-        crate::output::atomic::write_atomic(bands_path, &bytes)
+        crate::output::atomic::write_atomic_unsynced(bands_path, &bytes)
     }
 }
 

@@ -29,6 +29,7 @@ use std::collections::HashMap;
 pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Value> {
     let near = ctx.cfg.near.as_ref().context("near dedup is off")?;
     let thresholds = Thresholds::new(near.jaccard, near.num_perm);
+    ctx.done_markers(super::COMPONENTS)?;
     let comps = read_components(ctx)?;
     let mine: Vec<usize> = (0..comps.len())
         .filter(|i| (*i as u64 % tasks as u64) as u32 == task)
@@ -71,7 +72,7 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
             }
         }
     }
-    crate::output::atomic::write_atomic(&ctx.task_file(CLUSTERS, task, "stars"), &bytes)?;
+    crate::output::atomic::write_atomic_unsynced(&ctx.task_file(CLUSTERS, task, "stars"), &bytes)?;
     Ok(serde_json::Value::Null)
 }
 

@@ -67,7 +67,10 @@ pub fn run(ctx: &GlobalContext) -> Result<serde_json::Value> {
             bytes.extend_from_slice(&rid.to_le_bytes());
         }
     }
-    crate::output::atomic::write_atomic(&ctx.task_file(COMPONENTS, 0, "components"), &bytes)?;
+    crate::output::atomic::write_atomic_unsynced(
+        &ctx.task_file(COMPONENTS, 0, "components"),
+        &bytes,
+    )?;
     Ok(serde_json::to_value(s)?)
 }
 

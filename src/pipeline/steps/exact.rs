@@ -53,7 +53,7 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
         });
     }
     losers.sort_unstable_by_key(|l| l.rid);
-    crate::output::atomic::write_atomic(
+    crate::output::atomic::write_atomic_unsynced(
         &ctx.task_file(EXACT, task, "losers"),
         bytemuck::cast_slice(&losers),
     )?;

@@ -117,8 +117,11 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
     for b in 1..index.len() {
         index[b] += index[b - 1];
     }
-    crate::output::atomic::write_atomic(&ctx.task_file(LSH, task, "edges"), &bytes)?;
+    crate::output::atomic::write_atomic_unsynced(&ctx.task_file(LSH, task, "edges"), &bytes)?;
     let index_bytes: Vec<u8> = index.iter().flat_map(|v| v.to_le_bytes()).collect();
-    crate::output::atomic::write_atomic(&ctx.task_file(LSH, task, "edge-index"), &index_bytes)?;
+    crate::output::atomic::write_atomic_unsynced(
+        &ctx.task_file(LSH, task, "edge-index"),
+        &index_bytes,
+    )?;
     Ok(serde_json::to_value(s)?)
 }

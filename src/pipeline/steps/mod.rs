@@ -247,6 +247,9 @@ pub fn run_task(ctx: &GlobalContext, step: &str, task: u32) -> Result<()> {
         REPORT => report::run(ctx)?,
         other => bail!("unknown step {other:?}"),
     };
+    // The task's files were renamed into place unsynced; make them durable
+    // at once, before the marker that commits them.
+    crate::output::atomic::sync_filesystem(&ctx.dir)?;
     let done = TaskDone {
         step: step.to_string(),
         task,
@@ -256,7 +259,7 @@ pub fn run_task(ctx: &GlobalContext, step: &str, task: u32) -> Result<()> {
         cpu_seconds: ctx.own_process.then(|| round_ms(cpu_seconds() - cpu)),
         summary,
     };
-    crate::output::atomic::write_atomic(
+    crate::output::atomic::write_atomic_unsynced(
         &ctx.task_file(step, task, "done.json"),
         &serde_json::to_vec(&done)?,
     )
@@ -278,12 +281,12 @@ pub fn run_local(ctx: &GlobalContext) -> Result<()> {
             .with_max_len(1)
             .try_for_each(|&t| run_task(ctx, &step.name, t))
             .with_context(|| format!("step {}", step.name))?;
-        run_config::store(
+        crate::output::atomic::write_atomic_unsynced(
             &ctx.step_dir(&step.name).join("step.json"),
-            &StepTiming {
+            &serde_json::to_vec(&StepTiming {
                 wall_seconds: round_ms(wall.elapsed().as_secs_f64()),
                 cpu_seconds: round_ms(cpu_seconds() - cpu),
-            },
+            })?,
         )?;
     }
     Ok(())

@@ -62,6 +62,7 @@ impl Verdicts {
         let view = &ctx.view;
         let losers = view.losers(ctx)?;
         let removals = if ctx.cfg.near.is_some() {
+            ctx.done_markers(super::CLUSTERS)?;
             let comps = read_components(ctx)?;
             removals(&read_stars(ctx, &comps)?)
         } else {
@@ -260,7 +261,7 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
             index += 1;
         }
         if !rejects.is_empty() {
-            crate::output::atomic::write_atomic(
+            crate::output::atomic::write_atomic_unsynced(
                 &ctx.task_file(OUTPUT, task, &format!("rejects-{:06}.jsonl", p.ordinal())),
                 &rejects,
             )?;
@@ -271,7 +272,7 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
         serde_json::to_writer(&mut log_bytes, entry)?;
         log_bytes.push(b'\n');
     }
-    crate::output::atomic::write_atomic(
+    crate::output::atomic::write_atomic_unsynced(
         &ctx.task_file(OUTPUT, task, "decontam.jsonl"),
         &log_bytes,
     )?;

@@ -118,7 +118,7 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
             bytes.extend_from_slice(&e.to_le_bytes());
         }
     }
-    crate::output::atomic::write_atomic(&ctx.task_file(VERIFY, task, "edges"), &bytes)?;
+    crate::output::atomic::write_atomic_unsynced(&ctx.task_file(VERIFY, task, "edges"), &bytes)?;
     Ok(serde_json::to_value(VerifySummary {
         candidate_edges: edges.len() as u64,
         verified_edges: verified,

@@ -149,6 +149,8 @@ pub struct GlobalView {
     pub total: u64,
     records: OnceLock<RecordTable>,
     losers: OnceLock<Losers>,
+    /// Tasks starting together load a table once, not once each.
+    loading: std::sync::Mutex<()>,
 }
 
 impl GlobalView {
@@ -162,7 +164,7 @@ impl GlobalView {
                 let parts = list_parts(cfg)?;
                 // Tasks starting together may all write it: the same bytes,
                 // renamed atomically.
-                crate::output::atomic::write_atomic(&path, &serde_json::to_vec(&parts)?)?;
+                crate::output::atomic::write_atomic_unsynced(&path, &serde_json::to_vec(&parts)?)?;
                 parts
             }
         };
@@ -172,6 +174,7 @@ impl GlobalView {
             total,
             records: OnceLock::new(),
             losers: OnceLock::new(),
+            loading: std::sync::Mutex::new(()),
         })
     }
 
@@ -187,6 +190,10 @@ impl GlobalView {
     }
 
     pub fn records(&self) -> Result<&RecordTable> {
+        if let Some(r) = self.records.get() {
+            return Ok(r);
+        }
+        let _loading = self.loading.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(r) = self.records.get() {
             return Ok(r);
         }
@@ -225,6 +232,10 @@ impl GlobalView {
 
     /// The losers of every `exact` task (the step must be done).
     pub fn losers(&self, ctx: &GlobalContext) -> Result<&Losers> {
+        if let Some(l) = self.losers.get() {
+            return Ok(l);
+        }
+        let _loading = self.loading.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(l) = self.losers.get() {
             return Ok(l);
         }
