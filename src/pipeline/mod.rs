@@ -495,11 +495,7 @@ fn run_shards(p: &Phase1, slice: ShardSpec, quiet: bool) -> Result<ShardsOutcome
     work.write_manifest(&work.all_done()?)?;
     Ok(ShardsOutcome {
         failed,
-        transfers: if transfers.is_empty() {
-            serde_json::Value::Null
-        } else {
-            transfers.into()
-        },
+        transfers: transfers.into(),
     })
 }
 
