@@ -57,6 +57,15 @@
 //! 4,294,967,295 documents. Exact verification re-reads the input once per
 //! chunk of components whose shingle sets fit in half the budget.
 //!
+//! ## Two drivers
+//! [`find_near_duplicates`] runs every step in one process over a
+//! [`NearDocSource`]; the `dedup` command uses it. `curate` and `merge` run
+//! the same steps as partitioned, resumable tasks instead
+//! ([`crate::pipeline::steps`], docs/global-phase.md): signatures and band
+//! hashes in phase 1 per input shard ([`shard_keys`]), then LSH per band-hash
+//! range, verification per edge bucket, components, and stars per component,
+//! calling the functions of [`lsh`], [`verify`] and [`cluster`].
+//!
 //! DETERMINISM: the removed set and the clusters depend only on the documents'
 //! texts and preferences and on the flags, never on thread count, batch size,
 //! backend, memory budget (spilling) or input order (see each step's notes).

@@ -171,10 +171,12 @@ pub struct Removal {
     pub similarity: f64,
 }
 
-/// Every star of every component, in component order, as
-/// `(kept rid, [(removed rid, similarity)])`.
-pub fn read_stars(ctx: &GlobalContext, comps: &[Vec<u32>]) -> Result<Vec<(u32, Vec<(u32, f64)>)>> {
-    let mut by_comp: Vec<Option<Vec<(u32, Vec<(u32, f64)>)>>> = vec![None; comps.len()];
+/// One kept record and the records it removed, with their similarity.
+pub type RidStar = (u32, Vec<(u32, f64)>);
+
+/// Every star of every component, in component order.
+pub fn read_stars(ctx: &GlobalContext, comps: &[Vec<u32>]) -> Result<Vec<RidStar>> {
+    let mut by_comp: Vec<Option<Vec<RidStar>>> = vec![None; comps.len()];
     for t in 0..ctx.tasks_of(CLUSTERS) {
         let path = ctx.task_file(CLUSTERS, t, "stars");
         let bytes =
@@ -222,7 +224,7 @@ pub fn read_stars(ctx: &GlobalContext, comps: &[Vec<u32>]) -> Result<Vec<(u32, V
 }
 
 /// Every removed record, by `rid`.
-pub fn removals(stars: &[(u32, Vec<(u32, f64)>)]) -> Vec<Removal> {
+pub fn removals(stars: &[RidStar]) -> Vec<Removal> {
     let mut out: Vec<Removal> = stars
         .iter()
         .flat_map(|(kept, members)| {

@@ -303,11 +303,9 @@ pub fn prepare(work: &WorkDir, cfg: &GlobalConfig) -> Result<PathBuf> {
         Ok(bytes) => serde_json::from_slice::<GlobalConfig>(&bytes).ok().as_ref() == Some(cfg),
         Err(_) => false,
     };
-    if !same || is_done(&dir, REPORT, 0)? || !view::parts_current(&dir, cfg)? {
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir)
-                .with_context(|| format!("cannot clear {}", dir.display()))?;
-        }
+    let stale = !same || is_done(&dir, REPORT, 0)? || !view::parts_current(&dir, cfg)?;
+    if stale && dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     if !config_path.exists() {
