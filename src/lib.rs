@@ -14,6 +14,7 @@ pub mod decontam;
 pub mod dedup;
 pub mod filters;
 pub mod output;
+pub mod partition;
 pub mod pipeline;
 pub mod rank;
 pub mod record;

@@ -514,11 +514,24 @@ fn curate_page_shows_its_stats() {
     assert!(page.contains("<span class=\"line hit\">"));
 
     // Time and identity.
-    let steps = stats["steps"].as_array().unwrap();
-    for name in ["per_shard", "exact_dedup", "near_dedup", "output"] {
-        assert!(steps.iter().any(|s| s["step"] == name), "no step {name}");
-        assert!(page.contains(&format!("data-step=\"{name}\"")));
+    let steps = stats["step_seconds"].as_object().unwrap();
+    for name in [
+        "shards",
+        "exact",
+        "lsh",
+        "verify",
+        "components",
+        "clusters",
+        "output",
+    ] {
+        let step = &steps[name];
+        assert!(step.is_object(), "no step {name}");
+        assert!(page.contains(&format!(
+            "data-step=\"{name}\" data-wall=\"{}\"",
+            step["wall_seconds"].as_f64().unwrap()
+        )));
     }
+    assert!(steps["shards"]["cpu_seconds"].as_f64().unwrap() > 0.0);
     assert!(stats["resources"]["peak_rss_bytes"].as_u64().unwrap() > 1 << 20);
     assert!(page.contains(&fmt::bytes(
         stats["resources"]["peak_rss_bytes"].as_u64().unwrap()

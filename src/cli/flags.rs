@@ -55,6 +55,9 @@ pub enum Command {
     Dedup(DedupArgs),
     /// Remove files that contain evaluation benchmarks.
     Decontaminate(DecontaminateArgs),
+    /// Run one task of a planned run (for cluster executors; see `curate --plan-only`).
+    #[command(hide = true)]
+    RunStep(RunStepArgs),
     /// Render the HTML report page of a stats file (of any run, old ones too).
     Report(ReportArgs),
 }
@@ -155,10 +158,63 @@ pub struct CurateArgs {
     pub stages: GlobalStageFlags,
 
     #[command(flatten)]
+    pub steps: GlobalStepFlags,
+
+    #[command(flatten)]
     pub remote: RemoteFlags,
 }
 
-/// The global stages after exact dedup, shared by `curate` and `merge`.
+/// How the global steps are split and written, shared by `curate` and
+/// `merge`. None of these changes which files are kept.
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct GlobalStepFlags {
+    /// Partitions of the global steps (exact dedup, LSH, verification, clusters).
+    ///
+    /// Each partition is one task that commits on its own, so a killed run
+    /// resumes from the last finished task, and a cluster executor can run
+    /// the partitions on separate machines. More partitions use less memory
+    /// per task; the output is the same for any count.
+    #[arg(long, value_name = "P", default_value_t = crate::pipeline::steps::DEFAULT_PARTITIONS, value_parser = clap::value_parser!(u32).range(1..=65536), help_heading = "Global steps")]
+    pub partitions: u32,
+
+    /// Write N output files {language}_curated-0000I-of-0000N.jsonl, in parallel.
+    ///
+    /// The survivors are split into N consecutive runs of (almost) equal
+    /// size, in output order: concatenated, the files are the single
+    /// {language}_curated.jsonl written without this flag.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=99999), help_heading = "Global steps")]
+    pub output_shards: Option<u32>,
+
+    /// Store the run's configuration in the work directory and print its plan (steps and task counts) as JSON; run nothing.
+    ///
+    /// Each task then runs with `tritter-gpu run-step --work-dir DIR --step
+    /// NAME --task I`, step after step; any executor (a cluster scheduler's
+    /// job arrays) can run the tasks of one step at the same time.
+    #[arg(long, help_heading = "Global steps")]
+    pub plan_only: bool,
+}
+
+/// `tritter-gpu run-step`: one task of a run planned in a work directory.
+#[derive(Args, Debug)]
+pub struct RunStepArgs {
+    /// The work directory (for merge: the first slice's).
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: PathBuf,
+    /// Step name (shards, exact, lsh, verify, components, clusters, output, report).
+    #[arg(long, value_name = "NAME", required_unless_present = "plan")]
+    pub step: Option<String>,
+    /// Task index, 0-based (for step shards: the input shard's ordinal).
+    #[arg(long, value_name = "I", required_unless_present = "plan")]
+    pub task: Option<u32>,
+    /// Only say whether the task is done: prints `done` (exit 0) or `not done` (exit 1).
+    #[arg(long, conflicts_with = "plan")]
+    pub status: bool,
+    /// Print the plan: every step with its task count, as JSON.
+    #[arg(long)]
+    pub plan: bool,
+}
+
+/// The global stages after exact dedup, in `curate`.
 #[derive(Args, Debug)]
 pub struct GlobalStageFlags {
     /// Near-duplicate removal stage (MinHash LSH).
@@ -284,8 +340,17 @@ pub struct MergeArgs {
     /// Write every dropped record with its stage and reason to FILE (needs --rejects in the slices).
     #[arg(long, value_name = "FILE")]
     pub rejects: Option<PathBuf>,
+    /// Write one JSON line per near-duplicate cluster to FILE.
+    ///
+    /// Near dedup and decontamination run with the settings the slices were
+    /// made with (they shaped the slices' keys and verdicts).
+    #[arg(long, value_name = "FILE")]
+    pub clusters: Option<PathBuf>,
+    /// Write a JSONL report of every contaminated file to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
     #[command(flatten)]
-    pub stages: GlobalStageFlags,
+    pub steps: GlobalStepFlags,
     /// Count everything, write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -409,5 +474,66 @@ mod tests {
             panic!()
         };
         assert_eq!(c.shard, Some(ShardSpec { index: 1, count: 3 }));
+    }
+
+    #[test]
+    fn global_step_flags_parse() {
+        let Command::Curate(c) = parse(&["curate", "--source", "x"]).unwrap().command else {
+            panic!()
+        };
+        assert_eq!(
+            c.steps.partitions,
+            crate::pipeline::steps::DEFAULT_PARTITIONS
+        );
+        assert_eq!(c.steps.output_shards, None);
+        let Command::Curate(c) = parse(&[
+            "curate",
+            "--source",
+            "x",
+            "--partitions",
+            "3",
+            "--output-shards",
+            "4",
+            "--plan-only",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (c.steps.partitions, c.steps.output_shards, c.steps.plan_only),
+            (3, Some(4), true)
+        );
+        assert!(parse(&["curate", "--source", "x", "--partitions", "0"]).is_err());
+        assert!(parse(&["curate", "--source", "x", "--output-shards", "0"]).is_err());
+        // merge takes the slices' near-dedup settings, not its own.
+        assert!(parse(&["merge", "--work-dir", "w", "--jaccard", "0.8"]).is_err());
+        assert!(parse(&["merge", "--work-dir", "w", "--clusters", "c.jsonl"]).is_ok());
+    }
+
+    #[test]
+    fn run_step_needs_a_step_and_task_unless_listing_the_plan() {
+        assert!(parse(&["run-step", "--work-dir", "w", "--plan"]).is_ok());
+        assert!(parse(&["run-step", "--work-dir", "w", "--step", "exact"]).is_err());
+        let Command::RunStep(r) = parse(&[
+            "run-step",
+            "--work-dir",
+            "w",
+            "--step",
+            "exact",
+            "--task",
+            "2",
+            "--status",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (r.step.as_deref(), r.task, r.status),
+            (Some("exact"), Some(2), true)
+        );
     }
 }

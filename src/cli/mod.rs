@@ -54,6 +54,7 @@ fn run(cli: flags::Cli) -> Result<i32> {
         Command::Merge(args) => merge(args, &cli.global),
         Command::Dedup(args) => near_flags::run_dedup(args, cli.global.backend),
         Command::Decontaminate(args) => decontam_flags::run_decontaminate(args, cli.global.backend),
+        Command::RunStep(args) => run_step(args, &cli.global),
         Command::Report(args) => report(args, &cli.global),
     }
 }
@@ -92,7 +93,9 @@ fn curate(args: CurateArgs, global: &flags::GlobalFlags) -> Result<i32> {
         near: near_stage(&args.stages)?,
         decontam: decontam_stage(&args.stages)?,
         backend: global.backend,
-        command: "curate",
+        partitions: args.steps.partitions,
+        output_shards: args.steps.output_shards,
+        plan_only: args.steps.plan_only,
         report_html: args.report_html.report_html.clone(),
     };
     pipeline::run_curate(&cfg)
@@ -128,16 +131,29 @@ fn decontam_stage(stages: &flags::GlobalStageFlags) -> Result<Option<pipeline::D
 }
 
 fn merge(args: MergeArgs, global: &flags::GlobalFlags) -> Result<i32> {
-    let near = near_stage(&args.stages)?;
-    let decontam = decontam_stage(&args.stages)?;
-    pipeline::run_merge(
-        &args.work_dirs,
-        &args.output,
-        args.rejects.clone(),
-        args.dry_run,
-        global,
-        near,
-        decontam,
-        args.report_html.report_html.clone(),
-    )
+    pipeline::run_merge(&pipeline::MergeConfig {
+        work_dirs: args.work_dirs,
+        output_dir: args.output,
+        rejects: args.rejects,
+        clusters: args.clusters,
+        decontam_report: args.report,
+        dry_run: args.dry_run,
+        quiet: global.quiet,
+        partitions: args.steps.partitions,
+        output_shards: args.steps.output_shards,
+        plan_only: args.steps.plan_only,
+        report_html: args.report_html.report_html,
+    })
+}
+
+fn run_step(args: flags::RunStepArgs, global: &flags::GlobalFlags) -> Result<i32> {
+    let action = match (args.plan, args.step, args.task) {
+        (true, _, _) => pipeline::StepAction::Plan,
+        (false, Some(step), Some(task)) if args.status => {
+            pipeline::StepAction::Status { step, task }
+        }
+        (false, Some(step), Some(task)) => pipeline::StepAction::Run { step, task },
+        _ => anyhow::bail!("run-step needs --step NAME --task I, or --plan"),
+    };
+    pipeline::run_step(&args.work_dir, &action, global.quiet)
 }

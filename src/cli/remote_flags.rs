@@ -16,8 +16,9 @@ use clap::Args;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Remote-source settings of `curate`.
-#[derive(Args, Debug, Clone, PartialEq)]
+/// Remote-source settings of `curate` (stored in the work directory, so that
+/// `run-step` can fetch like the command that planned the run).
+#[derive(Args, Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RemoteFlags {
     /// Directory where Hub shards are cached.
     ///

@@ -350,7 +350,7 @@ impl Builtin {
 }
 
 /// A user benchmark file: `--benchmark-file [NAME=]FILE` with `--fields`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct UserBenchmark {
     /// Canonical name (lowercase letters, digits, `_`).
     pub name: String,

@@ -26,7 +26,9 @@ use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 
 /// Which normal form a pattern is in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Form {
     Literal,

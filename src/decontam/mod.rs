@@ -96,7 +96,9 @@ pub const MAX_REPORTED_ITEMS: usize = 32;
 pub const MAX_QUOTED: usize = 160;
 
 /// Where the built-in benchmarks come from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum BenchmarkSource {
     /// The benchmark directory.
@@ -107,7 +109,7 @@ pub enum BenchmarkSource {
 }
 
 /// Everything decontamination needs to know.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct DecontamConfig {
     /// Built-in benchmarks by name (see [`benchmarks::Builtin`]); empty means
     /// every benchmark available from `source`; `none` loads user files only.
@@ -149,7 +151,9 @@ impl Default for DecontamConfig {
 }
 
 /// Which tier found the benchmark.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Tier {
     Exact,
@@ -166,7 +170,7 @@ impl Tier {
 }
 
 /// One benchmark item found in a file.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ItemMatch {
     pub benchmark: String,
     pub id: String,
@@ -189,7 +193,7 @@ pub struct ItemMatch {
 }
 
 /// Why a file is contaminated.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Contamination {
     /// Benchmark of the strongest match (longest exact string, or most shared
     /// n-grams; ties go to the benchmark loaded first).
@@ -321,6 +325,17 @@ impl Decontaminator {
     /// The exact tier (for benchmarks and tests).
     pub fn exact_index(&self) -> &ExactIndex {
         &self.exact
+    }
+
+    /// What decides the verdicts: benchmarks, item counts and the size of
+    /// both tiers, without timings or backend, so that equal indexes give
+    /// equal summaries (work directories record it).
+    pub fn index_summary(&self) -> String {
+        let d = self.describe();
+        match d.rfind("; built in") {
+            Some(at) => d[..at].to_string(),
+            None => d,
+        }
     }
 
     /// Benchmarks and item counts loaded, and the size of both tiers.

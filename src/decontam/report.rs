@@ -113,7 +113,7 @@ impl HitLog {
 }
 
 /// Contaminated files and bytes of one benchmark.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct BenchmarkTotal {
     pub files: u64,
     pub bytes: u64,
@@ -122,7 +122,7 @@ pub struct BenchmarkTotal {
 }
 
 /// Totals per benchmark (the benchmark of each file's strongest match).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Totals {
     pub benchmarks: BTreeMap<String, BenchmarkTotal>,
 }

@@ -32,7 +32,7 @@ use super::benchmarks::BenchmarkItem;
 use super::exact::Form;
 use super::ngram::{self, NgramHasher};
 use super::{normalize, Contamination, ItemMatch, Tier};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
 /// Contaminated files the page shows, and how much text of each side.
@@ -88,6 +88,14 @@ impl ItemTexts {
         t
     }
 
+    /// The texts of the benchmarks `cfg` names, loaded again (without
+    /// building the tiers) where the decontaminator is not at hand.
+    pub fn load(cfg: &super::DecontamConfig) -> anyhow::Result<ItemTexts> {
+        let (benchmarks, items) = super::load::load(cfg)?;
+        let names: Vec<String> = benchmarks.iter().map(|b| b.name.clone()).collect();
+        Ok(ItemTexts::new(&items, &names))
+    }
+
     fn get(&self, benchmark: &str, id: &str) -> Option<&ItemText> {
         self.by_id
             .get(&(benchmark.to_string(), id.to_string()))
@@ -96,7 +104,7 @@ impl ItemTexts {
 }
 
 /// Where in the training file the item matched.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileSpan {
     /// 1-based line numbers of the matching lines.
     pub first_line: u64,
@@ -107,11 +115,11 @@ pub struct FileSpan {
     pub text: String,
     pub truncated: bool,
     /// `literal form`, `code form` or `n-grams`.
-    pub located_by: &'static str,
+    pub located_by: String,
 }
 
 /// One sampled contaminated file.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HitSample {
     pub repo: String,
     pub path: String,
@@ -188,8 +196,39 @@ impl HitSampler {
         }
         let sample = sample(items, n, text, repo, path, c, action);
         group.push((hash, sample));
-        group.sort_by_key(|a| a.0);
+        group.sort_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| (&a.1.repo, &a.1.path).cmp(&(&b.1.repo, &b.1.path)))
+        });
         group.truncate(SAMPLED_HITS);
+    }
+
+    /// The candidates kept so far, with their hashes (at most
+    /// [`SAMPLED_HITS`] per reason), to be merged with
+    /// [`HitSampler::add_candidates`] elsewhere: merging keeps the smallest
+    /// hashes per reason, so the samples of a run split into tasks are those
+    /// of one sampler over the whole run.
+    pub fn candidates(&self) -> Vec<(u64, HitSample)> {
+        self.groups.values().flatten().cloned().collect()
+    }
+
+    /// Adds candidates of another sampler.
+    pub fn add_candidates(&mut self, candidates: Vec<(u64, HitSample)>) {
+        for (hash, sample) in candidates {
+            let group = self.groups.entry(sample.reason.clone()).or_default();
+            if group
+                .iter()
+                .any(|(h, s)| *h == hash && s.path == sample.path && s.repo == sample.repo)
+            {
+                continue;
+            }
+            group.push((hash, sample));
+            group.sort_by(|a, b| {
+                a.0.cmp(&b.0)
+                    .then_with(|| (&a.1.repo, &a.1.path).cmp(&(&b.1.repo, &b.1.path)))
+            });
+            group.truncate(SAMPLED_HITS);
+        }
     }
 
     /// The samples: the first of every group (by reason), then the second...
@@ -293,7 +332,7 @@ fn span_of(text: &str, first: usize, last: usize, located_by: &'static str) -> F
         text_first_line: from as u64 + 1,
         text: shown.to_string(),
         truncated,
-        located_by,
+        located_by: located_by.to_string(),
     }
 }
 
@@ -493,8 +532,21 @@ mod tests {
         assert_eq!(span.text_first_line, 10);
         assert!(span.text.contains("TOTAL += VALUE * VALUE"));
         assert_eq!(span.located_by, "literal form");
+        // Candidates round-trip through JSON and merge to the same samples.
+        let json = serde_json::to_string(&s_candidates_of(&text, &c)).unwrap();
+        let back: Vec<(u64, HitSample)> = serde_json::from_str(&json).unwrap();
+        let mut merged = HitSampler::new();
+        merged.add_candidates(back.clone());
+        merged.add_candidates(back);
+        assert_eq!(merged.finish(), got);
         assert_eq!(got[0].item_text, SOLUTION);
         assert_eq!(got[0].item_field.as_deref(), Some("canonical_solution"));
+    }
+
+    fn s_candidates_of(text: &str, c: &Contamination) -> Vec<(u64, HitSample)> {
+        let mut s = HitSampler::new();
+        s.offer_with(&texts(), 13, text, "o/r", "a.py", c, "dropped");
+        s.candidates()
     }
 
     #[test]
@@ -567,6 +619,16 @@ mod tests {
         let a = run(&forward);
         assert_eq!(a.len(), SAMPLED_HITS);
         assert_eq!(a, run(&backward));
+        // Split in two samplers (two tasks) and merged: the same samples.
+        let (mut x, mut y) = (HitSampler::new(), HitSampler::new());
+        for (i, (p, c)) in hits.iter().enumerate() {
+            let s = if i % 3 == 0 { &mut x } else { &mut y };
+            s.offer_with(&texts, 13, &text, "o/r", p, c, "dropped");
+        }
+        let mut merged = HitSampler::new();
+        merged.add_candidates(y.candidates());
+        merged.add_candidates(x.candidates());
+        assert_eq!(merged.finish(), a);
         // Both reasons are shown, alternately while both have hits.
         assert_eq!(a[0].reason, "decontam_humaneval_exact");
         assert_eq!(a[1].reason, "decontam_mbpp_exact");

@@ -2,30 +2,30 @@
 //!
 //! ## Algorithm
 //! Each kept record contributes one fixed-size [`KeyEntry`] (MD5, survivor
-//! preference, where it lives). Entries are scattered into 256 bucket files by
-//! the first MD5 byte; each bucket is then loaded alone, sorted by
-//! `(md5, preference)`, and within every run of equal MD5s the first entry
-//! survives and the others are losers.
+//! preference, where it lives). Phase 1 writes a shard's entries sorted by
+//! `(md5, preference)`. The global step is split into `P` partitions by the
+//! first eight bytes of the MD5 ([`crate::partition`]): partition `p` reads
+//! its MD5 range from every shard's sorted file (two binary searches per
+//! file), sorts the entries by `(md5, preference)`, and within every run of
+//! equal MD5s the first entry survives and the others are losers.
 //!
 //! DETERMINISM: the survivor is the minimum of [`crate::rank::Preference`],
 //! a total order built from the record alone (allowed license, stars, hash of
-//! repo/path, record id), so neither thread count nor input order matters.
+//! repo/path, record id), so neither thread count, partition count nor input
+//! order matters: all copies of one MD5 meet in one partition.
 //!
-//! ## Memory budget at The Stack v2 Python scale
-//! An entry is 56 bytes. 57M files give 3.2 GB of entries on disk, about
-//! 12.5 MB per bucket, and only one bucket is in memory at a time. Losers are
-//! kept as `(shard, seq)` pairs, 8 bytes each: even at 10% duplicates that is
-//! 46 MB. Peak memory for the index is therefore well under 100 MB for 57M
-//! files; the disk needs 3.2 GB of scratch.
+//! ## Memory and disk at The Stack v2 Python scale
+//! An entry is 56 bytes. 57M files give 3.2 GB of entries on disk, in the
+//! shards' sidecars; a partition holds 3.2 GB / P in memory (200 MB at
+//! P = 16). Losers are written as 16-byte records: even at 10% duplicates
+//! that is 91 MB.
 
+use crate::partition::SortedFile;
 use crate::rank::Preference;
 use crate::record::RecordId;
 use anyhow::{Context, Result};
 use bytemuck::{Pod, Zeroable};
-use std::collections::HashMap;
-use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// MD5 of a text.
 pub fn md5_of(text: &str) -> [u8; 16] {
@@ -75,21 +75,38 @@ impl KeyEntry {
     }
 }
 
-/// Writes key entries of one part to its sidecar file.
-pub fn write_keys(path: &Path, entries: &[KeyEntry]) -> Result<()> {
-    crate::output::atomic::write_atomic(path, bytemuck::cast_slice(entries))
+impl KeyEntry {
+    /// The key that partitions the exact-dedup step: the first eight MD5
+    /// bytes, big-endian, so that partition order is MD5 order.
+    pub fn partition_key(bytes: &[u8]) -> u64 {
+        u64::from_be_bytes(bytes[..8].try_into().expect("eight bytes"))
+    }
 }
 
-/// Reads a part's key sidecar.
-pub fn read_keys(path: &Path) -> Result<Vec<KeyEntry>> {
-    let bytes = std::fs::read(path)
+/// Sorts a part's key entries by `(md5, preference)` and writes them to its
+/// sidecar file (unsynced: the caller syncs the shard's files at once).
+pub fn write_keys(path: &Path, entries: &mut [KeyEntry]) -> Result<()> {
+    sort_entries(entries);
+    crate::output::atomic::write_atomic_unsynced(path, bytemuck::cast_slice(entries))
+}
+
+fn sort_entries(entries: &mut [KeyEntry]) {
+    entries.sort_unstable_by(|a, b| {
+        a.md5
+            .cmp(&b.md5)
+            .then_with(|| a.preference().cmp(&b.preference()))
+    });
+}
+
+/// Reads the entries of MD5 partition `p` of `parts` from a part's sorted
+/// key sidecar.
+pub fn read_key_partition(path: &Path, p: u32, parts: u32) -> Result<Vec<KeyEntry>> {
+    let size = std::mem::size_of::<KeyEntry>();
+    let file =
+        SortedFile::open(path, size).with_context(|| format!("dedup keys {}", path.display()))?;
+    let bytes = file
+        .read_partition(p, parts, KeyEntry::partition_key)
         .with_context(|| format!("cannot read dedup keys {}", path.display()))?;
-    anyhow::ensure!(
-        bytes.len() % std::mem::size_of::<KeyEntry>() == 0,
-        "dedup keys {} are truncated ({} bytes)",
-        path.display(),
-        bytes.len()
-    );
     Ok(bytemuck::pod_collect_to_vec(&bytes))
 }
 
@@ -101,100 +118,43 @@ pub struct Loser {
     pub kept: RecordId,
 }
 
-/// Result of the exact-dedup pass: losers by shard, sorted by `seq`.
-#[derive(Debug, Default)]
+/// Result of exact dedup over some MD5 range.
+#[derive(Debug, Default, PartialEq)]
 pub struct ExactDedupResult {
-    pub losers: HashMap<u32, Vec<Loser>>,
+    /// Sorted by `(shard, seq)`.
+    pub losers: Vec<Loser>,
+    /// Distinct MD5s.
     pub unique: u64,
     pub duplicates: u64,
 }
 
-impl ExactDedupResult {
-    pub fn losers_of(&self, shard: u32) -> &[Loser] {
-        self.losers.get(&shard).map(Vec::as_slice).unwrap_or(&[])
-    }
-}
-
-const BUCKETS: usize = 256;
-
-/// The bucketed, on-disk exact-dedup index.
-pub struct ExactDedupIndex {
-    dir: PathBuf,
-    buckets: Vec<BufWriter<File>>,
-}
-
-impl ExactDedupIndex {
-    /// Creates the index's bucket files under `scratch` (removed by [`finish`]).
-    ///
-    /// [`finish`]: ExactDedupIndex::finish
-    pub fn create(scratch: &Path) -> Result<ExactDedupIndex> {
-        let dir = scratch.join("exact-dedup");
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        let mut buckets = Vec::with_capacity(BUCKETS);
-        for b in 0..BUCKETS {
-            let p = dir.join(format!("{b:02x}.keys"));
-            buckets.push(BufWriter::with_capacity(
-                64 << 10,
-                File::create(&p).with_context(|| format!("cannot create {}", p.display()))?,
-            ));
-        }
-        Ok(ExactDedupIndex { dir, buckets })
-    }
-
-    pub fn add(&mut self, entries: &[KeyEntry]) -> Result<()> {
-        for e in entries {
-            self.buckets[e.md5[0] as usize].write_all(bytemuck::bytes_of(e))?;
-        }
-        Ok(())
-    }
-
-    /// Resolves every bucket and returns the losers.
-    pub fn finish(self) -> Result<ExactDedupResult> {
-        let ExactDedupIndex { dir, buckets } = self;
-        for mut b in buckets {
-            b.flush()?;
-        }
-        let mut result = ExactDedupResult::default();
-        for b in 0..BUCKETS {
-            let p = dir.join(format!("{b:02x}.keys"));
-            let mut bytes = Vec::new();
-            BufReader::new(File::open(&p)?).read_to_end(&mut bytes)?;
-            let mut entries: Vec<KeyEntry> = bytemuck::pod_collect_to_vec(&bytes);
-            entries.sort_unstable_by(|a, b| {
-                a.md5
-                    .cmp(&b.md5)
-                    .then_with(|| a.preference().cmp(&b.preference()))
+/// Resolves every duplicate group among `entries` (all entries of the MD5s
+/// they hold, in any order).
+pub fn resolve(mut entries: Vec<KeyEntry>) -> ExactDedupResult {
+    sort_entries(&mut entries);
+    let mut result = ExactDedupResult::default();
+    let mut i = 0;
+    while i < entries.len() {
+        let winner = entries[i];
+        result.unique += 1;
+        let mut j = i + 1;
+        while j < entries.len() && entries[j].md5 == winner.md5 {
+            let l = entries[j];
+            result.losers.push(Loser {
+                shard: l.shard,
+                seq: l.seq,
+                kept: RecordId {
+                    shard: winner.shard,
+                    row: winner.row,
+                },
             });
-            let mut i = 0;
-            while i < entries.len() {
-                let winner = entries[i];
-                result.unique += 1;
-                let mut j = i + 1;
-                while j < entries.len() && entries[j].md5 == winner.md5 {
-                    let l = entries[j];
-                    result.losers.entry(l.shard).or_default().push(Loser {
-                        shard: l.shard,
-                        seq: l.seq,
-                        kept: RecordId {
-                            shard: winner.shard,
-                            row: winner.row,
-                        },
-                    });
-                    result.duplicates += 1;
-                    j += 1;
-                }
-                i = j;
-            }
-            std::fs::remove_file(&p).ok();
+            result.duplicates += 1;
+            j += 1;
         }
-        for v in result.losers.values_mut() {
-            v.sort_unstable_by_key(|l| l.seq);
-        }
-        std::fs::remove_dir_all(&dir).ok();
-        Ok(result)
+        i = j;
     }
+    result.losers.sort_unstable_by_key(|l| (l.shard, l.seq));
+    result
 }
 
 #[cfg(test)]
@@ -222,10 +182,15 @@ mod tests {
     }
 
     fn run(entries: &[KeyEntry]) -> ExactDedupResult {
-        let dir = tempfile::tempdir().unwrap();
-        let mut idx = ExactDedupIndex::create(dir.path()).unwrap();
-        idx.add(entries).unwrap();
-        idx.finish().unwrap()
+        resolve(entries.to_vec())
+    }
+
+    fn losers_of(r: &ExactDedupResult, shard: u32) -> Vec<Loser> {
+        r.losers
+            .iter()
+            .filter(|l| l.shard == shard)
+            .copied()
+            .collect()
     }
 
     #[test]
@@ -245,7 +210,7 @@ mod tests {
             let r = run(&order);
             assert_eq!((r.unique, r.duplicates), (2, 1));
             assert_eq!(
-                r.losers_of(0),
+                losers_of(&r, 0),
                 &[Loser {
                     shard: 0,
                     seq: 0,
@@ -261,10 +226,10 @@ mod tests {
             entry("x", false, 900, 0, 0, 0),
             entry("x", true, 1, 9, 0, 1),
         ]);
-        assert_eq!(r.losers_of(0)[0].seq, 0);
+        assert_eq!(losers_of(&r, 0)[0].seq, 0);
         let r = run(&[entry("y", true, 1, 7, 0, 0), entry("y", true, 1, 3, 2, 4)]);
-        assert_eq!(r.losers_of(0)[0].seq, 0);
-        assert_eq!(r.losers_of(0)[0].kept, RecordId { shard: 2, row: 4 });
+        assert_eq!(losers_of(&r, 0)[0].seq, 0);
+        assert_eq!(losers_of(&r, 0)[0].kept, RecordId { shard: 2, row: 4 });
     }
 
     #[test]
@@ -272,6 +237,49 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("k");
         std::fs::write(&p, [0u8; 10]).unwrap();
-        assert!(read_keys(&p).unwrap_err().to_string().contains("truncated"));
+        let e = read_key_partition(&p, 0, 1).unwrap_err();
+        assert!(format!("{e:#}").contains("truncated"), "{e:#}");
+    }
+
+    #[test]
+    fn partitions_of_sorted_sidecars_give_the_same_losers() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut all = Vec::new();
+        for shard in 0..3u32 {
+            let mut entries: Vec<KeyEntry> = (0..200u32)
+                .map(|seq| {
+                    entry(
+                        &format!("t{}", (seq * 7 + shard) % 150),
+                        true,
+                        0,
+                        seq as u64,
+                        shard,
+                        seq,
+                    )
+                })
+                .collect();
+            all.extend_from_slice(&entries);
+            write_keys(&dir.path().join(format!("{shard}.keys")), &mut entries).unwrap();
+        }
+        let whole = run(&all);
+        assert!(whole.duplicates > 0);
+        for parts in [1u32, 3, 16] {
+            let mut merged = ExactDedupResult::default();
+            for p in 0..parts {
+                let mut entries = Vec::new();
+                for shard in 0..3u32 {
+                    entries.extend(
+                        read_key_partition(&dir.path().join(format!("{shard}.keys")), p, parts)
+                            .unwrap(),
+                    );
+                }
+                let r = resolve(entries);
+                merged.unique += r.unique;
+                merged.duplicates += r.duplicates;
+                merged.losers.extend(r.losers);
+            }
+            merged.losers.sort_unstable_by_key(|l| (l.shard, l.seq));
+            assert_eq!(merged, whole, "{parts} partitions");
+        }
     }
 }

@@ -44,13 +44,26 @@ impl AtomicFile {
     }
 
     /// Flushes, syncs and renames into place.
-    pub fn commit(mut self) -> Result<()> {
+    pub fn commit(self) -> Result<()> {
+        self.finish(true)
+    }
+
+    /// Flushes and renames into place without waiting for the disk: safe
+    /// against a killed process (the kernel holds the data), not against a
+    /// machine crash. For scratch files that are cheap to recompute.
+    pub fn commit_unsynced(self) -> Result<()> {
+        self.finish(false)
+    }
+
+    fn finish(mut self, sync: bool) -> Result<()> {
         let mut w = self.writer.take().expect("writer present until commit");
         w.flush()
             .with_context(|| format!("cannot write {}", self.target.display()))?;
         let file = w.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()
-            .with_context(|| format!("cannot sync {}", self.target.display()))?;
+        if sync {
+            file.sync_all()
+                .with_context(|| format!("cannot sync {}", self.target.display()))?;
+        }
         let tmp = self.tmp.take().expect("temp file present until commit");
         tmp.persist(&self.target)
             .with_context(|| format!("cannot rename into {}", self.target.display()))?;
@@ -85,6 +98,29 @@ pub fn write_atomic(target: &Path, bytes: &[u8]) -> Result<()> {
     f.write_all(bytes)
         .with_context(|| format!("cannot write {}", target.display()))?;
     f.commit()
+}
+
+/// Waits until everything written to the filesystem holding `dir` is on
+/// disk (`syncfs`): one call that makes a batch of
+/// [`AtomicFile::commit_unsynced`] files durable before the marker that
+/// commits them is written.
+pub fn sync_filesystem(dir: &Path) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let d = File::open(dir).with_context(|| format!("cannot open {}", dir.display()))?;
+    // SAFETY: syncfs takes an open descriptor and touches no memory of ours.
+    if unsafe { libc::syncfs(d.as_raw_fd()) } != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("cannot sync the filesystem of {}", dir.display()));
+    }
+    Ok(())
+}
+
+/// [`write_atomic`] without the sync (see [`AtomicFile::commit_unsynced`]).
+pub fn write_atomic_unsynced(target: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = AtomicFile::create(target)?;
+    f.write_all(bytes)
+        .with_context(|| format!("cannot write {}", target.display()))?;
+    f.commit_unsynced()
 }
 
 #[cfg(test)]

@@ -2,11 +2,10 @@
 //! retention, drop reasons, notes, dedup totals, failed inputs, timing, and
 //! what the run's HTML page needs to say exactly what it describes: the
 //! command line, the start date, the inputs, the filter settings, the
-//! backend, per-step wall and CPU time and the process's peak memory.
+//! backend and the process's peak memory.
 
-use crate::pipeline::finalize::FinalizeReport;
+use crate::pipeline::steps::report::GlobalReport as FinalizeReport;
 use crate::stats::{StageStats, Stats};
-use crate::usage::{StepTiming, Usage};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -24,12 +23,15 @@ pub const INPUTS_LISTED: usize = 1000;
 #[derive(Debug, Serialize)]
 pub struct RunReport<'a> {
     pub tool: String,
-    /// `curate` or `merge`.
-    pub command: &'static str,
-    /// The command line, as given.
+    /// `curate` or `merge`; absent when the report step ran on its own
+    /// (`run-step`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<&'static str>,
+    /// The command line, as given (of the invocation that ran the report).
     pub argv: Vec<String>,
     /// When the run started, RFC 3339 in UTC.
-    pub started_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
     pub language: &'a str,
     /// `--source` values (or the default source).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -39,7 +41,8 @@ pub struct RunReport<'a> {
     /// The filters' settings.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub filters: Option<crate::filters::FilterConfig>,
-    /// The backend of near dedup and decontamination, as it describes itself.
+    /// The backend of phase 1 (near-dedup keys, decontamination), as it
+    /// describes itself.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backend: Option<String>,
     pub inputs: usize,
@@ -62,15 +65,24 @@ pub struct RunReport<'a> {
     /// Wall time of phase 1 (per-shard stages) and phase 2 (global stages and
     /// output) in this invocation.
     pub phase_seconds: BTreeMap<String, f64>,
-    /// Wall and CPU time of each step of this invocation, in order.
-    pub steps: Vec<StepTiming>,
-    /// The process's CPU time and peak resident memory at the end.
-    pub resources: Usage,
+    /// Wall and CPU seconds and task count of every global step.
+    #[serde(skip_serializing_if = "serde_json::Value::is_null")]
+    pub step_seconds: serde_json::Value,
+    /// The process's CPU time and peak resident memory at the end, when one
+    /// process ran the whole run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resources: Option<crate::usage::Usage>,
 }
 
 /// Now, as the stats file writes dates.
 pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// When `started` was, as the stats file writes dates.
+pub fn rfc3339_since(started: std::time::Instant) -> String {
+    (chrono::Utc::now() - chrono::Duration::from_std(started.elapsed()).unwrap_or_default())
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// The process's command line.
@@ -89,6 +101,9 @@ pub struct ExactSummary {
 #[derive(Debug, Serialize)]
 pub struct OutputSummary {
     pub path: Option<String>,
+    /// The files of `--output-shards N`, in order (then `path` is null).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shards: Option<Vec<String>>,
     pub files: u64,
     pub bytes: u64,
 }
@@ -107,9 +122,9 @@ impl<'a> RunReport<'a> {
     ) -> RunReport<'a> {
         RunReport {
             tool: format!("tritter-gpu {}", env!("CARGO_PKG_VERSION")),
-            command: "curate",
+            command: None,
             argv: argv(),
-            started_at: String::new(),
+            started_at: None,
             language,
             sources: Vec::new(),
             input_names: Vec::new(),
@@ -128,13 +143,14 @@ impl<'a> RunReport<'a> {
             },
             output: OutputSummary {
                 path: output.map(|p| p.display().to_string()),
+                shards: None,
                 files: fin.output_files,
                 bytes: fin.output_bytes,
             },
             transfers: serde_json::Value::Null,
             phase_seconds: BTreeMap::new(),
-            steps: fin.steps.clone(),
-            resources: Usage::now().rounded(),
+            step_seconds: serde_json::Value::Null,
+            resources: None,
             elapsed_seconds: (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
         }
     }

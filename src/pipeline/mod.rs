@@ -1,41 +1,57 @@
 //! The curate pipeline: input shards in, curated JSONL out.
 //!
 //! Phase 1 ([`process_shard`]) takes each input shard through the per-record
-//! stages (read, metadata filters, content fetch, content filters, MD5) and
-//! commits the survivors to a part file in the work dir ([`work_dir`]); it is
+//! stages (read, metadata filters, content fetch, content filters) and does
+//! there everything that needs one file at a time: MD5, near dedup's
+//! signatures and band hashes, the decontamination verdict. It commits the
+//! survivors and those sidecars to the work dir ([`work_dir`]); it is
 //! resumable shard by shard and splittable across machines with
-//! `--shard I/N` ([`shard_spec`]). Phase 2 ([`finalize`]) runs the global
-//! stages (exact dedup, near dedup, decontamination) over every finished part
-//! and writes `{language}_curated.jsonl` and its stats atomically.
+//! `--shard I/N` ([`shard_spec`]). The global phase is a short chain of
+//! partitioned, resumable steps ([`steps`]): exact dedup, LSH candidates,
+//! edge verification, components, stars, output, report; it writes
+//! `{language}_curated.jsonl` (or `--output-shards` files) and its stats.
 //!
-//! Memory: one batch per stage in flight (`--batch-size` rows, default 1024)
-//! plus the dedup indexes, which spill to disk (see `dedup::exact`).
+//! Every task of every step reads and writes only the work directory, whose
+//! stored configuration ([`run_config`]) is all it needs, so the same plan
+//! runs here on the thread pool ([`steps::run_local`]) or one task per process
+//! (`tritter-gpu run-step`, see [`run_step`]).
+//!
+//! Memory: one batch per stage in flight in phase 1 (`--batch-size` rows,
+//! default 1024); the global steps' memory is per task and per partition
+//! (docs/global-phase.md has the arithmetic at The Stack v2 Python scale).
 
-pub mod finalize;
+pub mod decontam_hits;
 pub mod inputs;
 pub mod part;
 pub mod process_shard;
 pub mod progress;
+pub mod record_meta;
+pub mod run_config;
 pub mod shard_spec;
+pub mod steps;
 pub mod work_dir;
 
-use crate::backends::BackendKind;
+use crate::backends::{Backend, BackendKind};
 use crate::cli::remote_flags::RemoteFlags;
 use crate::content::ContentStore;
 use crate::decontam::{DecontamConfig, Decontaminator};
+use crate::dedup::near::shard_keys::KeySettings;
 use crate::dedup::near::NearDedupConfig;
 use crate::filters::{FilterConfig, Filters};
-use crate::output::run_report::{FailedInput, RunReport};
+use crate::output::run_report::FailedInput;
+use crate::remote::OpenedContent;
 use crate::sources::{InputFile, ReadOptions};
 use crate::stats::Stats;
-use anyhow::{Context, Result};
-use finalize::{FinalizeConfig, PartRef};
+use anyhow::{bail, Context, Result};
 use process_shard::ShardContext;
 use progress::Progress;
+use run_config::{GlobalConfig, GlobalDecontam, ShardsConfig};
 use shard_spec::ShardSpec;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use work_dir::{RunFingerprint, ShardDone, WorkDir};
+use std::time::Instant;
+use steps::GlobalContext;
+use work_dir::{DecontamFingerprint, NearKeyFingerprint, RunFingerprint, ShardDone, WorkDir};
 
 /// Everything `curate` needs.
 #[derive(Clone, Debug)]
@@ -63,8 +79,12 @@ pub struct CurateConfig {
     /// Decontamination settings; `None` with `--decontaminate off`.
     pub decontam: Option<DecontamSettings>,
     pub backend: BackendKind,
-    /// `curate` or `merge`, as the stats file names the run.
-    pub command: &'static str,
+    /// Partitions of the global steps.
+    pub partitions: u32,
+    /// `--output-shards N`.
+    pub output_shards: Option<u32>,
+    /// Write the plan and the stored configuration, run nothing.
+    pub plan_only: bool,
     /// Where the run's HTML page goes (`--report-html`).
     pub report_html: crate::report::PageTarget,
 }
@@ -100,99 +120,324 @@ fn inputs_hash(inputs: &[InputFile], labels: &[String]) -> String {
     format!("{:016x}", h.digest())
 }
 
+/// What phase 1 runs with, built once per process.
+struct ShardStages {
+    filters: Filters,
+    content: Option<OpenedContent>,
+    backend: Option<Arc<dyn Backend>>,
+    keys: Option<KeySettings>,
+    decontam: Option<Decontaminator>,
+}
+
+impl ShardStages {
+    fn context<'a>(
+        &'a self,
+        work: &'a WorkDir,
+        scfg: &ShardsConfig,
+        progress: &'a Progress,
+    ) -> ShardContext<'a> {
+        ShardContext {
+            filters: &self.filters,
+            content_store: self
+                .content
+                .as_ref()
+                .map(|o| o.store.clone() as Arc<dyn ContentStore>),
+            read: ReadOptions {
+                batch_size: scfg.batch_size,
+            },
+            work,
+            record_rejects: scfg.record_rejects,
+            progress,
+            near: match (&self.keys, &self.backend) {
+                (Some(k), Some(b)) => Some((k, b.as_ref())),
+                _ => None,
+            },
+            decontam: self.decontam.as_ref(),
+        }
+    }
+}
+
+/// Phase 1 of a process: the resolved inputs, the stages and the work dir.
+struct Phase1 {
+    resolved: inputs::ResolvedInputs,
+    stages: ShardStages,
+    work: WorkDir,
+    cfg: ShardsConfig,
+    /// Decontamination was asked for but no benchmarks were found.
+    decontam_skipped: bool,
+    decontam_description: Option<String>,
+    _dry_tmp: Option<tempfile::TempDir>,
+}
+
 /// Runs `curate`; returns the process exit code (0, or 1 when inputs failed
 /// under `--keep-going`).
 pub fn run_curate(cfg: &CurateConfig) -> Result<i32> {
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let language = crate::filters::canonical_language(&cfg.filters.language);
-    let specs = if cfg.sources.is_empty() {
-        vec![inputs::DEFAULT_SOURCE.to_string()]
-    } else {
-        cfg.sources.clone()
-    };
-    let resolved = inputs::resolve(&specs, &cfg.filters.language, &cfg.remote)?;
-    let inputs = &resolved.files;
-    let fingerprint = RunFingerprint {
-        format_version: work_dir::FORMAT_VERSION,
+    let phase1 = plan_phase1(cfg)?;
+    let global = global_config(cfg, &language, &phase1)?;
+    if cfg.plan_only {
+        steps::prepare(&phase1.work, &global)?;
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&plan_json(&phase1.work)?)?
+        );
+        return Ok(0);
+    }
+    let outcome = run_shards(&phase1, cfg.shard, cfg.quiet)?;
+    if !cfg.shard.is_all() {
+        return Ok(finish_slice(&phase1, cfg, &outcome));
+    }
+    run_global(
+        &phase1.work,
+        &global,
+        Some(started),
+        Some(started.elapsed().as_secs_f64()),
+        outcome.transfers,
+        "curate",
+    )
+}
+
+/// Step 1 of `curate`: inputs, stages, fingerprint, work dir and the stored
+/// configuration.
+fn plan_phase1(cfg: &CurateConfig) -> Result<Phase1> {
+    let decontam = cfg.decontam.as_ref().map(|d| (&d.config, d.explicit));
+    let scfg = ShardsConfig {
+        cwd: run_config::current_dir()?,
+        sources: if cfg.sources.is_empty() {
+            vec![inputs::DEFAULT_SOURCE.to_string()]
+        } else {
+            cfg.sources.clone()
+        },
         filters: cfg.filters.clone(),
         max_samples: cfg.max_samples,
-        inputs_hash: inputs_hash(inputs, &resolved.labels),
-        input_count: inputs.len() as u32,
+        content_store: cfg.content_store.clone(),
+        remote: cfg.remote.clone(),
+        batch_size: cfg.batch_size,
         record_rejects: cfg.rejects.is_some(),
+        keep_going: cfg.keep_going,
+        shard: cfg.shard,
+        backend: cfg.backend,
+        near: cfg.near.as_ref().map(|(n, _)| n.clone()),
+        decontam: None,
+        decontam_skipped: false,
+        decontam_description: None,
+        backend_description: None,
     };
+    let work_root = (!cfg.dry_run).then(|| {
+        cfg.work_dir.clone().unwrap_or_else(|| {
+            cfg.output_dir
+                .join(".work")
+                .join(crate::filters::canonical_language(&cfg.filters.language))
+        })
+    });
+    let phase1 = open_phase1(scfg, decontam, work_root, cfg.fresh, cfg.quiet)?;
+    check_disk_space(cfg, &phase1.resolved)?;
+    Ok(phase1)
+}
 
-    // A dry run works in a temporary directory and writes nothing else.
-    let _dry_tmp;
-    let work_root = if cfg.dry_run {
-        _dry_tmp = tempfile::tempdir().context("cannot create a temporary work directory")?;
-        _dry_tmp.path().to_path_buf()
-    } else {
-        cfg.work_dir
-            .clone()
-            .unwrap_or_else(|| cfg.output_dir.join(".work").join(&language))
-    };
-    let work = WorkDir::open(&work_root, &fingerprint, cfg.fresh)?;
-
-    // Before a full download, make sure the disk can hold it (the seed warns
-    // about this); a --max-samples run stops early and is not checked.
-    if cfg.max_samples.is_none() {
-        if let Some(hub) = &resolved.hub {
-            for shards in &resolved.hub_shards {
-                let need = crate::remote::SpaceNeed::for_shards(
-                    shards,
-                    &hub.client,
-                    None,
-                    cfg.remote.blob_cache.is_some(),
-                );
-                let targets = crate::remote::SpaceTargets {
-                    hub_cache: hub.client.config.cache_dir.clone(),
-                    output: cfg.output_dir.clone(),
-                    blob_cache: cfg.remote.blob_cache.clone(),
-                };
-                crate::remote::check_space(&need, &targets, cfg.remote.force)?;
-            }
-        }
-    }
-    let content_spec = cfg
+/// Resolves the inputs, builds the stages, opens the work dir (a temporary
+/// one for `work_root == None`, a dry run) and stores the configuration.
+fn open_phase1(
+    mut scfg: ShardsConfig,
+    decontam: Option<(&DecontamConfig, bool)>,
+    work_root: Option<PathBuf>,
+    fresh: bool,
+    quiet: bool,
+) -> Result<Phase1> {
+    let resolved = inputs::resolve(&scfg.sources, &scfg.filters.language, &scfg.remote)?;
+    let content_spec = scfg
         .content_store
         .clone()
         .or_else(|| resolved.default_content_store.map(str::to_string));
-    let opened = match &content_spec {
-        Some(spec) => Some(crate::remote::open_content(spec, &cfg.remote)?),
+    let content = match &content_spec {
+        Some(spec) => Some(crate::remote::open_content(spec, &scfg.remote)?),
         None => None,
     };
-    let content_store: Option<Arc<dyn ContentStore>> = opened.as_ref().map(|o| o.store.clone());
-    let filters = Filters::new(cfg.filters.clone());
-    let mine: Vec<&InputFile> = inputs
+    let mut stages = ShardStages {
+        filters: Filters::new(scfg.filters.clone()),
+        content,
+        backend: None,
+        keys: None,
+        decontam: None,
+    };
+    let mut skipped = false;
+    let mut description = None;
+    if scfg.near.is_some() || decontam.is_some() {
+        let (backend, notes) = crate::backends::select(scfg.backend)?;
+        if !quiet {
+            eprintln!(
+                "tritter-gpu: {}",
+                crate::backends::describe_choice(backend.as_ref(), &notes)
+            );
+        }
+        if let Some(near) = &scfg.near {
+            stages.keys = Some(KeySettings::new(near)?);
+        }
+        if let Some((config, explicit)) = decontam {
+            match Decontaminator::build(config, backend.clone()) {
+                Ok(dec) => {
+                    if !quiet {
+                        for line in dec.describe().lines() {
+                            eprintln!("tritter-gpu: decontam: {line}");
+                        }
+                    }
+                    description = Some(dec.describe());
+                    scfg.decontam = Some(config.clone());
+                    stages.decontam = Some(dec);
+                }
+                Err(e) if !explicit => {
+                    eprintln!("tritter-gpu: warning: decontamination skipped, no benchmarks available ({e:#}); pass --benchmark-dir DIR or --benchmark-source hub");
+                    skipped = true;
+                }
+                Err(e) => return Err(e.context("cannot load the benchmarks for decontamination")),
+            }
+        }
+        scfg.backend_description = Some(backend.describe());
+        stages.backend = Some(backend);
+    }
+    scfg.decontam_skipped = skipped;
+    if scfg.decontam_description.is_none() {
+        scfg.decontam_description = description.clone();
+    }
+    let fingerprint = RunFingerprint {
+        format_version: work_dir::FORMAT_VERSION,
+        filters: scfg.filters.clone(),
+        max_samples: scfg.max_samples,
+        inputs_hash: inputs_hash(&resolved.files, &resolved.labels),
+        input_count: resolved.files.len() as u32,
+        record_rejects: scfg.record_rejects,
+        near_keys: match &scfg.near {
+            Some(n) => {
+                let p = n.layout()?;
+                Some(NearKeyFingerprint {
+                    ngram: n.ngram,
+                    num_perm: n.num_perm,
+                    bands: p.bands,
+                    rows: p.rows,
+                    minhash_seed: n.seed,
+                })
+            }
+            None => None,
+        },
+        decontam: match (&scfg.decontam, &stages.decontam) {
+            (Some(c), Some(d)) => Some(DecontamFingerprint {
+                ngram: c.ngram,
+                min_matches: c.min_matches,
+                min_exact_len: c.min_exact_len,
+                index: d.index_summary(),
+            }),
+            _ => None,
+        },
+    };
+    // A dry run works in a temporary directory and writes nothing else.
+    let (root, dry_tmp) = match work_root {
+        Some(r) => (r, None),
+        None => {
+            let t = tempfile::tempdir().context("cannot create a temporary work directory")?;
+            (t.path().to_path_buf(), Some(t))
+        }
+    };
+    let work = WorkDir::open(&root, &fingerprint, fresh)?;
+    run_config::store(&work.config_path(), &scfg)?;
+    Ok(Phase1 {
+        resolved,
+        stages,
+        work,
+        cfg: scfg,
+        decontam_skipped: skipped,
+        decontam_description: description,
+        _dry_tmp: dry_tmp,
+    })
+}
+
+/// Before a full download, make sure the disk can hold it (the seed warns
+/// about this); a --max-samples run stops early and is not checked.
+fn check_disk_space(cfg: &CurateConfig, resolved: &inputs::ResolvedInputs) -> Result<()> {
+    if cfg.max_samples.is_some() {
+        return Ok(());
+    }
+    if let Some(hub) = &resolved.hub {
+        for shards in &resolved.hub_shards {
+            let need = crate::remote::SpaceNeed::for_shards(
+                shards,
+                &hub.client,
+                None,
+                cfg.remote.blob_cache.is_some(),
+            );
+            let targets = crate::remote::SpaceTargets {
+                hub_cache: hub.client.config.cache_dir.clone(),
+                output: cfg.output_dir.clone(),
+                blob_cache: cfg.remote.blob_cache.clone(),
+            };
+            crate::remote::check_space(&need, &targets, cfg.remote.force)?;
+        }
+    }
+    Ok(())
+}
+
+/// The global steps' configuration of a `curate` run.
+fn global_config(cfg: &CurateConfig, language: &str, phase1: &Phase1) -> Result<GlobalConfig> {
+    anyhow::ensure!(cfg.partitions >= 1, "--partitions must be at least 1");
+    Ok(GlobalConfig {
+        cwd: phase1.cfg.cwd.clone(),
+        language: language.to_string(),
+        work_dirs: vec![phase1.work.root.clone()],
+        input_count: phase1.resolved.files.len() as u32,
+        output_dir: cfg.output_dir.clone(),
+        dry_run: cfg.dry_run,
+        rejects: cfg.rejects.clone(),
+        max_samples: cfg.max_samples,
+        near: cfg.near.as_ref().map(|(n, _)| n.clone()),
+        clusters: cfg.near.as_ref().and_then(|(_, c)| c.clone()),
+        decontam: match (&cfg.decontam, &phase1.decontam_description) {
+            (Some(d), Some(description)) => Some(GlobalDecontam {
+                flag_only: d.config.flag_only,
+                report: d.config.report.clone(),
+                description: description.clone(),
+            }),
+            _ => None,
+        },
+        decontam_skipped: phase1.decontam_skipped,
+        partitions: cfg.partitions,
+        output_shards: cfg.output_shards,
+        backend: cfg.backend,
+        report_html: cfg.report_html.clone(),
+    })
+}
+
+/// What phase 1 did in this invocation.
+struct ShardsOutcome {
+    failed: Vec<FailedInput>,
+    transfers: serde_json::Value,
+}
+
+/// Step 2 of `curate`: phase 1 over this slice's unfinished shards, in
+/// ordinal order (`--max-samples` needs that order).
+fn run_shards(p: &Phase1, slice: ShardSpec, quiet: bool) -> Result<ShardsOutcome> {
+    let work = &p.work;
+    let mine: Vec<&InputFile> = p
+        .resolved
+        .files
         .iter()
-        .filter(|i| cfg.shard.owns(i.ordinal))
+        .filter(|i| slice.owns(i.ordinal))
         .collect();
-    let progress = Progress::new(cfg.quiet, Some(mine.iter().map(|i| i.size).sum()));
-    if !cfg.quiet {
+    let progress = Progress::new(quiet, Some(mine.iter().map(|i| i.size).sum()));
+    if !quiet {
         progress.println(&format!(
             "tritter-gpu: {} input shard(s){}, work dir {}",
             mine.len(),
-            if cfg.shard.is_all() {
+            if slice.is_all() {
                 String::new()
             } else {
-                format!(" (slice {} of {} shards)", cfg.shard, inputs.len())
+                format!(" (slice {} of {} shards)", slice, p.resolved.files.len())
             },
             work.root.display()
         ));
     }
-
-    let ctx = ShardContext {
-        filters: &filters,
-        content_store,
-        read: ReadOptions {
-            batch_size: cfg.batch_size,
-        },
-        work: &work,
-        record_rejects: cfg.rejects.is_some(),
-        progress: &progress,
-    };
+    let ctx = p.stages.context(work, &p.cfg, &progress);
     let mut failed = Vec::new();
-    let mut remaining = cfg.max_samples.map(|n| {
+    let mut remaining = p.cfg.max_samples.map(|n| {
         n.saturating_sub(
             work.all_done()
                 .map(|d| d.iter().map(|s| s.kept).sum())
@@ -205,7 +450,7 @@ pub fn run_curate(cfg: &CurateConfig) -> Result<i32> {
             todo.push(input.ordinal);
         }
     }
-    let fetcher = inputs::ShardFetcher::new(&resolved, &todo, &cfg.remote);
+    let fetcher = inputs::ShardFetcher::new(&p.resolved, &todo, &p.cfg.remote);
     for input in &mine {
         if !todo.contains(&input.ordinal) {
             progress.shard_done(input.size);
@@ -219,15 +464,17 @@ pub fn run_curate(cfg: &CurateConfig) -> Result<i32> {
             .and_then(|()| process_shard::process_shard(input, &ctx, &mut remaining));
         match outcome {
             Ok(_) => {}
-            Err(e) if cfg.keep_going => {
+            Err(e) if p.cfg.keep_going => {
                 progress.println(&format!(
                     "tritter-gpu: skipping {}: {e:#}",
                     input.path.display()
                 ));
-                failed.push(FailedInput {
+                let f = FailedInput {
                     input: input.path.display().to_string(),
                     error: format!("{e:#}"),
-                });
+                };
+                work.mark_failed(input.ordinal, &f)?;
+                failed.push(f);
             }
             Err(e) => {
                 progress.finish();
@@ -242,43 +489,38 @@ pub fn run_curate(cfg: &CurateConfig) -> Result<i32> {
     drop(fetcher);
     progress.finish();
     let mut transfers = serde_json::Map::new();
-    if let Some(hub) = &resolved.hub {
+    if let Some(hub) = &p.resolved.hub {
         transfers.insert(
             "hub_shards".into(),
             serde_json::to_value(hub.client.stats().snapshot())?,
         );
     }
-    if let Some(o) = &opened {
+    if let Some(o) = &p.stages.content {
         transfers.insert("content".into(), serde_json::to_value(o.stats.snapshot())?);
     }
-    let all_done = work.all_done()?;
-    work.write_manifest(&all_done)?;
-
-    if !cfg.shard.is_all() {
-        let stats = merged_stats(all_done.iter().filter(|d| cfg.shard.owns(d.ordinal)));
-        eprint!("{}", stats.retention_table());
-        eprintln!(
-            "tritter-gpu: slice {} finished phase 1 into {}. Gather every slice's work directory and run `tritter-gpu merge --work-dir DIR... --output {}` for the global dedup and the output.",
-            cfg.shard,
-            work.root.display(),
-            cfg.output_dir.display()
-        );
-        return Ok(if failed.is_empty() { 0 } else { 1 });
-    }
-
-    let parts: Vec<PartRef> = all_done
-        .into_iter()
-        .map(|done| PartRef { work: &work, done })
-        .collect();
-    finish_run(
-        &parts,
-        cfg,
-        &language,
+    work.write_manifest(&work.all_done()?)?;
+    Ok(ShardsOutcome {
         failed,
-        inputs.len(),
-        transfers.into(),
-        started,
-    )
+        transfers: transfers.into(),
+    })
+}
+
+/// The end of a `--shard I/N` slice: its retention table and what to do next.
+fn finish_slice(p: &Phase1, cfg: &CurateConfig, outcome: &ShardsOutcome) -> i32 {
+    let done = p.work.all_done().unwrap_or_default();
+    let stats = merged_stats(done.iter().filter(|d| cfg.shard.owns(d.ordinal)));
+    eprint!("{}", stats.retention_table());
+    eprintln!(
+        "tritter-gpu: slice {} finished phase 1 into {}. Gather every slice's work directory and run `tritter-gpu merge --work-dir DIR... --output {}` for the global dedup and the output.",
+        cfg.shard,
+        p.work.root.display(),
+        cfg.output_dir.display()
+    );
+    if outcome.failed.is_empty() {
+        0
+    } else {
+        1
+    }
 }
 
 fn merged_stats<'a>(done: impl Iterator<Item = &'a ShardDone>) -> Stats {
@@ -289,252 +531,320 @@ fn merged_stats<'a>(done: impl Iterator<Item = &'a ShardDone>) -> Stats {
     stats
 }
 
-/// Phase 2 and the reports, shared by `curate` and `merge`.
-#[allow(clippy::too_many_arguments)]
-pub fn finish_run(
-    parts: &[PartRef<'_>],
-    cfg: &CurateConfig,
-    language: &str,
-    failed: Vec<FailedInput>,
-    input_count: usize,
+/// Step 3 of `curate` and `merge`: the global steps on the local executor,
+/// resuming those a killed invocation finished.
+fn run_global(
+    work: &WorkDir,
+    global: &GlobalConfig,
+    started: Option<Instant>,
+    phase1_seconds: Option<f64>,
     transfers: serde_json::Value,
-    started: std::time::Instant,
+    command: &'static str,
 ) -> Result<i32> {
-    // Phase 1 (or, for merge, opening the work dirs) ends here; the process's
-    // CPU time so far is its (and set-up's).
-    let phase1_wall = started.elapsed();
+    // The process's CPU time so far is phase 1's (and set-up's).
     let phase1_cpu = crate::usage::Usage::now().cpu_seconds();
-    let prepare = crate::usage::StepClock::start();
-    let mut stats = merged_stats(parts.iter().map(|p| &p.done));
-    let (out_path, stats_path) = output_paths(&cfg.output_dir, language);
-    let scratch = parts
+    let dir = steps::prepare(work, global)?;
+    let mut ctx = GlobalContext::open(&dir)?;
+    ctx.started = started;
+    ctx.phase1_seconds = phase1_seconds;
+    ctx.phase1_cpu_seconds = phase1_seconds.map(|_| phase1_cpu);
+    ctx.transfers = transfers;
+    ctx.identity = Some(steps::Invocation {
+        command,
+        argv: crate::output::run_report::argv(),
+        started_at: started.map(crate::output::run_report::rfc3339_since),
+    });
+    ctx.own_process = false;
+    steps::run_local(&ctx)?;
+    let report = ctx.done_markers(steps::REPORT)?;
+    let failed = report
         .first()
-        .map(|p| p.work.root.clone())
-        .unwrap_or_else(std::env::temp_dir);
-    let mut fcfg = FinalizeConfig {
-        language: language.to_string(),
-        output: (!cfg.dry_run).then(|| out_path.clone()),
-        rejects: if cfg.dry_run {
-            None
-        } else {
-            cfg.rejects.clone()
-        },
-        max_samples: cfg.max_samples,
-        scratch,
-        near: None,
-        decontam: None,
-        backend: None,
-    };
-    if cfg.near.is_some() || cfg.decontam.is_some() {
-        let (backend, notes) = crate::backends::select(cfg.backend)?;
-        if !cfg.quiet {
-            eprintln!(
-                "tritter-gpu: {}",
-                crate::backends::describe_choice(backend.as_ref(), &notes)
-            );
-        }
-        if let Some((config, clusters)) = &cfg.near {
-            fcfg.near = Some(finalize::NearStage {
-                config: config.clone(),
-                clusters: clusters.clone(),
-            });
-        }
-        if let Some(d) = &cfg.decontam {
-            match Decontaminator::build(&d.config, backend.clone()) {
-                Ok(dec) => {
-                    if !cfg.quiet {
-                        for line in dec.describe().lines() {
-                            eprintln!("tritter-gpu: decontam: {line}");
-                        }
-                    }
-                    fcfg.decontam = Some(finalize::DecontamStage {
-                        decontaminator: dec,
-                        flag_only: d.config.flag_only,
-                    });
-                }
-                Err(e) if !d.explicit => {
-                    eprintln!("tritter-gpu: warning: decontamination skipped, no benchmarks available ({e:#}); pass --benchmark-dir DIR or --benchmark-source hub");
-                    stats.note("decontam_skipped_no_benchmarks", 1);
-                }
-                Err(e) => return Err(e.context("cannot load the benchmarks for decontamination")),
-            }
-        }
-        fcfg.backend = Some(backend);
-    }
-    let phase1_seconds = started.elapsed().as_secs_f64();
-    let prepare_step = prepare.finish("backend_and_benchmarks");
-    let fin = finalize::finalize(parts, &fcfg, &mut stats)?;
-    let mut report = RunReport::new(
-        language,
-        &stats,
-        &fin,
-        input_count,
-        parts.len(),
-        failed,
-        (!cfg.dry_run).then_some(out_path.as_path()),
-        started.elapsed(),
-    );
-    report.transfers = transfers;
-    report.command = cfg.command;
-    report.started_at = (chrono::Utc::now()
-        - chrono::Duration::from_std(started.elapsed()).unwrap_or_default())
-    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    report.sources = if cfg.sources.is_empty() && cfg.command == "curate" {
-        vec![inputs::DEFAULT_SOURCE.to_string()]
-    } else {
-        cfg.sources.clone()
-    };
-    report.input_names = parts
-        .iter()
-        .take(crate::output::run_report::INPUTS_LISTED)
-        .map(|p| p.done.input.clone())
-        .collect();
-    report.filters = Some(cfg.filters.clone());
-    report.backend = fcfg.backend.as_ref().map(|b| b.describe());
-    let mut first = crate::usage::StepTiming::wall(
-        if cfg.command == "merge" {
-            "open_work_dirs"
-        } else {
-            "per_shard"
-        },
-        phase1_wall,
-    );
-    first.cpu_seconds = Some(round_ms(phase1_cpu));
-    report.steps.insert(0, first);
-    if fcfg.backend.is_some() {
-        // Selecting the backend and building the benchmark index.
-        report.steps.insert(1, prepare_step);
-    }
-    if let (Some(d), false) = (&cfg.decontam, cfg.dry_run) {
-        if let (Some(path), Some(files)) = (
-            &d.config.report,
-            fin.decontam.get("files").and_then(|f| f.as_array()),
-        ) {
-            let mut lines = Vec::new();
-            for f in files {
-                serde_json::to_writer(&mut lines, f)?;
-                lines.push(b'\n');
-            }
-            crate::output::atomic::write_atomic(path, &lines)?;
-        }
-    }
-    report
-        .phase_seconds
-        .insert("per_shard".into(), round_ms(phase1_seconds));
-    report.phase_seconds.insert(
-        "global".into(),
-        round_ms(started.elapsed().as_secs_f64() - phase1_seconds),
-    );
-    eprint!("{}", stats.retention_table());
-    eprintln!(
-        "tritter-gpu: {} files ({:.1} MB) {} in {:.1}s",
-        fin.output_files,
-        fin.output_bytes as f64 / 1e6,
-        if cfg.dry_run {
-            "would be written (dry run)".to_string()
-        } else {
-            format!("written to {}", out_path.display())
-        },
-        started.elapsed().as_secs_f64()
-    );
-    if !cfg.dry_run {
-        crate::output::atomic::write_atomic(&stats_path, &serde_json::to_vec_pretty(&report)?)?;
-    }
-    // The page is rendered from the stats as written, so `tritter-gpu report`
-    // of the stats file gives the same page. A dry run writes one only when
-    // asked for by path.
-    if !cfg.dry_run || matches!(cfg.report_html, crate::report::PageTarget::Path(_)) {
-        let stats_value = serde_json::to_value(&report)?;
-        if let Some(page) =
-            crate::report::write_page(&cfg.report_html, &stats_value, Some(&stats_path))?
-        {
-            if !cfg.quiet {
-                eprintln!("tritter-gpu: report page {}", page.display());
-            }
-        }
-    }
-    Ok(if report.failed_inputs.is_empty() {
-        0
-    } else {
-        1
-    })
+        .and_then(|r| r.summary.get("failed_inputs"))
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0);
+    Ok(if failed == 0 { 0 } else { 1 })
 }
 
-/// `tritter-gpu merge`: phase 2 over the finished parts of several work
-/// directories (the slices of a `--shard I/N` run). All must come from the
-/// same inputs and filters; a shard finished in two slices is taken once.
-#[allow(clippy::too_many_arguments)]
-pub fn run_merge(
-    work_dirs: &[PathBuf],
-    output_dir: &Path,
-    rejects: Option<PathBuf>,
-    dry_run: bool,
-    global: &crate::cli::flags::GlobalFlags,
-    near: Option<(NearDedupConfig, Option<PathBuf>)>,
-    decontam: Option<DecontamSettings>,
-    report_html: crate::report::PageTarget,
-) -> Result<i32> {
-    let started = std::time::Instant::now();
+/// `tritter-gpu merge`: the global steps over the finished parts of several
+/// work directories (the slices of a `--shard I/N` run). All must come from
+/// the same inputs and settings; a shard finished in two slices is taken
+/// once. The near-dedup and decontamination settings are the slices' own.
+pub struct MergeConfig {
+    pub work_dirs: Vec<PathBuf>,
+    pub output_dir: PathBuf,
+    pub rejects: Option<PathBuf>,
+    pub clusters: Option<PathBuf>,
+    pub decontam_report: Option<PathBuf>,
+    pub dry_run: bool,
+    pub quiet: bool,
+    pub partitions: u32,
+    pub output_shards: Option<u32>,
+    pub plan_only: bool,
+    pub report_html: crate::report::PageTarget,
+}
+
+pub fn run_merge(m: &MergeConfig) -> Result<i32> {
+    let started = Instant::now();
+    anyhow::ensure!(m.partitions >= 1, "--partitions must be at least 1");
     let mut opened = Vec::new();
-    for dir in work_dirs {
+    for dir in &m.work_dirs {
         opened.push(WorkDir::open_existing(dir)?);
     }
     let first_fp = opened[0].1.clone();
     for (w, fp) in &opened[1..] {
         anyhow::ensure!(
             fp == &first_fp,
-            "work directory {} was made with other inputs or filters than {}; only slices of one run can be merged",
+            "work directory {} was made with other settings than {} ({}); only slices of one run can be merged",
             w.root.display(),
-            opened[0].0.root.display()
+            opened[0].0.root.display(),
+            first_fp.differences(fp)
         );
     }
-    let mut parts: Vec<PartRef> = Vec::new();
-    let mut seen = std::collections::BTreeSet::new();
-    for (w, _) in &opened {
-        for done in w.all_done()? {
-            if seen.insert(done.ordinal) {
-                parts.push(PartRef { work: w, done });
-            }
-        }
-    }
-    parts.sort_by_key(|p| p.done.ordinal);
-    let missing = first_fp.input_count as usize - parts.len();
-    if missing > 0 && !global.quiet {
+    let first = &opened[0].0;
+    let scfg: ShardsConfig = run_config::load(&first.config_path())?;
+    let done: std::collections::BTreeSet<u32> = opened
+        .iter()
+        .map(|(w, _)| w.all_done())
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .map(|d| d.ordinal)
+        .collect();
+    let missing = first_fp.input_count as usize - done.len();
+    if missing > 0 && !m.quiet {
         eprintln!("tritter-gpu: warning: {missing} of {} input shards are not finished in these work directories; merging what is there", first_fp.input_count);
     }
-    let language = crate::filters::canonical_language(&first_fp.filters.language);
-    let cfg = CurateConfig {
-        sources: Vec::new(),
-        filters: first_fp.filters.clone(),
-        output_dir: output_dir.to_path_buf(),
-        work_dir: None,
+    let cwd = run_config::current_dir()?;
+    let global = GlobalConfig {
+        cwd: cwd.clone(),
+        language: crate::filters::canonical_language(&first_fp.filters.language),
+        work_dirs: m.work_dirs.clone(),
+        input_count: first_fp.input_count,
+        output_dir: m.output_dir.clone(),
+        dry_run: m.dry_run,
+        rejects: m.rejects.clone(),
         max_samples: first_fp.max_samples,
-        dry_run,
-        content_store: None,
-        remote: RemoteFlags::default(),
-        rejects,
-        shard: ShardSpec::ALL,
-        keep_going: false,
-        quiet: global.quiet,
-        fresh: false,
-        batch_size: 1024,
-        near,
-        decontam,
-        backend: global.backend,
-        command: "merge",
-        report_html,
+        near: scfg.near.clone(),
+        clusters: m.clusters.clone(),
+        decontam: match (&scfg.decontam, &scfg.decontam_description) {
+            (Some(d), Some(description)) => Some(GlobalDecontam {
+                flag_only: d.flag_only,
+                report: m.decontam_report.clone(),
+                description: description.clone(),
+            }),
+            _ => None,
+        },
+        decontam_skipped: scfg.decontam_skipped,
+        partitions: m.partitions,
+        output_shards: m.output_shards,
+        backend: scfg.backend,
+        report_html: m.report_html.clone(),
     };
-    finish_run(
-        &parts,
-        &cfg,
-        &language,
-        Vec::new(),
-        first_fp.input_count as usize,
+    if m.plan_only {
+        steps::prepare(first, &global)?;
+        println!("{}", serde_json::to_string_pretty(&plan_json(first)?)?);
+        return Ok(0);
+    }
+    run_global(
+        first,
+        &global,
+        Some(started),
+        None,
         serde_json::Value::Null,
-        started,
+        "merge",
     )
 }
 
-fn round_ms(seconds: f64) -> f64 {
-    (seconds * 1000.0).round() / 1000.0
+/// The plan of a work dir, as `run-step --plan` prints it: every step with
+/// its task count (`shards` only where phase 1 was planned in it, the global
+/// steps only where they were).
+fn plan_json(work: &WorkDir) -> Result<serde_json::Value> {
+    let mut steps_list = Vec::new();
+    if work.config_path().exists() {
+        let (_, fp) = WorkDir::open_existing(&work.root)?;
+        steps_list.push(steps::StepSpec {
+            name: steps::SHARDS.to_string(),
+            tasks: fp.input_count,
+        });
+    }
+    let global_config = work.global_dir().join("config.json");
+    if global_config.exists() {
+        let g: GlobalConfig = run_config::load(&global_config)?;
+        steps_list.extend(steps::global_plan(&g));
+    }
+    Ok(serde_json::json!({
+        "work_dir": work.root,
+        "steps": steps_list,
+    }))
+}
+
+/// What `tritter-gpu run-step` does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StepAction {
+    /// Print the plan.
+    Plan,
+    /// Exit 0 when the task is done, 1 when not.
+    Status { step: String, task: u32 },
+    /// Run the task (nothing when it is done) and commit it.
+    Run { step: String, task: u32 },
+}
+
+/// `tritter-gpu run-step --work-dir W ...`: one task of a planned run, in
+/// this process.
+pub fn run_step(work_dir: &Path, action: &StepAction, quiet: bool) -> Result<i32> {
+    let work = WorkDir {
+        root: work_dir.to_path_buf(),
+    };
+    match action {
+        StepAction::Plan => {
+            println!("{}", serde_json::to_string_pretty(&plan_json(&work)?)?);
+            Ok(0)
+        }
+        StepAction::Status { step, task } => {
+            let done = task_done(&work, step, *task)?;
+            println!("{}", if done { "done" } else { "not done" });
+            Ok(if done { 0 } else { 1 })
+        }
+        StepAction::Run { step, task } if step == steps::SHARDS => {
+            run_shard_task(&work, *task, quiet)
+        }
+        StepAction::Run { step, task } => {
+            if task_done(&work, step, *task)? {
+                if !quiet {
+                    eprintln!("tritter-gpu: task {task} of step {step} is already done");
+                }
+                return Ok(0);
+            }
+            let dir = work.global_dir();
+            let g: GlobalConfig = run_config::load(&dir.join("config.json"))?;
+            std::env::set_current_dir(&g.cwd)
+                .with_context(|| format!("cannot enter {}", g.cwd.display()))?;
+            if !dir.join("parts.json").exists() {
+                check_phase1_over(&g)?;
+            }
+            let ctx = GlobalContext::open(&dir)?;
+            steps::run_task(&ctx, step, *task)?;
+            Ok(0)
+        }
+    }
+}
+
+/// Before the first global task fixes the list of parts: every input shard
+/// must be done or failed (or `--max-samples` reached), else the global steps
+/// would silently leave out shards still running elsewhere.
+fn check_phase1_over(g: &GlobalConfig) -> Result<()> {
+    let works: Vec<WorkDir> = g
+        .work_dirs
+        .iter()
+        .map(|d| WorkDir { root: g.resolve(d) })
+        .collect();
+    let mut kept = 0u64;
+    let mut missing = Vec::new();
+    for o in 0..g.input_count {
+        let mut state = None;
+        for w in &works {
+            if let Some(d) = w.done(o)? {
+                kept += d.kept;
+                state = Some(true);
+                break;
+            }
+            if w.failed_path(o).exists() {
+                state = Some(false);
+            }
+        }
+        if state.is_none() {
+            missing.push(o);
+        }
+    }
+    if let (Some(&first), false) = (missing.first(), g.max_samples.is_some_and(|n| kept >= n)) {
+        bail!(
+            "{} of {} input shard(s) are not done (first: shard {first}); run every task of step shards before the global steps",
+            missing.len(),
+            g.input_count
+        );
+    }
+    Ok(())
+}
+
+/// Is task `task` of `step` done in `work`?
+pub fn task_done(work: &WorkDir, step: &str, task: u32) -> Result<bool> {
+    if step == steps::SHARDS {
+        return Ok(work.done(task)?.is_some());
+    }
+    steps::is_done(&work.global_dir(), step, task)
+}
+
+/// Step `shards`, task `ordinal`: phase 1 of one input shard.
+fn run_shard_task(work: &WorkDir, ordinal: u32, quiet: bool) -> Result<i32> {
+    if work.done(ordinal)?.is_some() {
+        if !quiet {
+            eprintln!("tritter-gpu: shard {ordinal} is already done");
+        }
+        return Ok(0);
+    }
+    let scfg: ShardsConfig = run_config::load(&work.config_path())?;
+    std::env::set_current_dir(&scfg.cwd)
+        .with_context(|| format!("cannot enter {}", scfg.cwd.display()))?;
+    let root = scfg.resolve(&work.root);
+    let decontam = scfg.decontam.clone();
+    let p = open_phase1(
+        scfg,
+        decontam.as_ref().map(|d| (d, true)),
+        Some(root),
+        false,
+        true,
+    )?;
+    let Some(input) = p.resolved.files.iter().find(|i| i.ordinal == ordinal) else {
+        bail!(
+            "the run has {} input shard(s); there is no shard {ordinal}",
+            p.resolved.files.len()
+        );
+    };
+    let mut remaining = match p.cfg.max_samples {
+        None => None,
+        Some(n) => {
+            // --max-samples takes records in ordinal order: every earlier
+            // shard must be done to know what is left.
+            let mut kept = 0;
+            for o in 0..ordinal {
+                match p.work.done(o)? {
+                    Some(d) => kept += d.kept,
+                    None => {
+                        bail!("with --max-samples, shards run in order: shard {o} is not done yet")
+                    }
+                }
+            }
+            Some(n.saturating_sub(kept))
+        }
+    };
+    if remaining == Some(0) {
+        if !quiet {
+            eprintln!(
+                "tritter-gpu: --max-samples is reached before shard {ordinal}; nothing to do"
+            );
+        }
+        return Ok(0);
+    }
+    let progress = Progress::new(true, None);
+    let ctx = p.stages.context(&p.work, &p.cfg, &progress);
+    let fetcher = inputs::ShardFetcher::new(&p.resolved, &[ordinal], &p.cfg.remote);
+    let outcome = fetcher
+        .ready(input)
+        .and_then(|()| process_shard::process_shard(input, &ctx, &mut remaining));
+    match outcome {
+        Ok(_) => Ok(0),
+        Err(e) if p.cfg.keep_going => {
+            let f = FailedInput {
+                input: input.path.display().to_string(),
+                error: format!("{e:#}"),
+            };
+            p.work.mark_failed(ordinal, &f)?;
+            eprintln!("tritter-gpu: skipping {}: {e:#}", input.path.display());
+            Ok(1)
+        }
+        Err(e) => Err(e.context(format!(
+            "input {} failed (pass --keep-going to skip unreadable inputs)",
+            input.path.display()
+        ))),
+    }
 }

@@ -1,18 +1,31 @@
 //! Phase 1: one input shard through the per-record stages.
 //!
 //! read -> metadata filters -> content fetch (sources without inline content)
-//! -> content filters -> MD5, then the survivors go to the shard's part file
-//! with their exact-dedup keys, and the shard is committed in the work dir.
+//! -> content filters -> MD5, then the survivors go to the shard's part file,
+//! and everything that needs one file at a time is computed for them here,
+//! once: exact-dedup keys, record facts ([`super::record_meta`]), near dedup's
+//! signatures and band hashes ([`crate::dedup::near::shard_keys`], batched to
+//! the backend) and decontamination verdicts ([`super::decontam_hits`]). The
+//! shard is committed in the work dir when all of them are written.
+//!
+//! Stages that work on the kept records of a batch (a redaction or a token
+//! count) belong in [`KeptBatch::process`], where every kept text of the batch
+//! is at hand in part order.
 //!
 //! A reader thread decodes the next batch while rayon runs the fetch and the
 //! content filters of the current one over all cores; results are collected
 //! in row order, so the part is the same whatever the thread count.
 
+use super::decontam_hits::{write_hits, DecontamHit};
 use super::part::{PartRecord, PartWriter};
 use super::progress::Progress;
+use super::record_meta::{write_meta, RecordMeta, LICENSE_ALLOWED, SHORT};
 use super::work_dir::{ShardDone, WorkDir};
+use crate::backends::Backend;
 use crate::content::{self, ContentStore};
+use crate::decontam::Decontaminator;
 use crate::dedup::exact::{self, KeyEntry};
+use crate::dedup::near::shard_keys::{KeySettings, ShardKeyWriter};
 use crate::filters::Filters;
 use crate::output::atomic::AtomicFile;
 use crate::record::Record;
@@ -32,6 +45,61 @@ pub struct ShardContext<'a> {
     pub work: &'a WorkDir,
     pub record_rejects: bool,
     pub progress: &'a Progress,
+    /// Near dedup's key settings and the backend that computes them.
+    pub near: Option<(&'a KeySettings, &'a dyn Backend)>,
+    pub decontam: Option<&'a Decontaminator>,
+}
+
+/// The per-file work on the records a batch kept, and its sidecars.
+struct KeptBatch<'a> {
+    near: Option<ShardKeyWriter<'a>>,
+    decontam: Option<&'a Decontaminator>,
+    ngram: usize,
+    keys: Vec<KeyEntry>,
+    meta: Vec<RecordMeta>,
+    hits: Vec<DecontamHit>,
+}
+
+impl KeptBatch<'_> {
+    /// Keys, facts, signatures, bands and verdicts of records `first_seq..`
+    /// of the part, in order.
+    fn process(&mut self, kept: &[(PartRecord, [u8; 16])], first_seq: u32) -> Result<()> {
+        let texts: Vec<&str> = kept.iter().map(|(r, _)| r.text.as_str()).collect();
+        let counts = match self.near.as_mut() {
+            Some(w) => w.push_batch(&texts)?,
+            None => Vec::new(),
+        };
+        if let Some(d) = self.decontam {
+            for (i, verdict) in d.check_batch(&texts)?.into_iter().enumerate() {
+                if let Some(c) = verdict {
+                    self.hits.push(DecontamHit::new(first_seq + i as u32, &c)?);
+                }
+            }
+        }
+        for (i, (rec, md5)) in kept.iter().enumerate() {
+            let pref = rec.preference();
+            self.keys
+                .push(KeyEntry::new(*md5, &pref, first_seq + i as u32));
+            let count = counts.get(i).copied().unwrap_or_default();
+            let mut flags = 0;
+            if pref.license_allowed {
+                flags |= LICENSE_ALLOWED;
+            }
+            if count.is_short(self.ngram) {
+                flags |= SHORT;
+            }
+            self.meta.push(RecordMeta {
+                stars: pref.stars,
+                tiebreak: pref.tiebreak,
+                row: pref.id.row,
+                text_bytes: rec.text.len() as u32,
+                shingles: count.shingles,
+                flags,
+                _pad: 0,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// One line of a rejects file.
@@ -75,7 +143,21 @@ pub fn process_shard(
 
     let mut stats = Stats::default();
     let mut part = PartWriter::create(&ctx.work.part_path(input.ordinal))?;
-    let mut keys: Vec<KeyEntry> = Vec::new();
+    let mut batch_work = KeptBatch {
+        near: match ctx.near {
+            Some((settings, backend)) => Some(ShardKeyWriter::create(
+                settings,
+                backend,
+                &ctx.work.signatures_path(input.ordinal),
+            )?),
+            None => None,
+        },
+        decontam: ctx.decontam,
+        ngram: ctx.near.map(|(s, _)| s.ngram).unwrap_or(0),
+        keys: Vec::new(),
+        meta: Vec::new(),
+        hits: Vec::new(),
+    };
     let mut rejects = if ctx.record_rejects {
         Some(AtomicFile::create(&ctx.work.rejects_path(input.ordinal))?)
     } else {
@@ -173,9 +255,9 @@ pub fn process_shard(
             }
             let records: Vec<&PartRecord> = kept.iter().map(|(r, _)| r).collect();
             let first_seq = part.push_batch(&records)?;
-            for (i, (rec, md5)) in kept.iter().enumerate() {
-                keys.push(KeyEntry::new(*md5, &rec.preference(), first_seq + i as u32));
-            }
+            batch_work
+                .process(&kept, first_seq)
+                .with_context(|| format!("{display}: near-dedup keys and decontamination"))?;
             ctx.progress.records(batch_files, batch_bytes);
             if *remaining == Some(0) {
                 stopped_at_row = last_row;
@@ -185,11 +267,26 @@ pub fn process_shard(
         Ok(())
     })?;
 
+    let KeptBatch {
+        near,
+        mut keys,
+        meta,
+        hits,
+        ..
+    } = batch_work;
     let kept = keys.len() as u64;
-    part.commit()?;
-    exact::write_keys(&ctx.work.keys_path(input.ordinal), &keys)?;
+    let o = input.ordinal;
+    part.commit(&ctx.work.frames_path(o))?;
+    exact::write_keys(&ctx.work.keys_path(o), &mut keys)?;
+    write_meta(&ctx.work.meta_path(o), &meta)?;
+    if let Some(w) = near {
+        w.commit(&ctx.work.bands_path(o))?;
+    }
+    if ctx.decontam.is_some() {
+        write_hits(&ctx.work.decontam_path(o), &hits)?;
+    }
     if let Some(r) = rejects {
-        r.commit()?;
+        r.commit_unsynced()?;
     }
     let done = ShardDone {
         ordinal: input.ordinal,
@@ -199,6 +296,9 @@ pub fn process_shard(
         stopped_at_row,
         stats,
     };
+    // Every file above was renamed into place unsynced: one filesystem sync
+    // makes them durable before the marker commits the shard.
+    crate::output::atomic::sync_filesystem(&ctx.work.root)?;
     ctx.work.commit(&done)?;
     Ok(done)
 }

@@ -2,19 +2,26 @@
 //!
 //! ```text
 //! WORK/run.json                       settings that shape the parts (checked on resume)
+//! WORK/config.json                    the whole resolved run configuration (for `run-step`)
 //! WORK/manifest.json                  finished input shards, for people (rewritten atomically)
 //! WORK/parts/part-000042.jsonl.zst    records of input shard 42 that passed the filters
-//! WORK/parts/part-000042.keys         their exact-dedup keys
+//! WORK/parts/part-000042.frames       byte offset and records of each zstd frame of the part
+//! WORK/parts/part-000042.keys         exact-dedup keys (56 B each), sorted by MD5
+//! WORK/parts/part-000042.meta         per record: preference fields, text bytes, shingles (40 B)
+//! WORK/parts/part-000042.signatures   near dedup: MinHash signatures (num_perm x 4 B), part order
+//! WORK/parts/part-000042.bands        near dedup: (band hash, seq) (12 B each), sorted by hash
+//! WORK/parts/part-000042.decontam.jsonl  decontamination verdicts of the records that matched
 //! WORK/parts/part-000042.rejects.jsonl  what the filters dropped, with reasons
+//! WORK/parts/part-000042.failed.json  the input could not be read (--keep-going); removed on success
 //! WORK/parts/part-000042.done.json    commit marker: counts and stats of shard 42
+//! WORK/global/...                     the global steps (see `super::steps`)
 //! ```
 //!
 //! A shard is finished exactly when its `done.json` exists: that file is
-//! renamed into place last, after the part, keys and rejects, so killing the
+//! renamed into place last, after the part and every sidecar, so killing the
 //! run at any moment leaves either a finished shard or none. A rerun skips the
-//! finished shards and redoes the rest; the global phases (dedup, output) are
-//! recomputed from the parts every time, which is cheap next to reading and
-//! fetching the inputs.
+//! finished shards and redoes the rest. The sidecars depend on the near-dedup
+//! and decontamination settings, so those are part of the fingerprint.
 
 use crate::filters::FilterConfig;
 use crate::output::atomic::write_atomic;
@@ -36,9 +43,33 @@ pub struct RunFingerprint {
     pub input_count: u32,
     /// Whether phase 1 records rejects (`--rejects`).
     pub record_rejects: bool,
+    /// What decides the near-dedup sidecars; `None` without near dedup.
+    pub near_keys: Option<NearKeyFingerprint>,
+    /// What decides the decontamination verdicts; `None` without it.
+    pub decontam: Option<DecontamFingerprint>,
 }
 
-pub const FORMAT_VERSION: u32 = 1;
+/// The near-dedup settings that change signatures or band hashes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NearKeyFingerprint {
+    pub ngram: usize,
+    pub num_perm: usize,
+    pub bands: u32,
+    pub rows: u32,
+    pub minhash_seed: u64,
+}
+
+/// The decontamination settings and index that decide a verdict.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DecontamFingerprint {
+    pub ngram: usize,
+    pub min_matches: usize,
+    pub min_exact_len: usize,
+    /// Benchmarks, item counts and index sizes.
+    pub index: String,
+}
+
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Commit record of one finished input shard.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -53,6 +84,39 @@ pub struct ShardDone {
     pub stats: Stats,
 }
 
+impl RunFingerprint {
+    /// Which settings differ from `other`, in words.
+    pub fn differences(&self, other: &RunFingerprint) -> String {
+        let mut d = Vec::new();
+        if self.format_version != other.format_version {
+            d.push("made by another version of tritter-gpu");
+        }
+        if self.filters != other.filters {
+            d.push("filters");
+        }
+        if self.max_samples != other.max_samples {
+            d.push("--max-samples");
+        }
+        if self.inputs_hash != other.inputs_hash || self.input_count != other.input_count {
+            d.push("inputs");
+        }
+        if self.record_rejects != other.record_rejects {
+            d.push("--rejects");
+        }
+        if self.near_keys != other.near_keys {
+            d.push("near-dedup settings");
+        }
+        if self.decontam != other.decontam {
+            d.push("decontamination settings or benchmarks");
+        }
+        if d.is_empty() {
+            "none".to_string()
+        } else {
+            format!("{} differ", d.join(", "))
+        }
+    }
+}
+
 pub struct WorkDir {
     pub root: PathBuf,
 }
@@ -65,18 +129,26 @@ impl WorkDir {
         let run_json = root.join("run.json");
         if fresh && root.exists() {
             std::fs::remove_dir_all(root.join("parts")).ok();
+            std::fs::remove_dir_all(root.join("global")).ok();
             std::fs::remove_file(&run_json).ok();
+            std::fs::remove_file(root.join("config.json")).ok();
             std::fs::remove_file(root.join("manifest.json")).ok();
         }
         std::fs::create_dir_all(root.join("parts"))
             .with_context(|| format!("cannot create work directory {}", root.display()))?;
         if run_json.exists() {
-            let existing: RunFingerprint = serde_json::from_slice(&std::fs::read(&run_json)?)
-                .with_context(|| format!("{} is not a run description", run_json.display()))?;
+            let existing: RunFingerprint = match serde_json::from_slice(&std::fs::read(&run_json)?) {
+                Ok(fp) => fp,
+                Err(_) => bail!(
+                    "work directory {} was made by another version of tritter-gpu; pass --fresh to start over",
+                    root.display()
+                ),
+            };
             if &existing != fingerprint {
                 bail!(
-                    "work directory {} holds a run with other settings (filters, inputs or --max-samples differ); rerun with the original settings to resume, or pass --fresh to start over",
-                    root.display()
+                    "work directory {} holds a run with other settings ({}); rerun with the original settings to resume, or pass --fresh to start over",
+                    root.display(),
+                    existing.differences(fingerprint)
                 );
             }
         } else {
@@ -96,8 +168,18 @@ impl WorkDir {
                 root.display()
             )
         })?;
-        let fp: RunFingerprint = serde_json::from_slice(&bytes)
-            .with_context(|| format!("{} is not a run description", run_json.display()))?;
+        let fp: RunFingerprint = serde_json::from_slice(&bytes).with_context(|| {
+            format!(
+                "{} is not a run description of this version of tritter-gpu (rerun phase 1 with --fresh)",
+                run_json.display()
+            )
+        })?;
+        anyhow::ensure!(
+            fp.format_version == FORMAT_VERSION,
+            "work directory {} was made by another version of tritter-gpu (format {}, this one reads {FORMAT_VERSION}); rerun phase 1 with --fresh",
+            root.display(),
+            fp.format_version
+        );
         Ok((
             WorkDir {
                 root: root.to_path_buf(),
@@ -122,8 +204,85 @@ impl WorkDir {
         self.part_base(ordinal).with_extension("rejects.jsonl")
     }
 
+    pub fn frames_path(&self, ordinal: u32) -> PathBuf {
+        self.part_base(ordinal).with_extension("frames")
+    }
+
+    pub fn meta_path(&self, ordinal: u32) -> PathBuf {
+        self.part_base(ordinal).with_extension("meta")
+    }
+
+    pub fn signatures_path(&self, ordinal: u32) -> PathBuf {
+        self.part_base(ordinal).with_extension("signatures")
+    }
+
+    pub fn bands_path(&self, ordinal: u32) -> PathBuf {
+        self.part_base(ordinal).with_extension("bands")
+    }
+
+    pub fn decontam_path(&self, ordinal: u32) -> PathBuf {
+        self.part_base(ordinal).with_extension("decontam.jsonl")
+    }
+
+    pub fn failed_path(&self, ordinal: u32) -> PathBuf {
+        self.part_base(ordinal).with_extension("failed.json")
+    }
+
     fn done_path(&self, ordinal: u32) -> PathBuf {
         self.part_base(ordinal).with_extension("done.json")
+    }
+
+    /// The global steps' directory.
+    pub fn global_dir(&self) -> PathBuf {
+        self.root.join("global")
+    }
+
+    /// The stored run configuration.
+    pub fn config_path(&self) -> PathBuf {
+        self.root.join("config.json")
+    }
+
+    /// Records that input `ordinal` failed (under `--keep-going`).
+    pub fn mark_failed(
+        &self,
+        ordinal: u32,
+        failed: &crate::output::run_report::FailedInput,
+    ) -> Result<()> {
+        write_atomic(&self.failed_path(ordinal), &serde_json::to_vec(failed)?)
+    }
+
+    /// Every input that failed and has not finished since, by ordinal.
+    pub fn all_failed(&self) -> Result<Vec<crate::output::run_report::FailedInput>> {
+        let mut out = Vec::new();
+        let dir = self.root.join("parts");
+        let mut names: Vec<(u32, PathBuf)> = Vec::new();
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))?
+        {
+            let entry = entry?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if let Some(ord) = name
+                .strip_prefix("part-")
+                .and_then(|s| s.strip_suffix(".failed.json"))
+                .and_then(|s| s.parse::<u32>().ok())
+            {
+                names.push((ord, entry.path()));
+            }
+        }
+        names.sort();
+        for (ord, path) in names {
+            if self.done(ord)?.is_some() {
+                continue;
+            }
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            out.push(
+                serde_json::from_slice(&bytes)
+                    .with_context(|| format!("{} is corrupt; delete it", path.display()))?,
+            );
+        }
+        Ok(out)
     }
 
     /// The commit record of shard `ordinal`, if it finished.
@@ -138,9 +297,15 @@ impl WorkDir {
         }
     }
 
-    /// Marks a shard finished (after its part, keys and rejects are in place).
+    /// Marks a shard finished (after its part and sidecars are in place).
     pub fn commit(&self, done: &ShardDone) -> Result<()> {
-        write_atomic(&self.done_path(done.ordinal), &serde_json::to_vec(done)?)
+        write_atomic(&self.done_path(done.ordinal), &serde_json::to_vec(done)?)?;
+        match std::fs::remove_file(self.failed_path(done.ordinal)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e).with_context(|| {
+                format!("cannot remove {}", self.failed_path(done.ordinal).display())
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Every finished shard, by ordinal.

@@ -38,7 +38,8 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 /// Where a run writes its page (`--report-html`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum PageTarget {
     /// `{name}.report.html` next to the stats file (the default, `on`).
     #[default]

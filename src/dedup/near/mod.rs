@@ -58,6 +58,15 @@
 //! 4,294,967,295 documents. Exact verification re-reads the input once per
 //! chunk of components whose shingle sets fit in half the budget.
 //!
+//! ## Two drivers
+//! [`find_near_duplicates`] runs every step in one process over a
+//! [`NearDocSource`]; the `dedup` command uses it. `curate` and `merge` run
+//! the same steps as partitioned, resumable tasks instead
+//! ([`crate::pipeline::steps`], docs/global-phase.md): signatures and band
+//! hashes in phase 1 per input shard ([`shard_keys`]), then LSH per band-hash
+//! range, verification per edge bucket, components, and stars per component,
+//! calling the functions of [`lsh`], [`verify`] and [`cluster`].
+//!
 //! DETERMINISM: the removed set and the clusters depend only on the documents'
 //! texts and preferences and on the flags, never on thread count, batch size,
 //! backend, memory budget (spilling) or input order (see each step's notes).
@@ -69,6 +78,7 @@ pub mod cluster;
 pub mod lsh;
 pub mod params;
 pub mod report;
+pub mod shard_keys;
 pub mod shingle;
 pub mod signature;
 pub mod spill;
@@ -91,7 +101,7 @@ use std::time::{Duration, Instant};
 pub const DEFAULT_SEED: u64 = 42;
 
 /// Near-dedup settings (see [`crate::cli::near_flags::NearDedupFlags`]).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NearDedupConfig {
     /// Jaccard similarity at or above which a file is a near-duplicate.
     pub jaccard: f64,

@@ -11,12 +11,47 @@ use serde_json::Value;
 /// The stage whose input a step processes, for its throughput.
 fn stage_of_step(step: &str) -> Option<&'static str> {
     Some(match step {
-        "per_shard" => "read",
-        "exact_dedup" | "output" => "exact_dedup",
-        "near_dedup" | "find_near_duplicates" => "near_dedup",
+        "per_shard" | "shards" => "read",
+        "exact_dedup" | "exact" | "output" => "exact_dedup",
+        "near_dedup" | "lsh" | "verify" | "components" | "clusters" => "near_dedup",
         "decontam" | "check" | "output/decontam_check" => "decontam",
         _ => return None,
     })
+}
+
+/// The order of the partitioned steps of `curate` and `merge`.
+const PLAN_ORDER: &[&str] = &[
+    "shards",
+    "exact",
+    "lsh",
+    "verify",
+    "components",
+    "clusters",
+    "output",
+    "report",
+];
+
+/// `step_seconds` (`{step: {tasks, wall_seconds, cpu_seconds}}`, written by
+/// the partitioned steps) as a `steps` list in plan order.
+fn steps_of_step_seconds(v: &Value) -> Vec<Value> {
+    let Some(m) = v.as_object() else {
+        return Vec::new();
+    };
+    let mut names: Vec<&String> = m.keys().collect();
+    names.sort_by_key(|n| {
+        PLAN_ORDER
+            .iter()
+            .position(|k| k == n)
+            .unwrap_or(PLAN_ORDER.len())
+    });
+    names
+        .into_iter()
+        .map(|n| {
+            let mut s = m[n].clone();
+            s["step"] = Value::String(n.clone());
+            s
+        })
+        .collect()
 }
 
 /// Scalar leaves of a JSON object as `a.b.c = value` rows (bounded).
@@ -41,9 +76,17 @@ fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
 }
 
 pub fn render(run: &Run<'_>) -> Option<Section> {
-    let steps = arr_at(run.raw, "steps");
+    let from_map = steps_of_step_seconds(run.raw.get("step_seconds").unwrap_or(&Value::Null));
+    let steps: &[Value] = match arr_at(run.raw, "steps") {
+        [] => &from_map,
+        list => list,
+    };
     let resources = run.raw.get("resources").filter(|v| v.is_object());
-    let phases = run.raw.get("phase_seconds").and_then(Value::as_object);
+    let phases = run
+        .raw
+        .get("phase_seconds")
+        .and_then(Value::as_object)
+        .filter(|m| !m.is_empty());
     let elapsed = f64_at(run.raw, "elapsed_seconds");
     if steps.is_empty() && resources.is_none() && phases.is_none() && elapsed.is_none() {
         return None;
@@ -134,7 +177,11 @@ pub fn render(run: &Run<'_>) -> Option<Section> {
                 if sub { "reason" } else { "stage" },
                 attr("data-step", name)
             ));
-            out.elem("td", "", name);
+            let label = match u64_at(s, "tasks") {
+                Some(n) if n > 1 => format!("{name} ({n} tasks)"),
+                _ => name.to_string(),
+            };
+            out.elem("td", "", &label);
             out.elem("td", "class=\"n\"", &fmt::seconds(wall));
             out.elem(
                 "td",

@@ -1,0 +1,240 @@
+//! Step `clusters`: greedy stars inside components, the keep rule.
+//!
+//! Task `p` of `P` takes components `i` with `i mod P == p` and runs
+//! [`crate::dedup::near::cluster::stars`] on each: the best unassigned member
+//! is kept and removes every later member verified similar to it, with exact
+//! Jaccard of the shingle sets (the default) or the signature estimate
+//! (`--verify signature`). Exact verification reads only the members' texts,
+//! by position from the parts ([`crate::pipeline::part::PartLookup`], one
+//! frame of 64 records decompressed at a time), in chunks of components whose
+//! shingle sets fit the task's share of the memory budget. Stars go to
+//! `clusters/task-NNNNN.stars`: per component `index, stars`, per star
+//! `centre, members`, per member `position, similarity bits` (little-endian
+//! u32, u32, u64), positions into the component's member list.
+//!
+//! DETERMINISM: a component's stars depend on its members (in preference
+//! order) and their texts or signatures only.
+
+use super::components::read_components;
+use super::verify::Signatures;
+use super::{GlobalContext, CLUSTERS};
+use crate::dedup::near::cluster::{stars, Star};
+use crate::dedup::near::shingle::shingle_set;
+use crate::dedup::near::verify::{Thresholds, VerifyMode};
+use crate::pipeline::part::PartLookup;
+use anyhow::{bail, Context, Result};
+use rayon::prelude::*;
+use std::collections::HashMap;
+
+pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Value> {
+    let near = ctx.cfg.near.as_ref().context("near dedup is off")?;
+    let thresholds = Thresholds::new(near.jaccard, near.num_perm);
+    ctx.done_markers(super::COMPONENTS)?;
+    let comps = read_components(ctx)?;
+    let mine: Vec<usize> = (0..comps.len())
+        .filter(|i| (*i as u64 % tasks as u64) as u32 == task)
+        .collect();
+    let results: Vec<(usize, Vec<Star>)> = match near.verify {
+        VerifyMode::Signature => {
+            let sigs = Signatures::open(ctx)?;
+            let np = sigs.num_perm;
+            mine.par_iter()
+                .map(|&i| -> Result<(usize, Vec<Star>)> {
+                    let c = &comps[i];
+                    let mut all = vec![0u32; c.len() * np];
+                    for (j, &rid) in c.iter().enumerate() {
+                        sigs.get(ctx, rid, &mut all[j * np..(j + 1) * np])?;
+                    }
+                    Ok((
+                        i,
+                        stars(c.len(), |a, b| {
+                            thresholds.member_passes_signature(
+                                &all[a * np..(a + 1) * np],
+                                &all[b * np..(b + 1) * np],
+                            )
+                        }),
+                    ))
+                })
+                .collect::<Result<_>>()?
+        }
+        VerifyMode::Exact => exact_stars(ctx, &comps, &mine, &thresholds, near, tasks)?,
+    };
+    let mut bytes = Vec::new();
+    for (i, ss) in &results {
+        bytes.extend_from_slice(&(*i as u32).to_le_bytes());
+        bytes.extend_from_slice(&(ss.len() as u32).to_le_bytes());
+        for s in ss {
+            bytes.extend_from_slice(&(s.centre as u32).to_le_bytes());
+            bytes.extend_from_slice(&(s.members.len() as u32).to_le_bytes());
+            for &(m, sim) in &s.members {
+                bytes.extend_from_slice(&(m as u32).to_le_bytes());
+                bytes.extend_from_slice(&sim.to_bits().to_le_bytes());
+            }
+        }
+    }
+    crate::output::atomic::write_atomic_unsynced(&ctx.task_file(CLUSTERS, task, "stars"), &bytes)?;
+    Ok(serde_json::Value::Null)
+}
+
+/// Stars with exact Jaccard, reading the members' texts in chunks of
+/// components whose shingle sets fit the task's share of the budget.
+fn exact_stars(
+    ctx: &GlobalContext,
+    comps: &[Vec<u32>],
+    mine: &[usize],
+    thresholds: &Thresholds,
+    near: &crate::dedup::near::NearDedupConfig,
+    tasks: u32,
+) -> Result<Vec<(usize, Vec<Star>)>> {
+    let records = ctx.view.records()?;
+    let budget = (near.memory_bytes / 2 / tasks.max(1) as u64).max(1);
+    let mut out = Vec::with_capacity(mine.len());
+    let mut start = 0;
+    while start < mine.len() {
+        let mut end = start;
+        let mut bytes = 0u64;
+        while end < mine.len() {
+            let b: u64 = comps[mine[end]]
+                .iter()
+                .map(|&k| records.shingles[k as usize] as u64 * 4 + 32)
+                .sum();
+            if end > start && bytes + b > budget {
+                break;
+            }
+            bytes += b;
+            end += 1;
+        }
+        let chunk = &mine[start..end];
+        let mut wanted: Vec<u32> = chunk
+            .iter()
+            .flat_map(|&i| comps[i].iter().copied())
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        // Texts in record order, so that each part frame is decompressed once.
+        let mut lookups: HashMap<usize, PartLookup> = HashMap::new();
+        let mut texts: Vec<String> = Vec::with_capacity(wanted.len());
+        for &rid in &wanted {
+            let (part, seq) = ctx.view.locate(rid);
+            let lookup = match lookups.entry(part) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    let p = &ctx.view.parts[part];
+                    let w = p.work();
+                    v.insert(PartLookup::open(
+                        &w.part_path(p.ordinal()),
+                        &w.frames_path(p.ordinal()),
+                    )?)
+                }
+            };
+            texts.push(lookup.get(seq)?.text);
+        }
+        drop(lookups);
+        let ngram = near.ngram;
+        let sets: Vec<Vec<u32>> = texts.par_iter().map(|t| shingle_set(t, ngram)).collect();
+        drop(texts);
+        for (&rid, set) in wanted.iter().zip(&sets) {
+            if set.len() != records.shingles[rid as usize] as usize {
+                bail!(
+                    "record {rid} changed since phase 1 ({} shingles, now {}); the work directory is damaged, rerun with --fresh",
+                    records.shingles[rid as usize],
+                    set.len()
+                );
+            }
+        }
+        let slot = |rid: u32| {
+            wanted
+                .binary_search(&rid)
+                .expect("wanted holds every member")
+        };
+        let part: Vec<(usize, Vec<Star>)> = chunk
+            .par_iter()
+            .map(|&i| {
+                let c = &comps[i];
+                let ss = stars(c.len(), |a, b| {
+                    thresholds.member_passes_exact(&sets[slot(c[a])], &sets[slot(c[b])])
+                });
+                (i, ss)
+            })
+            .collect();
+        out.extend(part);
+        start = end;
+    }
+    Ok(out)
+}
+
+/// One removed record: the kept record it duplicates and the similarity.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Removal {
+    pub rid: u32,
+    pub kept_rid: u32,
+    pub similarity: f64,
+}
+
+/// One kept record and the records it removed, with their similarity.
+pub type RidStar = (u32, Vec<(u32, f64)>);
+
+/// Every star of every component, in component order.
+pub fn read_stars(ctx: &GlobalContext, comps: &[Vec<u32>]) -> Result<Vec<RidStar>> {
+    let mut by_comp: Vec<Option<Vec<RidStar>>> = vec![None; comps.len()];
+    for t in 0..ctx.tasks_of(CLUSTERS) {
+        let path = ctx.task_file(CLUSTERS, t, "stars");
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let mut at = 0usize;
+        let u32_at = |at: &mut usize| -> Result<u32> {
+            let b = bytes
+                .get(*at..*at + 4)
+                .with_context(|| format!("{} is truncated", path.display()))?;
+            *at += 4;
+            Ok(u32::from_le_bytes(b.try_into().expect("four bytes")))
+        };
+        while at < bytes.len() {
+            let i = u32_at(&mut at)? as usize;
+            let n = u32_at(&mut at)?;
+            let c = comps.get(i).with_context(|| {
+                format!(
+                    "{} names component {i}, which does not exist",
+                    path.display()
+                )
+            })?;
+            let mut ss = Vec::with_capacity(n as usize);
+            for _ in 0..n {
+                let centre = u32_at(&mut at)? as usize;
+                let m = u32_at(&mut at)?;
+                let mut members = Vec::with_capacity(m as usize);
+                for _ in 0..m {
+                    let pos = u32_at(&mut at)? as usize;
+                    let lo = u32_at(&mut at)? as u64;
+                    let hi = u32_at(&mut at)? as u64;
+                    members.push((c[pos], f64::from_bits(lo | hi << 32)));
+                }
+                ss.push((c[centre], members));
+            }
+            by_comp[i] = Some(ss);
+        }
+    }
+    let mut out = Vec::new();
+    for (i, ss) in by_comp.into_iter().enumerate() {
+        out.extend(ss.with_context(|| {
+            format!("component {i} has no stars file entry; rerun step clusters")
+        })?);
+    }
+    Ok(out)
+}
+
+/// Every removed record, by `rid`.
+pub fn removals(stars: &[RidStar]) -> Vec<Removal> {
+    let mut out: Vec<Removal> = stars
+        .iter()
+        .flat_map(|(kept, members)| {
+            members.iter().map(move |&(rid, similarity)| Removal {
+                rid,
+                kept_rid: *kept,
+                similarity,
+            })
+        })
+        .collect();
+    out.sort_unstable_by_key(|r| r.rid);
+    out
+}
