@@ -64,7 +64,7 @@ s = json.load(open(p))
 import re
 # So do the command line, start date, resources and the backend's
 # description (it names the thread count).
-for k in ("elapsed_seconds", "phase_seconds", "step_seconds", "steps", "argv",
+for k in ("elapsed_seconds", "phase_seconds", "step_seconds", "steps", "command", "argv",
           "started_at", "resources", "backend"):
     s.pop(k, None)
 # Download counters include their durations and rates.

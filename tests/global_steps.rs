@@ -199,6 +199,7 @@ fn result(dir: &Path) -> Vec<(String, Vec<u8>)> {
                 "phase_seconds",
                 "step_seconds",
                 "transfers",
+                "command",
                 "argv",
                 "started_at",
                 "resources",
