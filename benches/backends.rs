@@ -183,7 +183,7 @@ fn ngram_membership(c: &mut Criterion) {
     let queries: Vec<u64> = (0..n_q)
         .map(|i| {
             if i % 50 == 0 {
-                table.keys[(splitmix64(&mut s) % table.keys.len() as u64) as usize]
+                table.keys()[(splitmix64(&mut s) % table.len() as u64) as usize]
             } else {
                 splitmix64(&mut s)
             }

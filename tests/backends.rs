@@ -170,7 +170,7 @@ fn ref_bands(sigs: &[u32], num_perm: usize, layout: BandLayout) -> Vec<u64> {
 fn ref_ngram(queries: &[u64], table: &NgramTable) -> Vec<u32> {
     queries
         .iter()
-        .map(|&q| ops::ngram_lookup(q, &table.keys))
+        .map(|&q| ops::ngram_lookup(q, table.keys()))
         .collect()
 }
 
@@ -438,10 +438,10 @@ fn random_table(rng: &mut Rng, n: usize) -> NgramTable {
 fn queries_for(rng: &mut Rng, table: &NgramTable, n: usize) -> Vec<u64> {
     (0..n)
         .map(|_| {
-            if table.keys.is_empty() || rng.below(2) == 0 {
+            if table.is_empty() || rng.below(2) == 0 {
                 return rng.u64();
             }
-            let k = table.keys[rng.below(table.keys.len())];
+            let k = table.keys()[rng.below(table.len())];
             match rng.below(4) {
                 0 => k.wrapping_add(1),
                 1 => k.wrapping_sub(1),
@@ -483,7 +483,7 @@ fn ngram_table_cache_follows_generation(u: &Under) {
     let mut rng = Rng(12);
     let t1 = random_table(&mut rng, 500);
     let t2 = random_table(&mut rng, 700);
-    let q: Vec<u64> = t1.keys.iter().chain(&t2.keys).copied().collect();
+    let q: Vec<u64> = t1.keys().iter().chain(t2.keys()).copied().collect();
     for t in [&t1, &t2, &t1, &t2] {
         let got = u.default.ngram_membership(&q, t).unwrap();
         assert_same("alternating tables", &got, &ref_ngram(&q, t));
@@ -945,11 +945,11 @@ fn cuda_kernels_on_the_host_emulator() {
                 shape.grid.0,
                 shape.block.0,
                 q.len() as u32,
-                table.keys.len() as u32,
+                table.len() as u32,
             ],
         );
         push64(&mut input, &q);
-        push64(&mut input, &table.keys);
+        push64(&mut input, table.keys());
         let bytes = run_emulator(&exe, "ngram_membership", &input, dir.path());
         let got: Vec<u32> = bytes
             .chunks_exact(4)

@@ -259,7 +259,7 @@ impl Backend for CpuBackend {
     fn ngram_membership(&self, queries: &[u64], table: &NgramTable) -> Result<Vec<u32>> {
         Ok(queries
             .par_iter()
-            .map(|&q| ops::ngram_lookup(q, &table.keys))
+            .map(|&q| ops::ngram_lookup(q, table.keys()))
             .collect())
     }
 }

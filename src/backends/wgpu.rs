@@ -363,12 +363,12 @@ impl Backend for WgpuBackend {
         if let Some(trivial) = plan::ngram_without_device(queries, table)? {
             return Ok(trivial);
         }
-        let n_keys = table.keys.len();
+        let n_keys = table.len();
         let mut gpu = self.lock()?;
         let max_dim = gpu.limits.max_compute_workgroups_per_dimension;
         let max_binding = gpu.max_binding();
         // Upload the table once per generation.
-        let cached = matches!(&gpu.table, Some((g, _, _)) if *g == table.generation);
+        let cached = matches!(&gpu.table, Some((g, _, _)) if *g == table.generation());
         if !cached {
             let bytes = n_keys as u64 * 8;
             ensure!(
@@ -384,8 +384,8 @@ impl Backend for WgpuBackend {
                 mapped_at_creation: false,
             });
             gpu.queue
-                .write_buffer(&buf, 0, bytemuck::cast_slice(&table.keys));
-            gpu.table = Some((table.generation, buf, n_keys));
+                .write_buffer(&buf, 0, bytemuck::cast_slice(table.keys()));
+            gpu.table = Some((table.generation(), buf, n_keys));
         }
         let table_buf = match &gpu.table {
             Some((_, b, _)) => b.clone(),
