@@ -35,6 +35,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <unistd.h>
@@ -96,14 +97,20 @@ __attribute__((no_sanitize_address)) inline void emu_poison_shared() {
 }
 
 // The two barriers of one block: `__syncthreads` and the end of the block.
+// In sequential mode (kernels declared barrier-free, run one thread after
+// another) a `__syncthreads` is an error: the declaration was wrong.
 class BlockSync {
 public:
-    void reset(unsigned threads) {
+    void reset(unsigned threads, bool sequential) {
         n_ = threads;
         arrived_ = finished_ = 0;
+        sequential_ = sequential;
     }
 
     void sync() {
+        if (sequential_)
+            emu_fail("a kernel run without barriers called __syncthreads "
+                     "(declare it as using barriers in run_kernels.cpp)");
         std::unique_lock<std::mutex> l(m_);
         if (finished_ > 0)
             emu_fail("block (%u,%u,%u): __syncthreads reached after %u thread(s) of the block "
@@ -146,6 +153,7 @@ private:
     std::mutex m_;
     std::condition_variable cv_;
     unsigned n_ = 0, arrived_ = 0, finished_ = 0;
+    bool sequential_ = false;
     unsigned long gen_ = 0, block_gen_ = 0;
 };
 
@@ -187,21 +195,84 @@ inline void emu_start_watchdog() {
     });
 }
 
-// Runs `kernel` over `grid` blocks of `block` threads.
+// Worker threads kept between launches (creating a hundred threads per
+// launch, under AddressSanitizer, cost more than the kernels).
+class ThreadPool {
+public:
+    // Runs job(t) on threads t = 0..n-1 and waits for all.
+    void run(unsigned n, const std::function<void(unsigned)>& job) {
+        std::unique_lock<std::mutex> l(m_);
+        // Detached: they block in `loop` until the process exits.
+        while (workers_ < n) {
+            const unsigned id = workers_++;
+            std::thread([this, id] { loop(id); }).detach();
+        }
+        job_ = &job;
+        active_ = n;
+        remaining_ = n;
+        ++generation_;
+        cv_.notify_all();
+        done_.wait(l, [&] { return remaining_ == 0; });
+        job_ = nullptr;
+    }
+
+private:
+    void loop(unsigned id) {
+        unsigned long seen = 0;
+        for (;;) {
+            const std::function<void(unsigned)>* job;
+            {
+                std::unique_lock<std::mutex> l(m_);
+                cv_.wait(l, [&] { return generation_ != seen && id < active_; });
+                seen = generation_;
+                job = job_;
+            }
+            (*job)(id);
+            std::lock_guard<std::mutex> l(m_);
+            if (--remaining_ == 0) done_.notify_one();
+        }
+    }
+
+    std::mutex m_;
+    std::condition_variable cv_, done_;
+    unsigned workers_ = 0;
+    const std::function<void(unsigned)>* job_ = nullptr;
+    unsigned active_ = 0, remaining_ = 0;
+    unsigned long generation_ = 0;
+};
+
+inline ThreadPool emu_pool;
+
+// Runs `kernel` over `grid` blocks of `block` threads. With `barriers`,
+// every CUDA thread of a block is its own OS thread, meeting at the block's
+// barriers; without, the threads of a block run one after another on this
+// thread (exact for kernels without `__syncthreads`, and much faster).
 template <class F>
-void emu_launch(dim3 grid, dim3 block, F kernel) {
+void emu_launch(dim3 grid, dim3 block, bool barriers, F kernel) {
     emu_start_watchdog();
     gridDim = grid;
     blockDim = block;
     const unsigned n = block.x * block.y * block.z;
-    emu_block.reset(n);
+    emu_block.reset(n, !barriers);
     emu_poison_shared();
     emu_launch_started_ms.store(emu_now_ms());
-    std::vector<std::thread> threads;
-    threads.reserve(n);
-    for (unsigned t = 0; t < n; ++t) {
-        threads.emplace_back([=] {
-            threadIdx = dim3{t % block.x, (t / block.x) % block.y, t / (block.x * block.y)};
+    auto thread_index = [=](unsigned t) {
+        return dim3{t % block.x, (t / block.x) % block.y, t / (block.x * block.y)};
+    };
+    if (!barriers) {
+        for (unsigned bz = 0; bz < grid.z; ++bz)
+            for (unsigned by = 0; by < grid.y; ++by)
+                for (unsigned bx = 0; bx < grid.x; ++bx) {
+                    blockIdx = dim3{bx, by, bz};
+                    for (unsigned t = 0; t < n; ++t) {
+                        threadIdx = thread_index(t);
+                        kernel();
+                    }
+                    emu_poison_shared();
+                }
+    } else {
+        const std::function<void(unsigned)> job = [&](unsigned t) {
+            threadIdx = thread_index(t);
             for (unsigned bz = 0; bz < grid.z; ++bz)
                 for (unsigned by = 0; by < grid.y; ++by)
                     for (unsigned bx = 0; bx < grid.x; ++bx) {
@@ -211,8 +282,8 @@ void emu_launch(dim3 grid, dim3 block, F kernel) {
                         // `static` shared memory) before all finished.
                         emu_block.finish();
                     }
-        });
+        };
+        emu_pool.run(n, job);
     }
-    for (auto& th : threads) th.join();
     emu_launch_started_ms.store(0);
 }

@@ -90,18 +90,19 @@ T take_arg(const RawArg& a, std::size_t i, const char* kernel, std::string& err)
 }
 
 template <class... P, std::size_t... I>
-std::string call_kernel(void (*k)(P...), const char* name, const std::vector<RawArg>& args,
-                        dim3 grid, dim3 block, std::index_sequence<I...>) {
+std::string call_kernel(void (*k)(P...), const char* name, bool barriers,
+                        const std::vector<RawArg>& args, dim3 grid, dim3 block,
+                        std::index_sequence<I...>) {
     std::string err;
     // Braced initialisation evaluates the arguments in order.
     std::tuple<P...> vals{take_arg<P>(args[I], I, name, err)...};
     if (!err.empty()) return err;
-    emu_launch(grid, block, [&] { std::apply(k, vals); });
+    emu_launch(grid, block, barriers, [&] { std::apply(k, vals); });
     return "";
 }
 
 template <class... P>
-std::string launch(void (*k)(P...), const char* name, unsigned max_block,
+std::string launch(void (*k)(P...), const char* name, unsigned max_block, bool barriers,
                    const std::vector<RawArg>& args, dim3 grid, dim3 block) {
     if (args.size() != sizeof...(P))
         return std::string(name) + ": " + std::to_string(args.size()) +
@@ -116,7 +117,7 @@ std::string launch(void (*k)(P...), const char* name, unsigned max_block,
         return std::string(name) + ": grid (" + std::to_string(grid.x) + ", " +
                std::to_string(grid.y) + ", " + std::to_string(grid.z) +
                ") outside CUDA's limits";
-    return call_kernel(k, name, args, grid, block, std::index_sequence_for<P...>{});
+    return call_kernel(k, name, barriers, args, grid, block, std::index_sequence_for<P...>{});
 }
 
 void serve() {
@@ -217,14 +218,18 @@ void serve() {
             std::string err;
             switch (kernel) {
             case 0:
-                err = launch(minhash_signatures, "minhash_signatures", MINHASH_BLOCK, args, grid,
-                             block);
+                // The one kernel with __syncthreads: one OS thread per CUDA
+                // thread. The others run their threads in turn (a
+                // __syncthreads there would be reported).
+                err = launch(minhash_signatures, "minhash_signatures", MINHASH_BLOCK, true, args,
+                             grid, block);
                 break;
             case 1:
-                err = launch(band_hashes, "band_hashes", BANDS_BLOCK, args, grid, block);
+                err = launch(band_hashes, "band_hashes", BANDS_BLOCK, false, args, grid, block);
                 break;
             case 2:
-                err = launch(ngram_membership, "ngram_membership", NGRAM_BLOCK, args, grid, block);
+                err = launch(ngram_membership, "ngram_membership", NGRAM_BLOCK, false, args, grid,
+                             block);
                 break;
             default:
                 err = "unknown kernel " + std::to_string(kernel);

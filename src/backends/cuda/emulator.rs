@@ -99,7 +99,19 @@ impl EmulatorDriver {
     pub fn spawn(exe: &Path, streams: usize, stderr_log: &Path) -> Result<EmulatorDriver> {
         let log = std::fs::File::create(stderr_log)
             .with_context(|| format!("creating {}", stderr_log.display()))?;
-        let mut child = Command::new(exe)
+        let mut cmd = Command::new(exe);
+        // Sanitizer settings for a sanitizer build (ignored otherwise): stop
+        // at the first report; no leak check (LeakSanitizer needs ptrace,
+        // which containers often refuse, and leaks are not what we test).
+        for (k, v) in [
+            ("ASAN_OPTIONS", "detect_leaks=0:abort_on_error=0"),
+            ("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1"),
+        ] {
+            if std::env::var_os(k).is_none() {
+                cmd.env(k, v);
+            }
+        }
+        let mut child = cmd
             .arg("serve")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
