@@ -107,15 +107,23 @@ fn open(device: Device) -> &'static Result<Under, String> {
 }
 
 /// The sanitizer build of `kernels/emu/run_kernels.cpp`, once per process,
-/// in a directory kept for the process's life.
+/// under cargo's scratch directory for integration tests (a fresh temporary
+/// directory where this binary runs outside its checkout).
 fn emulator_exe() -> Result<std::path::PathBuf, String> {
     static EXE: OnceLock<Result<std::path::PathBuf, String>> = OnceLock::new();
     EXE.get_or_init(|| {
-        let dir = tempfile::Builder::new()
-            .prefix("tritter-emu")
-            .tempdir()
-            .map_err(|e| format!("temp dir: {e}"))?
-            .keep();
+        let scratch = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let dir = if scratch.is_dir() {
+            let d = scratch.join(format!("cuda-emulator-{}", std::process::id()));
+            std::fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))?;
+            d
+        } else {
+            tempfile::Builder::new()
+                .prefix("tritter-emu")
+                .tempdir()
+                .map_err(|e| format!("temp dir: {e}"))?
+                .keep()
+        };
         build_emulator(&dir)
     })
     .clone()

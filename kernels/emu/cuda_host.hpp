@@ -3,22 +3,25 @@
 // tested on machines without a GPU (src/backends/cuda/emulator.rs drives it,
 // tests/backends.rs builds it with -fsanitize=address,undefined).
 //
-// How: every CUDA thread of a block is a std::thread; blocks run one after
-// another, so a `__shared__` array can be a function-local `static` (one block
-// uses it at a time). atomicMin is a compare-and-swap loop on
-// std::atomic_ref.
+// How: blocks run one after another, so a `__shared__` array can be a
+// function-local `static` (one block uses it at a time). In a kernel with
+// `__syncthreads`, every CUDA thread of a block is a fiber (ucontext) with
+// its own stack: the scheduler runs each fiber until it reaches a barrier or
+// returns, then starts the next round. Kernels without barriers run their
+// threads one after another. All on one OS thread, so the emulation costs
+// about as much as the arithmetic (OS threads meeting at barriers cost 1000
+// times more). atomicMin is a compare-and-swap loop on std::atomic_ref.
 //
 // What it catches that a lenient emulation would not:
 // * Shared memory holds garbage at the start of every block, as on a GPU:
 //   `__shared__` arrays are placed in one linker section (`emu_shared`) that
 //   is refilled with fresh pseudo-random bytes before each block, so a kernel
 //   that reads a tile element it did not write gets a wrong answer.
-// * `__syncthreads` and the end of a block are separate barriers: a thread
-//   that returns while others wait at `__syncthreads` (a divergent barrier,
-//   undefined on a GPU) is reported, as is a `__syncthreads` reached after a
-//   thread of the block returned.
-// * A watchdog: a barrier wait longer than EMU_WATCHDOG_SECS (default 120),
-//   or a launch running longer, stops the process with a message instead of
+// * `__syncthreads` and the end of a block are separate events: a round in
+//   which some threads of a block returned while others wait at
+//   `__syncthreads` (a divergent barrier, undefined on a GPU) is reported.
+// * A watchdog: a launch running longer than EMU_WATCHDOG_SECS (default
+//   120; an endless loop) stops the process with a message instead of
 //   hanging the test.
 // * Out-of-bounds accesses: device buffers are exact-size heap blocks and the
 //   build uses AddressSanitizer and UndefinedBehaviorSanitizer (bounds of the
@@ -37,6 +40,7 @@
 #include <cstdlib>
 #include <functional>
 #include <mutex>
+#include <ucontext.h>
 #include <thread>
 #include <unistd.h>
 #include <vector>
@@ -96,70 +100,107 @@ __attribute__((no_sanitize_address)) inline void emu_poison_shared() {
     }
 }
 
-// The two barriers of one block: `__syncthreads` and the end of the block.
-// In sequential mode (kernels declared barrier-free, run one thread after
-// another) a `__syncthreads` is an error: the declaration was wrong.
-class BlockSync {
-public:
-    void reset(unsigned threads, bool sequential) {
-        n_ = threads;
-        arrived_ = finished_ = 0;
-        sequential_ = sequential;
-    }
+#if defined(__SANITIZE_ADDRESS__)
+#define EMU_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EMU_ASAN 1
+#endif
+#endif
+#ifdef EMU_ASAN
+#include <sanitizer/common_interface_defs.h>
+#endif
 
-    void sync() {
-        if (sequential_)
-            emu_fail("a kernel run without barriers called __syncthreads "
-                     "(declare it as using barriers in run_kernels.cpp)");
-        std::unique_lock<std::mutex> l(m_);
-        if (finished_ > 0)
-            emu_fail("block (%u,%u,%u): __syncthreads reached after %u thread(s) of the block "
-                     "returned (divergent barrier)",
-                     blockIdx.x, blockIdx.y, blockIdx.z, finished_);
-        const unsigned long g = gen_;
-        if (++arrived_ == n_) {
-            arrived_ = 0;
-            ++gen_;
-            cv_.notify_all();
-            return;
-        }
-        if (!cv_.wait_for(l, std::chrono::seconds(emu_watchdog_secs()), [&] { return gen_ != g; }))
-            emu_fail("block (%u,%u,%u): deadlock, %u of %u threads waited %d s at __syncthreads",
-                     blockIdx.x, blockIdx.y, blockIdx.z, arrived_, n_, emu_watchdog_secs());
-    }
-
-    void finish() {
-        std::unique_lock<std::mutex> l(m_);
-        if (arrived_ > 0)
-            emu_fail("block (%u,%u,%u): a thread returned while %u thread(s) wait at "
-                     "__syncthreads (divergent barrier)",
-                     blockIdx.x, blockIdx.y, blockIdx.z, arrived_);
-        const unsigned long g = block_gen_;
-        if (++finished_ == n_) {
-            finished_ = 0;
-            ++block_gen_;
-            // The next block starts with garbage in shared memory.
-            emu_poison_shared();
-            cv_.notify_all();
-            return;
-        }
-        if (!cv_.wait_for(l, std::chrono::seconds(emu_watchdog_secs()),
-                          [&] { return block_gen_ != g; }))
-            emu_fail("block (%u,%u,%u): deadlock, %u of %u threads waited %d s for the block's end",
-                     blockIdx.x, blockIdx.y, blockIdx.z, finished_, n_, emu_watchdog_secs());
-    }
-
-private:
-    std::mutex m_;
-    std::condition_variable cv_;
-    unsigned n_ = 0, arrived_ = 0, finished_ = 0;
-    bool sequential_ = false;
-    unsigned long gen_ = 0, block_gen_ = 0;
+// One CUDA thread of a block with barriers.
+struct EmuFiber {
+    enum State { Running, AtBarrier, Done };
+    ucontext_t ctx;
+    std::vector<char> stack;
+    State state = Running;
+    void* fake_stack = nullptr;  // ASan's bookkeeping across switches
 };
 
-inline BlockSync emu_block;
+inline ucontext_t emu_scheduler;
+inline EmuFiber* emu_current = nullptr;
+inline const std::function<void()>* emu_body = nullptr;
+inline bool emu_barriers = false;
+// The scheduler's stack, for ASan's fiber annotations.
+inline const void* emu_sched_stack = nullptr;
+inline std::size_t emu_sched_stack_size = 0;
 
-inline void __syncthreads() { emu_block.sync(); }
+// Switches from the current fiber back to the scheduler; `final` when the
+// fiber has returned and will not run again.
+inline void emu_yield(bool final) {
+#ifdef EMU_ASAN
+    __sanitizer_start_switch_fiber(final ? nullptr : &emu_current->fake_stack, emu_sched_stack,
+                                   emu_sched_stack_size);
+#endif
+    swapcontext(&emu_current->ctx, &emu_scheduler);
+#ifdef EMU_ASAN
+    __sanitizer_finish_switch_fiber(emu_current->fake_stack, &emu_sched_stack,
+                                    &emu_sched_stack_size);
+#endif
+}
+
+inline void emu_fiber_main() {
+#ifdef EMU_ASAN
+    __sanitizer_finish_switch_fiber(nullptr, &emu_sched_stack, &emu_sched_stack_size);
+#endif
+    (*emu_body)();
+    emu_current->state = EmuFiber::Done;
+    emu_yield(true);
+}
+
+inline void __syncthreads() {
+    if (!emu_barriers)
+        emu_fail("a kernel run without barriers called __syncthreads "
+                 "(declare it as using barriers in run_kernels.cpp)");
+    emu_current->state = EmuFiber::AtBarrier;
+    emu_yield(false);
+}
+
+// Runs one block of `n` threads as fibers, round by round.
+inline void emu_run_block(std::vector<EmuFiber>& fibers, unsigned n, dim3 block) {
+    for (unsigned t = 0; t < n; ++t) {
+        EmuFiber& f = fibers[t];
+        getcontext(&f.ctx);
+        f.ctx.uc_stack.ss_sp = f.stack.data();
+        f.ctx.uc_stack.ss_size = f.stack.size();
+        f.ctx.uc_link = nullptr;
+        f.state = EmuFiber::Running;
+        makecontext(&f.ctx, emu_fiber_main, 0);
+    }
+    for (unsigned round = 0;; ++round) {
+        unsigned done = 0, waiting = 0;
+        for (unsigned t = 0; t < n; ++t) {
+            EmuFiber& f = fibers[t];
+            if (f.state == EmuFiber::Done) {
+                ++done;
+                continue;
+            }
+            f.state = EmuFiber::Running;
+            threadIdx = dim3{t % block.x, (t / block.x) % block.y, t / (block.x * block.y)};
+            emu_current = &f;
+#ifdef EMU_ASAN
+            void* fake = nullptr;
+            __sanitizer_start_switch_fiber(&fake, f.stack.data(), f.stack.size());
+#endif
+            swapcontext(&emu_scheduler, &f.ctx);
+#ifdef EMU_ASAN
+            __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
+#endif
+            if (f.state == EmuFiber::Done)
+                ++done;
+            else
+                ++waiting;
+        }
+        if (done == n) return;
+        if (done > 0 && waiting > 0)
+            emu_fail("block (%u,%u,%u), barrier %u: %u thread(s) returned while %u wait at "
+                     "__syncthreads (divergent barrier)",
+                     blockIdx.x, blockIdx.y, blockIdx.z, round, done, waiting);
+    }
+}
 
 inline unsigned atomicMin(unsigned* p, unsigned v) {
     std::atomic_ref<unsigned> a(*p);
@@ -188,102 +229,47 @@ inline void emu_start_watchdog() {
                 std::this_thread::sleep_for(std::chrono::seconds(1));
                 const long long t = emu_launch_started_ms.load();
                 if (t != 0 && emu_now_ms() - t > 1000LL * emu_watchdog_secs())
-                    emu_fail("a kernel launch ran longer than %d s (endless loop?)",
+                    emu_fail("a kernel launch ran longer than %d s (endless loop or deadlock?)",
                              emu_watchdog_secs());
             }
         }).detach();
     });
 }
 
-// Worker threads kept between launches (creating a hundred threads per
-// launch, under AddressSanitizer, cost more than the kernels).
-class ThreadPool {
-public:
-    // Runs job(t) on threads t = 0..n-1 and waits for all.
-    void run(unsigned n, const std::function<void(unsigned)>& job) {
-        std::unique_lock<std::mutex> l(m_);
-        // Detached: they block in `loop` until the process exits.
-        while (workers_ < n) {
-            const unsigned id = workers_++;
-            std::thread([this, id] { loop(id); }).detach();
-        }
-        job_ = &job;
-        active_ = n;
-        remaining_ = n;
-        ++generation_;
-        cv_.notify_all();
-        done_.wait(l, [&] { return remaining_ == 0; });
-        job_ = nullptr;
-    }
-
-private:
-    void loop(unsigned id) {
-        unsigned long seen = 0;
-        for (;;) {
-            const std::function<void(unsigned)>* job;
-            {
-                std::unique_lock<std::mutex> l(m_);
-                cv_.wait(l, [&] { return generation_ != seen && id < active_; });
-                seen = generation_;
-                job = job_;
-            }
-            (*job)(id);
-            std::lock_guard<std::mutex> l(m_);
-            if (--remaining_ == 0) done_.notify_one();
-        }
-    }
-
-    std::mutex m_;
-    std::condition_variable cv_, done_;
-    unsigned workers_ = 0;
-    const std::function<void(unsigned)>* job_ = nullptr;
-    unsigned active_ = 0, remaining_ = 0;
-    unsigned long generation_ = 0;
-};
-
-inline ThreadPool emu_pool;
-
-// Runs `kernel` over `grid` blocks of `block` threads. With `barriers`,
-// every CUDA thread of a block is its own OS thread, meeting at the block's
-// barriers; without, the threads of a block run one after another on this
-// thread (exact for kernels without `__syncthreads`, and much faster).
+// Runs `kernel` over `grid` blocks of `block` threads; see the file's head.
 template <class F>
 void emu_launch(dim3 grid, dim3 block, bool barriers, F kernel) {
     emu_start_watchdog();
     gridDim = grid;
     blockDim = block;
     const unsigned n = block.x * block.y * block.z;
-    emu_block.reset(n, !barriers);
-    emu_poison_shared();
-    emu_launch_started_ms.store(emu_now_ms());
-    auto thread_index = [=](unsigned t) {
-        return dim3{t % block.x, (t / block.x) % block.y, t / (block.x * block.y)};
-    };
-    if (!barriers) {
-        for (unsigned bz = 0; bz < grid.z; ++bz)
-            for (unsigned by = 0; by < grid.y; ++by)
-                for (unsigned bx = 0; bx < grid.x; ++bx) {
-                    blockIdx = dim3{bx, by, bz};
-                    for (unsigned t = 0; t < n; ++t) {
-                        threadIdx = thread_index(t);
-                        kernel();
-                    }
-                    emu_poison_shared();
-                }
-    } else {
-        const std::function<void(unsigned)> job = [&](unsigned t) {
-            threadIdx = thread_index(t);
-            for (unsigned bz = 0; bz < grid.z; ++bz)
-                for (unsigned by = 0; by < grid.y; ++by)
-                    for (unsigned bx = 0; bx < grid.x; ++bx) {
-                        blockIdx = dim3{bx, by, bz};
-                        kernel();
-                        // Nobody starts the next block (and reuses the
-                        // `static` shared memory) before all finished.
-                        emu_block.finish();
-                    }
-        };
-        emu_pool.run(n, job);
+    const std::function<void()> body = kernel;
+    emu_body = &body;
+    emu_barriers = barriers;
+    // Kept between launches: allocating 128 stacks per launch is wasted work.
+    static std::vector<EmuFiber> fibers;
+    if (barriers && fibers.size() < n) {
+        fibers.resize(n);
+        for (auto& f : fibers)
+            if (f.stack.empty()) f.stack.resize(256 << 10);
     }
+    emu_launch_started_ms.store(emu_now_ms());
+    for (unsigned bz = 0; bz < grid.z; ++bz)
+        for (unsigned by = 0; by < grid.y; ++by)
+            for (unsigned bx = 0; bx < grid.x; ++bx) {
+                blockIdx = dim3{bx, by, bz};
+                // Every block starts with garbage in shared memory.
+                emu_poison_shared();
+                if (barriers) {
+                    emu_run_block(fibers, n, block);
+                } else {
+                    for (unsigned t = 0; t < n; ++t) {
+                        threadIdx = dim3{t % block.x, (t / block.x) % block.y,
+                                         t / (block.x * block.y)};
+                        kernel();
+                    }
+                }
+            }
     emu_launch_started_ms.store(0);
+    emu_body = nullptr;
 }

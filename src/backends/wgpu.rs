@@ -26,7 +26,7 @@ use anyhow::{anyhow, bail, ensure, Context, Result};
 use device::{bind, bind_at, grid_2d, Buf, Gpu, WORKGROUP};
 use std::sync::Mutex;
 
-pub use device::{BANDS_WGSL, MINHASH_WGSL, NGRAM_WGSL};
+pub use device::{list_adapters, BANDS_WGSL, MINHASH_WGSL, NGRAM_WGSL};
 
 /// Default shingles per task (per workgroup).
 const SHINGLES_PER_TASK: u32 = 2048;

@@ -100,6 +100,10 @@ pub struct DeviceInfo {
     pub driver_version: i32,
     /// What was loaded, e.g. `CUBIN sm_90 (ELF ABI 8, ...) from NVRTC 13.0`.
     pub code: String,
+    /// Multiprocessors and their clock (kHz), 0 where unknown: the integer
+    /// floor of `backends --bench` comes from them.
+    pub multiprocessors: i32,
+    pub clock_khz: i32,
 }
 
 /// The device operations of the CUDA backend. See the module doc for the
@@ -285,6 +289,12 @@ impl CudaDriver {
             .compute_capability()
             .map_err(|e| anyhow!("could not read the compute capability of {name}: {e}"))?;
         let total_mem = ctx.total_mem().unwrap_or(0);
+        let multiprocessors = ctx
+            .attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
+            .unwrap_or(0);
+        let clock_khz = ctx
+            .attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_CLOCK_RATE)
+            .unwrap_or(0);
         let mut driver_version = 0i32;
         // SAFETY: writes one int through a valid pointer; cuInit ran above.
         unsafe { sys::cuDriverGetVersion(&mut driver_version) }
@@ -341,6 +351,8 @@ impl CudaDriver {
                     compiled.nvrtc.0,
                     compiled.nvrtc.1
                 ),
+                multiprocessors,
+                clock_khz,
             },
             ctx,
             _module: module,

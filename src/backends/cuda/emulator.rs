@@ -131,9 +131,11 @@ impl EmulatorDriver {
             info: DeviceInfo {
                 name: "host emulator".into(),
                 capability: (9, 0),
-                total_mem: 1 << 30,
+                total_mem: 256 << 20,
                 driver_version: 13000,
                 code: format!("C++ build of the kernels ({})", exe.display()),
+                multiprocessors: 0,
+                clock_khz: 0,
             },
             stderr_log: stderr_log.to_path_buf(),
         })
