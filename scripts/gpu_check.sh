@@ -40,7 +40,7 @@ for l in sys.stdin:
   done
   strip "$GPU_DIR"/bin/*
   # The carry is limited to 64 MiB: compress.
-  tar -C "$GPU_DIR" -cJf "$GPU_DIR/bin.tar.xz" bin && rm -rf "$GPU_DIR/bin"
+  tar -C "$GPU_DIR" -cJf "$GPU_DIR/bin.tar.xz" bin && rm -rf "${GPU_DIR:?}/bin"
   du -sh "$GPU_DIR"/bin.tar.xz
   exit 0
 fi

@@ -21,11 +21,11 @@
 
 use std::io::Write;
 use std::sync::{Arc, OnceLock};
+use tritter_gpu::backends::cuda::emulator::EmulatorDriver;
 use tritter_gpu::backends::ops::{
     self, splitmix64, BandLayout, NgramTable, Permutations, ShingleBatch, ShingleBuffer, NGRAM_MISS,
 };
 use tritter_gpu::backends::plan::BatchLimits;
-use tritter_gpu::backends::cuda::emulator::EmulatorDriver;
 use tritter_gpu::backends::{self, cpu::CpuBackend, cuda::CudaBackend, wgpu::WgpuBackend};
 use tritter_gpu::backends::{Backend, BackendKind};
 
@@ -816,7 +816,12 @@ fn signatures_and_bands_equal_the_two_ops(u: &Under) {
     for _ in 0..4 {
         blanks.push_doc(&[]);
     }
-    for (num_perm, bands, rows) in [(128usize, 16u32, 8u32), (256, 28, 9), (65, 13, 5), (7, 7, 1)] {
+    for (num_perm, bands, rows) in [
+        (128usize, 16u32, 8u32),
+        (256, 28, 9),
+        (65, 13, 5),
+        (7, 7, 1),
+    ] {
         let perms = Permutations::new(num_perm, 3 + num_perm as u64);
         let layout = BandLayout { bands, rows };
         for (name, b) in u.both() {
@@ -838,7 +843,11 @@ fn signatures_and_bands_equal_the_two_ops(u: &Under) {
             .signatures_and_bands(buf.as_batch(), &perms, BandLayout { bands: 5, rows: 4 })
             .is_err());
         assert!(b
-            .signatures_and_bands(buf.as_batch(), &Permutations::new(0, 1), BandLayout { bands: 1, rows: 1 })
+            .signatures_and_bands(
+                buf.as_batch(),
+                &Permutations::new(0, 1),
+                BandLayout { bands: 1, rows: 1 }
+            )
             .is_err());
         let none = ShingleBuffer::new();
         let (s, bands) = b
@@ -879,7 +888,11 @@ fn cuda_kernels_compile_with_nvrtc() {
         "NVRTC {}.{} at {}; archs {:?}",
         info.version.0, info.version.1, info.location, info.archs
     ));
-    assert!(info.archs.contains(&90), "NVRTC without sm_90: {:?}", info.archs);
+    assert!(
+        info.archs.contains(&90),
+        "NVRTC without sm_90: {:?}",
+        info.archs
+    );
     assert_eq!(
         compile::target_for_device((9, 0), &info.archs).unwrap(),
         Target::Sm(90)
@@ -907,7 +920,10 @@ fn cuda_kernels_compile_with_nvrtc() {
     };
     assert_eq!(Some(*isa), compile::ptx_isa_of_cuda(info.cuda_version()));
     for k in ["minhash_signatures", "band_hashes", "ngram_membership"] {
-        assert!(text.contains(&format!(".entry {k}(")), "PTX has no entry {k}");
+        assert!(
+            text.contains(&format!(".entry {k}(")),
+            "PTX has no entry {k}"
+        );
     }
     // Integer arithmetic only: no floating-point instruction at all.
     assert!(!text.contains(".f32") && !text.contains(".f64"));
@@ -955,7 +971,9 @@ fn build_emulator(dir: &std::path::Path) -> Result<std::path::PathBuf, String> {
         .arg(&exe)
         .output();
     match out {
-        Err(e) => Err(format!("no C++ compiler for the CUDA emulator ({cxx}: {e})")),
+        Err(e) => Err(format!(
+            "no C++ compiler for the CUDA emulator ({cxx}: {e})"
+        )),
         Ok(o) if !o.status.success() => Err(format!(
             "the CUDA host emulator did not build:\n{}",
             String::from_utf8_lossy(&o.stderr)
@@ -965,7 +983,12 @@ fn build_emulator(dir: &std::path::Path) -> Result<std::path::PathBuf, String> {
 }
 
 /// A raw emulated driver for the checks below, or `None` (skipped).
-fn raw_emulator(test: &str) -> Option<(Arc<dyn tritter_gpu::backends::cuda::driver::Driver>, std::path::PathBuf)> {
+fn raw_emulator(
+    test: &str,
+) -> Option<(
+    Arc<dyn tritter_gpu::backends::cuda::driver::Driver>,
+    std::path::PathBuf,
+)> {
     match emulator_exe() {
         Ok(exe) => {
             let log = exe.with_file_name(format!("stderr-{test}.log"));

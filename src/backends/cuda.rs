@@ -75,8 +75,7 @@ pub const EXACT_BUFFERS_ENV: &str = "TRITTER_CUDA_EXACT_BUFFERS";
 
 /// The real driver, opened once per process.
 fn real_driver() -> Result<Arc<dyn Driver>> {
-    static DRIVER: OnceLock<std::result::Result<Arc<driver::CudaDriver>, String>> =
-        OnceLock::new();
+    static DRIVER: OnceLock<std::result::Result<Arc<driver::CudaDriver>, String>> = OnceLock::new();
     let d = DRIVER
         .get_or_init(|| {
             let opened = std::panic::catch_unwind(|| {
@@ -266,7 +265,10 @@ impl CudaBackend {
     }
 
     /// The backend on any [`Driver`], e.g. the host emulator.
-    pub fn with_driver(driver: Arc<dyn Driver>, limits: Option<BatchLimits>) -> Result<CudaBackend> {
+    pub fn with_driver(
+        driver: Arc<dyn Driver>,
+        limits: Option<BatchLimits>,
+    ) -> Result<CudaBackend> {
         if let Some(l) = &limits {
             l.validate()?;
         }
@@ -332,7 +334,10 @@ impl CudaBackend {
             buf.push_doc(&doc);
         }
         let perms = Permutations::new(130, 7);
-        let layout = BandLayout { bands: 13, rows: 10 };
+        let layout = BandLayout {
+            bands: 13,
+            rows: 10,
+        };
         let (sigs, bands) = self
             .signatures_and_bands(buf.as_batch(), &perms, layout)
             .context("CUDA smoke test")?;
@@ -352,7 +357,11 @@ impl CudaBackend {
             "the CUDA smoke test computed wrong signatures or band hashes on {}",
             self.describe()
         );
-        let table = NgramTable::new((0..500u64).map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15)).collect());
+        let table = NgramTable::new(
+            (0..500u64)
+                .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+                .collect(),
+        );
         let queries: Vec<u64> = (0..700u64)
             .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (i & 1))
             .collect();
@@ -430,7 +439,9 @@ impl CudaBackend {
                 .map(|sb| source::minhash_shape(sb.tasks.len() as u32, num_perm as u32))
                 .collect::<Result<Vec<_>>>()?;
             self.with_state("minhash_signatures", |st| {
-                self.run_signatures(st, batch, perms, layout, &subs, &launches, &mut out, &mut bands)
+                self.run_signatures(
+                    st, batch, perms, layout, &subs, &launches, &mut out, &mut bands,
+                )
             })?;
         }
         if let Some(l) = layout {
@@ -482,8 +493,18 @@ impl CudaBackend {
             let n_out = sb.docs() * num_perm;
             let n_bands = sb.docs() * nb;
             // 1. Stage into page-locked memory (the lane is synchronised).
-            stage(lane.pin_input.get(d, hashes.len() * 4)?.slice_mut(hashes.len())?, hashes);
-            stage(lane.pin_tasks.get(d, tasks.len() * 4)?.slice_mut(tasks.len())?, tasks);
+            stage(
+                lane.pin_input
+                    .get(d, hashes.len() * 4)?
+                    .slice_mut(hashes.len())?,
+                hashes,
+            );
+            stage(
+                lane.pin_tasks
+                    .get(d, tasks.len() * 4)?
+                    .slice_mut(tasks.len())?,
+                tasks,
+            );
             // 2. Queue the uploads, exactly the sub-batch's bytes.
             let d_in = lane.input.get(d, hashes.len() * 4, exact)?.ptr();
             let d_tasks = lane.tasks.get(d, tasks.len() * 4, exact)?.ptr();
@@ -493,9 +514,19 @@ impl CudaBackend {
             // least as large (DevBuf::get).
             unsafe {
                 if !hashes.is_empty() {
-                    d.upload(lane.stream, d_in, lane.pin_input.get(d, 0)?.as_ptr(), hashes.len() * 4)?;
+                    d.upload(
+                        lane.stream,
+                        d_in,
+                        lane.pin_input.get(d, 0)?.as_ptr(),
+                        hashes.len() * 4,
+                    )?;
                 }
-                d.upload(lane.stream, d_tasks, lane.pin_tasks.get(d, 0)?.as_ptr(), tasks.len() * 4)?;
+                d.upload(
+                    lane.stream,
+                    d_tasks,
+                    lane.pin_tasks.get(d, 0)?.as_ptr(),
+                    tasks.len() * 4,
+                )?;
             }
             // 3. Pre-fill the output with u32::MAX (0xFF bytes).
             d.memset(lane.stream, d_out, 0xFF, n_out * 4)?;
@@ -544,7 +575,12 @@ impl CudaBackend {
         let mut consume = |lane: &mut Lane, i: usize| -> Result<()> {
             let sb = &subs[i];
             let n_out = sb.docs() * num_perm;
-            plan::merge_min(out, sb, num_perm, lane.pin_a.get(d, n_out * 4)?.slice(n_out)?);
+            plan::merge_min(
+                out,
+                sb,
+                num_perm,
+                lane.pin_a.get(d, n_out * 4)?.slice(n_out)?,
+            );
             let n_bands = sb.docs() * nb;
             if n_bands > 0 {
                 bands[sb.doc_begin * nb..sb.doc_end * nb]
@@ -675,12 +711,22 @@ impl Backend for CudaBackend {
                 let n = d1 - d0;
                 let sigs = &signatures[d0 * num_perm..d1 * num_perm];
                 let n_out = n * bands;
-                stage(lane.pin_input.get(d, sigs.len() * 4)?.slice_mut(sigs.len())?, sigs);
+                stage(
+                    lane.pin_input
+                        .get(d, sigs.len() * 4)?
+                        .slice_mut(sigs.len())?,
+                    sigs,
+                );
                 let d_in = lane.input.get(d, sigs.len() * 4, exact)?.ptr();
                 let d_out = lane.out_b.get(d, n_out * 8, exact)?.ptr();
                 // SAFETY: staged bytes, untouched until the lane syncs.
                 unsafe {
-                    d.upload(lane.stream, d_in, lane.pin_input.get(d, 0)?.as_ptr(), sigs.len() * 4)?
+                    d.upload(
+                        lane.stream,
+                        d_in,
+                        lane.pin_input.get(d, 0)?.as_ptr(),
+                        sigs.len() * 4,
+                    )?
                 };
                 // The kernel reads d * num_perm + j * rows + k < n * num_perm
                 // (validated bands * rows <= num_perm) and writes < n * bands.
@@ -736,7 +782,12 @@ impl Backend for CudaBackend {
                 let s0 = st.lanes[0].stream;
                 // SAFETY: pageable source, synchronised before returning.
                 unsafe {
-                    d.upload(s0, keys.ptr(), table.keys().as_ptr() as *const u8, n_keys * 8)?
+                    d.upload(
+                        s0,
+                        keys.ptr(),
+                        table.keys().as_ptr() as *const u8,
+                        n_keys * 8,
+                    )?
                 };
                 d.synchronize(s0)?;
                 st.table = Some((table.generation(), keys));
@@ -748,7 +799,10 @@ impl Backend for CudaBackend {
             let mut encode = |lane: &mut Lane, i: usize| -> Result<()> {
                 let (q0, q1) = chunks[i];
                 let n = q1 - q0;
-                stage(lane.pin_input.get(d, n * 8)?.slice_mut(n)?, &queries[q0..q1]);
+                stage(
+                    lane.pin_input.get(d, n * 8)?.slice_mut(n)?,
+                    &queries[q0..q1],
+                );
                 let d_q = lane.input.get(d, n * 8, exact)?.ptr();
                 let d_out = lane.out_a.get(d, n * 4, exact)?.ptr();
                 // SAFETY: staged bytes, untouched until the lane syncs.

@@ -209,7 +209,11 @@ impl WgpuBackend {
                     let g = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
                         label: Some("band_hashes"),
                         layout: &gpu.bands.layout,
-                        entries: &[bind(0, &bp, 16), bind(1, &obuf, o_bytes), bind(2, &bo, b_bytes)],
+                        entries: &[
+                            bind(0, &bp, 16),
+                            bind(1, &obuf, o_bytes),
+                            bind(2, &bo, b_bytes),
+                        ],
                     });
                     (Some(g), Some(bo))
                 }
@@ -270,8 +274,6 @@ impl WgpuBackend {
         fix(&out, &mut bands);
         Ok((out, bands))
     }
-
-
 }
 
 fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {

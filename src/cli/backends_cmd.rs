@@ -38,19 +38,44 @@ pub struct BackendsArgs {
     #[arg(long, help_heading = "Backends")]
     pub compile_only: bool,
     /// Target of --compile-only: sm_XY (a CUBIN) or compute_XY (PTX); default: the device's, else sm_90.
-    #[arg(long, value_name = "sm_XY|compute_XY", requires = "compile_only", help_heading = "Backends")]
+    #[arg(
+        long,
+        value_name = "sm_XY|compute_XY",
+        requires = "compile_only",
+        help_heading = "Backends"
+    )]
     pub arch: Option<String>,
     /// With --compile-only: also check the result loads on a driver of this CUDA version (e.g. 13.0).
-    #[arg(long, value_name = "X.Y", requires = "compile_only", help_heading = "Backends")]
+    #[arg(
+        long,
+        value_name = "X.Y",
+        requires = "compile_only",
+        help_heading = "Backends"
+    )]
     pub driver: Option<String>,
     /// With --compile-only: write the CUBIN or PTX to FILE (for cuobjdump).
-    #[arg(long, value_name = "FILE", requires = "compile_only", help_heading = "Backends")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "compile_only",
+        help_heading = "Backends"
+    )]
     pub output: Option<PathBuf>,
     /// With --self-test: fail when one of these backends is unavailable (e.g. cuda,wgpu).
-    #[arg(long, value_delimiter = ',', value_name = "LIST", help_heading = "Backends")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "LIST",
+        help_heading = "Backends"
+    )]
     pub require: Vec<String>,
     /// With --bench: seconds per measurement (after one warm-up call).
-    #[arg(long, default_value_t = 2.0, value_name = "S", help_heading = "Backends")]
+    #[arg(
+        long,
+        default_value_t = 2.0,
+        value_name = "S",
+        help_heading = "Backends"
+    )]
     pub bench_seconds: f64,
     /// With --bench and --self-test: multiply the batch sizes by N (GPU runs).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64), value_name = "N", help_heading = "Backends")]
@@ -113,7 +138,14 @@ fn open_all() -> Vec<Found> {
 }
 
 fn print_list(found: &[Found]) {
-    println!("cpu: available: {}", found[0].backend.as_ref().map(|b| b.describe()).unwrap_or_default());
+    println!(
+        "cpu: available: {}",
+        found[0]
+            .backend
+            .as_ref()
+            .map(|b| b.describe())
+            .unwrap_or_default()
+    );
     // CUDA: each layer on its own line, so a user sees which one is missing.
     match crate::backends::cuda::driver_present() {
         Ok(()) => println!("cuda: driver library: found"),
@@ -250,7 +282,7 @@ fn queries_for(table: &NgramTable, n: usize, seed: u64) -> Vec<u64> {
     (0..n)
         .map(|_| {
             let r = splitmix64(&mut s);
-            if r % 2 == 0 && !table.is_empty() {
+            if r.is_multiple_of(2) && !table.is_empty() {
                 table.keys()[(r / 2 % table.len() as u64) as usize]
             } else {
                 r
@@ -276,7 +308,11 @@ fn self_test(found: &[Found], args: &BackendsArgs) -> Result<i32> {
         }
     }
     let cases: Vec<(&str, ShingleBuffer, usize)> = vec![
-        ("pipeline batch", pipeline_batch(2000 * scale, 0x5E1F), NUM_PERM),
+        (
+            "pipeline batch",
+            pipeline_batch(2000 * scale, 0x5E1F),
+            NUM_PERM,
+        ),
         ("boundaries", boundary_batch(0xB0), NUM_PERM),
         ("boundaries, 64 permutations", boundary_batch(0xB1), 64),
         ("boundaries, 257 permutations", boundary_batch(0xB2), 257),
@@ -286,28 +322,34 @@ fn self_test(found: &[Found], args: &BackendsArgs) -> Result<i32> {
     let want_hits = reference.ngram_membership(&queries, &table)?;
     for f in found {
         let Ok(b) = &f.backend else { continue };
-        let mut check = |kernel: &str, case: &str, ok: Result<bool>| {
-            match ok {
-                Ok(true) => println!("self-test {} {kernel} ({case}): ok", f.name),
-                Ok(false) => {
-                    failed += 1;
-                    println!("self-test {} {kernel} ({case}): FAIL: differs from the CPU reference", f.name)
-                }
-                Err(e) => {
-                    failed += 1;
-                    println!("self-test {} {kernel} ({case}): FAIL: {e:#}", f.name)
-                }
+        let mut check = |kernel: &str, case: &str, ok: Result<bool>| match ok {
+            Ok(true) => println!("self-test {} {kernel} ({case}): ok", f.name),
+            Ok(false) => {
+                failed += 1;
+                println!(
+                    "self-test {} {kernel} ({case}): FAIL: differs from the CPU reference",
+                    f.name
+                )
+            }
+            Err(e) => {
+                failed += 1;
+                println!("self-test {} {kernel} ({case}): FAIL: {e:#}", f.name)
             }
         };
         for (case, buf, np) in &cases {
             let perms = Permutations::new(*np, 42);
-            let layout = if *np >= 252 { LAYOUT } else { BandLayout { bands: 16, rows: 4 } };
+            let layout = if *np >= 252 {
+                LAYOUT
+            } else {
+                BandLayout { bands: 16, rows: 4 }
+            };
             let want = reference.minhash_signatures(buf.as_batch(), &perms)?;
             let want_bands = reference.band_hashes(&want, *np, layout)?;
             check(
                 "minhash_signatures",
                 case,
-                b.minhash_signatures(buf.as_batch(), &perms).map(|g| g == want),
+                b.minhash_signatures(buf.as_batch(), &perms)
+                    .map(|g| g == want),
             );
             check(
                 "band_hashes",
@@ -419,7 +461,10 @@ fn time(seconds: f64, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
 fn real_code(max_bytes: usize) -> Option<(ShingleBuffer, usize)> {
     let mut dirs: Vec<PathBuf> = Vec::new();
     if let Ok(o) = std::process::Command::new("python3")
-        .args(["-c", "import sysconfig;print(sysconfig.get_paths()['stdlib'])"])
+        .args([
+            "-c",
+            "import sysconfig;print(sysconfig.get_paths()['stdlib'])",
+        ])
         .output()
     {
         dirs.push(PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
@@ -431,7 +476,9 @@ fn real_code(max_bytes: usize) -> Option<(ShingleBuffer, usize)> {
     for root in dirs {
         let mut stack = vec![root];
         while let Some(d) = stack.pop() {
-            let Ok(rd) = std::fs::read_dir(&d) else { continue };
+            let Ok(rd) = std::fs::read_dir(&d) else {
+                continue;
+            };
             let mut es: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
             es.sort();
             for p in es.into_iter().rev() {
@@ -451,7 +498,9 @@ fn real_code(max_bytes: usize) -> Option<(ShingleBuffer, usize)> {
     let mut bytes = 0usize;
     let mut hashes = Vec::new();
     for p in files {
-        let Ok(text) = std::fs::read_to_string(&p) else { continue };
+        let Ok(text) = std::fs::read_to_string(&p) else {
+            continue;
+        };
         hashes.clear();
         sh.shingles(&text, &mut hashes);
         buf.push_doc(&hashes);
@@ -466,7 +515,7 @@ fn real_code(max_bytes: usize) -> Option<(ShingleBuffer, usize)> {
 fn bench(found: &[Found], args: &BackendsArgs) -> Result<()> {
     let scale = args.scale as usize;
     let secs = args.bench_seconds;
-    if !(secs > 0.0) {
+    if secs.is_nan() || secs <= 0.0 {
         bail!("--bench-seconds must be positive");
     }
     let batch = pipeline_batch(2000 * scale, 0xBE7C);
@@ -483,7 +532,12 @@ fn bench(found: &[Found], args: &BackendsArgs) -> Result<()> {
         LAYOUT.bands,
         LAYOUT.rows,
         code.as_ref()
-            .map(|(b, n)| format!("{} files, {:.1} MB, {} shingles", b.docs(), *n as f64 / 1e6, b.hashes.len()))
+            .map(|(b, n)| format!(
+                "{} files, {:.1} MB, {} shingles",
+                b.docs(),
+                *n as f64 / 1e6,
+                b.hashes.len()
+            ))
             .unwrap_or_else(|| "none found".into())
     );
     println!(
@@ -495,15 +549,20 @@ fn bench(found: &[Found], args: &BackendsArgs) -> Result<()> {
             println!("{:<6} unavailable", f.name);
             continue;
         };
-        let t_sig = time(secs, || b.minhash_signatures(batch.as_batch(), &perms).map(|_| ()))?;
+        let t_sig = time(secs, || {
+            b.minhash_signatures(batch.as_batch(), &perms).map(|_| ())
+        })?;
         let t_fused = time(secs, || {
-            b.signatures_and_bands(batch.as_batch(), &perms, LAYOUT).map(|_| ())
+            b.signatures_and_bands(batch.as_batch(), &perms, LAYOUT)
+                .map(|_| ())
         })?;
         let t_bands = time(secs, || b.band_hashes(&sigs, NUM_PERM, LAYOUT).map(|_| ()))?;
         let t_ngram = time(secs, || b.ngram_membership(&queries, &table).map(|_| ()))?;
         let code_rate = match &code {
             Some((cb, n)) => {
-                let t = time(secs, || b.minhash_signatures(cb.as_batch(), &perms).map(|_| ()))?;
+                let t = time(secs, || {
+                    b.minhash_signatures(cb.as_batch(), &perms).map(|_| ())
+                })?;
                 format!("{:.0}", *n as f64 / t / 1e6)
             }
             None => "n/a".into(),

@@ -122,10 +122,7 @@ impl Target {
         let n: u32 = digits.parse().map_err(|_| {
             anyhow!("{s:?} is not a CUDA architecture (expected sm_90 or compute_90)")
         })?;
-        ensure!(
-            (30..=1000).contains(&n),
-            "{s:?} is not a CUDA architecture"
-        );
+        ensure!((30..=1000).contains(&n), "{s:?} is not a CUDA architecture");
         Ok(if kind == "compute" {
             Target::Compute(n)
         } else {
@@ -247,10 +244,9 @@ impl Compiled {
     /// e.g. `CUBIN sm_90 (ELF ABI 8, 14 KiB)` or `PTX ISA 9.0 for sm_90`.
     pub fn describe(&self) -> String {
         match &self.image {
-            Image::Cubin { sm, abi, bytes } => format!(
-                "CUBIN sm_{sm} (ELF ABI {abi}, {} bytes)",
-                bytes.len()
-            ),
+            Image::Cubin { sm, abi, bytes } => {
+                format!("CUBIN sm_{sm} (ELF ABI {abi}, {} bytes)", bytes.len())
+            }
             Image::Ptx { isa, target, .. } => {
                 format!("PTX ISA {}.{} for {target}", isa.0, isa.1)
             }
@@ -475,7 +471,10 @@ pub fn cubin_arch(elf: &[u8]) -> Result<(u32, u8)> {
         // ELFABIVERSION_CUDA_V2: EF_CUDA_SM_MASK = 0xff00, offset 8.
         _ => (flags & 0xff00) >> 8,
     };
-    ensure!(sm > 0, "the CUBIN's e_flags ({flags:#x}) name no architecture");
+    ensure!(
+        sm > 0,
+        "the CUBIN's e_flags ({flags:#x}) name no architecture"
+    );
     Ok((sm, abi))
 }
 

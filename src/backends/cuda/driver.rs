@@ -117,22 +117,35 @@ pub trait Driver: Send + Sync {
     /// Page-locked host memory; `write_combined` for upload-only buffers.
     fn alloc_host(&self, bytes: usize, write_combined: bool) -> Result<*mut u8>;
     /// Frees what `alloc_host(bytes, _)` returned.
-    fn free_host(&self, ptr: *mut u8, bytes: usize);
+    ///
+    /// # Safety
+    /// `ptr` and `bytes` are those of one `alloc_host` call, freed once.
+    unsafe fn free_host(&self, ptr: *mut u8, bytes: usize);
     /// Queues a host-to-device copy.
     ///
     /// # Safety
     /// `src..src + bytes` must stay valid and unchanged until `stream` is
     /// synchronised (or be pageable memory, which the real driver stages
     /// before returning; the backend synchronises then anyway).
-    unsafe fn upload(&self, stream: usize, dst: DevicePtr, src: *const u8, bytes: usize)
-        -> Result<()>;
+    unsafe fn upload(
+        &self,
+        stream: usize,
+        dst: DevicePtr,
+        src: *const u8,
+        bytes: usize,
+    ) -> Result<()>;
     /// Queues a device-to-host copy.
     ///
     /// # Safety
     /// `dst..dst + bytes` must stay valid and unread until `stream` is
     /// synchronised.
-    unsafe fn download(&self, stream: usize, dst: *mut u8, src: DevicePtr, bytes: usize)
-        -> Result<()>;
+    unsafe fn download(
+        &self,
+        stream: usize,
+        dst: *mut u8,
+        src: DevicePtr,
+        bytes: usize,
+    ) -> Result<()>;
     fn memset(&self, stream: usize, dst: DevicePtr, value: u8, bytes: usize) -> Result<()>;
     fn launch(&self, stream: usize, shape: Shape, args: &KernelArgs) -> Result<()>;
     fn synchronize(&self, stream: usize) -> Result<()>;
@@ -243,7 +256,8 @@ impl HostBuffer {
 
 impl Drop for HostBuffer {
     fn drop(&mut self) {
-        self.driver.free_host(self.ptr, self.bytes);
+        // SAFETY: this value owns the allocation and frees it once.
+        unsafe { self.driver.free_host(self.ptr, self.bytes) };
     }
 }
 
@@ -273,7 +287,9 @@ impl CudaDriver {
         use cudarc::driver::{sys, CudaContext};
         super::probe::driver_present()?;
         let count = CudaContext::device_count().map_err(|e| {
-            anyhow!("no CUDA device (the driver is present but cuInit/cuDeviceGetCount failed: {e})")
+            anyhow!(
+                "no CUDA device (the driver is present but cuInit/cuDeviceGetCount failed: {e})"
+            )
         })?;
         ensure!(count >= 1, "no CUDA device");
         super::probe::nvrtc_present()?;
@@ -415,7 +431,7 @@ impl Driver for CudaDriver {
             .map_err(|e| anyhow!("cannot allocate {bytes} bytes of page-locked memory: {e}"))
     }
 
-    fn free_host(&self, ptr: *mut u8, _bytes: usize) {
+    unsafe fn free_host(&self, ptr: *mut u8, _bytes: usize) {
         if self.bind().is_ok() {
             // SAFETY: `ptr` came from `alloc_host`, freed once by HostBuffer.
             let _ = unsafe { cudarc::driver::result::free_host(ptr as _) };

@@ -272,7 +272,9 @@ fn call(io: &mut Io, req: &[u8], payload: usize) -> Result<Vec<u8>> {
         bail!("CUDA emulator: {}", String::from_utf8_lossy(&msg));
     }
     let mut data = vec![0u8; payload];
-    io.stdout.read_exact(&mut data).context("emulator payload")?;
+    io.stdout
+        .read_exact(&mut data)
+        .context("emulator payload")?;
     Ok(data)
 }
 
@@ -290,7 +292,9 @@ impl Driver for EmulatorDriver {
             let mut req = vec![1u8];
             req.extend((bytes as u64).to_le_bytes());
             let p = call(io, &req, 8)?;
-            Ok(u64::from_le_bytes(p.try_into().map_err(|_| anyhow!("short reply"))?))
+            Ok(u64::from_le_bytes(
+                p.try_into().map_err(|_| anyhow!("short reply"))?,
+            ))
         })
     }
 
@@ -317,7 +321,7 @@ impl Driver for EmulatorDriver {
         Ok(p)
     }
 
-    fn free_host(&self, ptr: *mut u8, bytes: usize) {
+    unsafe fn free_host(&self, ptr: *mut u8, bytes: usize) {
         // Queued copies may still name this buffer: run them first, as
         // cuMemFreeHost waits for them.
         let _ = self.with_io(Self::flush_all);

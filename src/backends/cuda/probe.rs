@@ -95,10 +95,7 @@ fn find_nvrtc() -> std::result::Result<NvrtcLocation, String> {
         };
         return match dir_and_lib {
             Some((dir, lib)) => load_from(&dir, &lib, format!("${NVRTC_ENV}")).ok_or_else(|| {
-                format!(
-                    "no NVRTC: ${NVRTC_ENV}={} could not be loaded",
-                    p.display()
-                )
+                format!("no NVRTC: ${NVRTC_ENV}={} could not be loaded", p.display())
             }),
             None => Err(format!(
                 "no NVRTC: ${NVRTC_ENV}={} holds no libnvrtc.so.*",
@@ -214,7 +211,12 @@ pub fn search_dirs() -> Vec<(PathBuf, String)> {
         .collect();
     roots.push((PathBuf::from("/usr/local/cuda"), "/usr/local/cuda".into()));
     for (r, how) in roots {
-        for sub in ["lib64", "lib", "targets/x86_64-linux/lib", "targets/sbsa-linux/lib"] {
+        for sub in [
+            "lib64",
+            "lib",
+            "targets/x86_64-linux/lib",
+            "targets/sbsa-linux/lib",
+        ] {
             dirs.push((r.join(sub), how.clone()));
         }
     }
@@ -307,8 +309,8 @@ mod tests {
         std::fs::create_dir_all(sp.join("nvidia/cu13/lib")).unwrap();
         let dirs = wheel_dirs(&[dir.path().to_path_buf()]);
         assert!(
-            dirs.iter().any(|(d, how)| d == &sp.join("nvidia/cu13/lib")
-                && how.starts_with("pip wheel")),
+            dirs.iter()
+                .any(|(d, how)| d == &sp.join("nvidia/cu13/lib") && how.starts_with("pip wheel")),
             "{dirs:?}"
         );
         assert!(dirs

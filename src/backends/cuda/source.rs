@@ -229,7 +229,9 @@ mod tests {
 
     #[test]
     fn minhash_shape_covers_every_permutation() {
-        for p in [1u32, 2, 31, 64, 65, 100, 128, 129, 255, 256, 257, 1000, 4096] {
+        for p in [
+            1u32, 2, 31, 64, 65, 100, 128, 129, 255, 256, 257, 1000, 4096,
+        ] {
             let l = minhash_shape(7, p).unwrap();
             let s = l.shape;
             assert_eq!(s.grid.0, 7);
