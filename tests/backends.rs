@@ -114,6 +114,17 @@ fn emulator_exe() -> Result<std::path::PathBuf, String> {
     EXE.get_or_init(|| {
         let scratch = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
         let dir = if scratch.is_dir() {
+            // Earlier runs' builds, whose processes are gone, are removed.
+            if let Ok(rd) = std::fs::read_dir(scratch) {
+                for e in rd.flatten() {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    if let Some(pid) = name.strip_prefix("cuda-emulator-") {
+                        if !std::path::Path::new("/proc").join(pid).exists() {
+                            let _ = std::fs::remove_dir_all(e.path());
+                        }
+                    }
+                }
+            }
             let d = scratch.join(format!("cuda-emulator-{}", std::process::id()));
             std::fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))?;
             d
