@@ -3,6 +3,7 @@
 //! 2 fatal error. Errors are printed once, behind the program name, with
 //! their whole context chain.
 
+pub mod backends_cmd;
 pub mod decontam_flags;
 pub mod flags;
 pub mod near_flags;
@@ -55,6 +56,7 @@ fn run(cli: flags::Cli) -> Result<i32> {
         Command::Dedup(args) => near_flags::run_dedup(args, cli.global.backend),
         Command::Decontaminate(args) => decontam_flags::run_decontaminate(args, cli.global.backend),
         Command::RunStep(args) => run_step(args, &cli.global),
+        Command::Backends(args) => backends_cmd::run(args),
     }
 }
 
