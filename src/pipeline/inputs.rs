@@ -8,8 +8,7 @@
 //! few shards ahead of the one being processed, so reading starts as soon as
 //! the first shard is in the cache.
 
-use crate::cli::remote_flags::RemoteFlags;
-use crate::remote::{self, HfUri, HubClient, HubFile, HubShards, Prefetcher};
+use crate::remote::{self, HfUri, HubClient, HubFile, HubShards, Prefetcher, RemoteConfig};
 use crate::sources::{self, Format, InputFile};
 use anyhow::Result;
 use std::path::PathBuf;
@@ -43,7 +42,7 @@ pub struct HubInputs {
 pub fn resolve(
     specs: &[String],
     language: &str,
-    remote_flags: &RemoteFlags,
+    remote: &RemoteConfig,
 ) -> Result<ResolvedInputs> {
     let (hub_specs, local): (Vec<&String>, Vec<&String>) =
         specs.iter().partition(|s| HfUri::is_hf_uri(s));
@@ -61,11 +60,11 @@ pub fn resolve(
         hub_shards: Vec::new(),
     };
     if !hub_specs.is_empty() {
-        let client = Arc::new(remote::hub_client(remote_flags)?);
+        let client = Arc::new(remote::hub_client(remote)?);
         let mut hub_files = Vec::new();
         for spec in hub_specs {
             let shards =
-                HubShards::resolve(spec, Some(language), &remote_flags.hf_revision, &client)?;
+                HubShards::resolve(spec, Some(language), &remote.hf_revision, &client)?;
             resolved.default_content_store = resolved
                 .default_content_store
                 .or(shards.default_content_store());
@@ -101,7 +100,7 @@ pub struct ShardFetcher {
 
 impl ShardFetcher {
     /// `todo` are the ordinals this run will process, in order.
-    pub fn new(inputs: &ResolvedInputs, todo: &[u32], remote_flags: &RemoteFlags) -> ShardFetcher {
+    pub fn new(inputs: &ResolvedInputs, todo: &[u32], remote: &RemoteConfig) -> ShardFetcher {
         let Some(hub) = &inputs.hub else {
             return ShardFetcher { prefetcher: None };
         };
@@ -117,8 +116,8 @@ impl ShardFetcher {
         let pre = Prefetcher::new(
             hub.client.clone(),
             files,
-            remote_flags.prefetch,
-            remote_flags.download_concurrency as usize,
+            remote.prefetch,
+            remote.download_concurrency,
         );
         ShardFetcher {
             prefetcher: Some((pre, ordinals)),

@@ -20,12 +20,12 @@ pub mod shard_spec;
 pub mod work_dir;
 
 use crate::backends::BackendKind;
-use crate::cli::remote_flags::RemoteFlags;
 use crate::content::ContentStore;
 use crate::decontam::{DecontamConfig, Decontaminator};
 use crate::dedup::near::NearDedupConfig;
 use crate::filters::{FilterConfig, Filters};
 use crate::output::run_report::{FailedInput, RunReport};
+use crate::remote::RemoteConfig;
 use crate::sources::{InputFile, ReadOptions};
 use crate::stats::Stats;
 use anyhow::{Context, Result};
@@ -51,7 +51,7 @@ pub struct CurateConfig {
     /// A directory, `s3://BUCKET/PREFIX` or `http(s)://` prefix; defaults
     /// to what a Hub source calls for.
     pub content_store: Option<String>,
-    pub remote: RemoteFlags,
+    pub remote: RemoteConfig,
     pub rejects: Option<PathBuf>,
     pub shard: ShardSpec,
     pub keep_going: bool,
@@ -457,7 +457,7 @@ pub fn run_merge(
         max_samples: first_fp.max_samples,
         dry_run,
         content_store: None,
-        remote: RemoteFlags::default(),
+        remote: RemoteConfig::default(),
         rejects,
         shard: ShardSpec::ALL,
         keep_going: false,
