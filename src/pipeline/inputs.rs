@@ -92,6 +92,24 @@ pub fn resolve(
     Ok(resolved)
 }
 
+/// What each Hub dataset of the run was pinned to, for the stats:
+/// `[{"repo", "revision", "commit", "dir", "shards"}]`.
+pub fn pinned_revisions(inputs: &ResolvedInputs) -> serde_json::Value {
+    inputs
+        .hub_shards
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "repo": s.uri.repo,
+                "revision": s.revision,
+                "commit": s.commit,
+                "dir": s.dir,
+                "shards": s.files.len(),
+            })
+        })
+        .collect()
+}
+
 /// Hands out local paths of the shards to process, in processing order,
 /// downloading Hub shards ahead.
 pub struct ShardFetcher {

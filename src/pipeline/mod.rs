@@ -76,6 +76,9 @@ pub struct DecontamSettings {
     pub explicit: bool,
 }
 
+/// Stats note of a run whose decontamination found no benchmarks.
+pub const DECONTAM_SKIPPED: &str = crate::stats::DECONTAM_SKIPPED_NOTE;
+
 /// Output file names of a language.
 pub fn output_paths(output_dir: &Path, language: &str) -> (PathBuf, PathBuf) {
     (
@@ -158,6 +161,9 @@ pub fn run_curate(cfg: &CurateConfig) -> Result<i32> {
         None => None,
     };
     let content_store: Option<Arc<dyn ContentStore>> = opened.as_ref().map(|o| o.store.clone());
+    if let (Some(store), false) = (&content_store, cfg.quiet) {
+        eprintln!("tritter-gpu: content store: {}", store.describe());
+    }
     let filters = Filters::new(cfg.filters.clone());
     let mine: Vec<&InputFile> = inputs
         .iter()
@@ -215,7 +221,7 @@ pub fn run_curate(cfg: &CurateConfig) -> Result<i32> {
             .and_then(|()| process_shard::process_shard(input, &ctx, &mut remaining));
         match outcome {
             Ok(_) => {}
-            Err(e) if cfg.keep_going => {
+            Err(e) if cfg.keep_going && !crate::remote::is_fatal(&e) => {
                 progress.println(&format!(
                     "tritter-gpu: skipping {}: {e:#}",
                     input.path.display()
@@ -243,6 +249,7 @@ pub fn run_curate(cfg: &CurateConfig) -> Result<i32> {
             "hub_shards".into(),
             serde_json::to_value(hub.client.stats().snapshot())?,
         );
+        transfers.insert("hub_datasets".into(), inputs::pinned_revisions(&resolved));
     }
     if let Some(o) = &opened {
         transfers.insert("content".into(), serde_json::to_value(o.stats.snapshot())?);
@@ -266,6 +273,16 @@ pub fn run_curate(cfg: &CurateConfig) -> Result<i32> {
         .into_iter()
         .map(|done| PartRef { work: &work, done })
         .collect();
+    // A run that reads the Hub decontaminates against the Hub's benchmarks
+    // unless told otherwise (cached like the shards).
+    let hub_cfg;
+    let cfg = match &resolved.hub {
+        Some(_) => {
+            hub_cfg = with_hub_benchmarks(cfg);
+            &hub_cfg
+        }
+        None => cfg,
+    };
     finish_run(
         &parts,
         cfg,
@@ -275,6 +292,22 @@ pub fn run_curate(cfg: &CurateConfig) -> Result<i32> {
         transfers.into(),
         started,
     )
+}
+
+/// `cfg` with decontamination switched to the Hub's benchmarks when the
+/// user chose none (no --benchmarks, --benchmark-file, --benchmark-dir nor
+/// TRITTER_BENCHMARK_DIR), using the shards' Hugging Face cache.
+fn with_hub_benchmarks(cfg: &CurateConfig) -> CurateConfig {
+    let mut cfg = cfg.clone();
+    if let Some(d) = &mut cfg.decontam {
+        if !d.explicit && std::env::var_os("TRITTER_BENCHMARK_DIR").is_none() {
+            d.config.source = crate::decontam::BenchmarkSource::Hub;
+            if d.config.hub_cache.is_none() {
+                d.config.hub_cache = cfg.remote.hf_cache.clone();
+            }
+        }
+    }
+    cfg
 }
 
 fn merged_stats<'a>(done: impl Iterator<Item = &'a ShardDone>) -> Stats {
@@ -345,7 +378,7 @@ pub fn finish_run(
                 }
                 Err(e) if !d.explicit => {
                     eprintln!("tritter-gpu: warning: decontamination skipped, no benchmarks available ({e:#}); pass --benchmark-dir DIR or --benchmark-source hub");
-                    stats.note("decontam_skipped_no_benchmarks", 1);
+                    stats.note(DECONTAM_SKIPPED, 1);
                 }
                 Err(e) => return Err(e.context("cannot load the benchmarks for decontamination")),
             }
@@ -365,6 +398,9 @@ pub fn finish_run(
         started.elapsed(),
     );
     report.transfers = transfers;
+    if report.decontam.is_null() && stats.notes.contains_key(DECONTAM_SKIPPED) {
+        report.decontam = serde_json::json!({ "status": "skipped (no benchmarks)" });
+    }
     if let (Some(d), false) = (&cfg.decontam, cfg.dry_run) {
         if let (Some(path), Some(files)) = (
             &d.config.report,

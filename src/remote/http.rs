@@ -610,8 +610,13 @@ mod tests {
         };
         assert_eq!(r.next_delay(&e, false), Some(MAX_SERVER_WAIT));
         let e = HttpError::Status {
+            status: 429,
+            url: "u".into(),
+            message: String::new(),
+            error_code: None,
+            error_message: None,
+            bucket_region: None,
             retry_after: Some(Duration::from_secs(2)),
-            ..e
         };
         assert_eq!(r.next_delay(&e, false), Some(Duration::from_secs(2)));
     }
