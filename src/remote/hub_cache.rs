@@ -136,8 +136,11 @@ impl RepoCache {
         }
         let dir = p.parent().expect("ref has a parent");
         fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        crate::output::atomic::write_atomic(&p, commit.as_bytes())
-            .with_context(|| format!("cannot write {}", p.display()))
+        // Beside it, then renamed over: a reader sees the old or the new
+        // commit. No fsync: a ref lost in a crash is only asked again.
+        let tmp = super::hub::with_suffix(&p, &format!(".tmp{}", std::process::id()));
+        fs::write(&tmp, commit).with_context(|| format!("cannot write {}", tmp.display()))?;
+        fs::rename(&tmp, &p).with_context(|| format!("cannot write {}", p.display()))
     }
 
     /// Points `snapshots/{commit}/{path}` at `blobs/{etag}` with a relative
