@@ -392,7 +392,10 @@ impl Hub {
             let parts: Vec<&str> = rest.splitn(4, '/').collect();
             if parts.len() == 4 && parts[2] == "revision" {
                 return match self.commit_of(parts[3]) {
-                    Some(c) => ok(serde_json::to_vec(&serde_json::json!({"id": format!("{}/{}", parts[0], parts[1]), "sha": c})).expect("json")),
+                    Some(c) => ok(serde_json::to_vec(
+                        &serde_json::json!({"id": format!("{}/{}", parts[0], parts[1]), "sha": c}),
+                    )
+                    .expect("json")),
                     None => status(
                         404,
                         r#"{"error":"Invalid rev id"}"#,
@@ -407,11 +410,19 @@ impl Hub {
             let parts: Vec<&str> = rest.splitn(5, '/').collect();
             if parts.len() == 5 && parts[2] == "resolve" {
                 let Some(commit) = self.commit_of(parts[3]) else {
-                    return status(404, "", vec![("X-Error-Code".into(), "RevisionNotFound".into())]);
+                    return status(
+                        404,
+                        "",
+                        vec![("X-Error-Code".into(), "RevisionNotFound".into())],
+                    );
                 };
                 let repo = format!("{}/{}", parts[0], parts[1]);
                 let Some(bytes) = self.files(&commit).get(&(repo, parts[4].to_string())) else {
-                    return status(404, "", vec![("X-Error-Code".into(), "EntryNotFound".into())]);
+                    return status(
+                        404,
+                        "",
+                        vec![("X-Error-Code".into(), "EntryNotFound".into())],
+                    );
                 };
                 let raw_rest = req.target.splitn(7, '/').nth(6).unwrap_or("");
                 let told = self.lie_commit.clone().unwrap_or(commit.clone());
@@ -421,7 +432,15 @@ impl Hub {
                     vec![
                         // The CDN is another host, as the real one is: the
                         // token must not follow the redirect.
-                        ("Location".into(), format!("http://{}/cdn/{}/{}/{commit}/{raw_rest}", host.replace("127.0.0.1", "localhost"), parts[0], parts[1])),
+                        (
+                            "Location".into(),
+                            format!(
+                                "http://{}/cdn/{}/{}/{commit}/{raw_rest}",
+                                host.replace("127.0.0.1", "localhost"),
+                                parts[0],
+                                parts[1]
+                            ),
+                        ),
                         ("X-Repo-Commit".into(), told),
                         ("X-Linked-Etag".into(), format!("\"{}\"", sha256_hex(bytes))),
                         ("X-Linked-Size".into(), bytes.len().to_string()),
@@ -482,7 +501,11 @@ impl Hub {
             return status(404, "bad api path", vec![]);
         }
         let Some(commit) = self.commit_of(parts[3]) else {
-            return status(404, "", vec![("X-Error-Code".into(), "RevisionNotFound".into())]);
+            return status(
+                404,
+                "",
+                vec![("X-Error-Code".into(), "RevisionNotFound".into())],
+            );
         };
         let repo = format!("{}/{}", parts[0], parts[1]);
         let dir = parts
@@ -614,7 +637,10 @@ fn hub_lists_paginated_tree_and_prefetches_verified_parquet_shards() {
     let shards = HubShards::resolve(&format!("hf://{V2}"), Some("python"), "main", &client)
         .expect("resolve");
     assert_eq!(shards.dir, "data/Python");
-    assert_eq!((shards.revision.as_str(), shards.commit.as_str()), ("main", C1));
+    assert_eq!(
+        (shards.revision.as_str(), shards.commit.as_str()),
+        ("main", C1)
+    );
     let names: Vec<&str> = shards.files.iter().map(|f| f.path.as_str()).collect();
     assert_eq!(
         names,
@@ -802,7 +828,9 @@ fn hub_gated_dataset_says_to_accept_terms_and_a_refused_token_is_named() {
     );
     eprintln!("gated, terms not accepted: {msg}");
     assert!(
-        msg.contains("HTTP 403") && msg.contains("accept the dataset's terms") && msg.contains("owns the token"),
+        msg.contains("HTTP 403")
+            && msg.contains("accept the dataset's terms")
+            && msg.contains("owns the token"),
         "{msg}"
     );
     // A stale token: the token is named as the problem, not the gate.
@@ -815,7 +843,9 @@ fn hub_gated_dataset_says_to_accept_terms_and_a_refused_token_is_named() {
     );
     eprintln!("stale token: {msg}");
     assert!(
-        msg.contains("HTTP 401") && msg.contains("refused the token") && msg.contains("hf auth login"),
+        msg.contains("HTTP 401")
+            && msg.contains("refused the token")
+            && msg.contains("hf auth login"),
         "{msg}"
     );
     // 401/403 are answers, not accidents: asked once each, never retried.
@@ -828,7 +858,8 @@ fn hub_gated_dataset_says_to_accept_terms_and_a_refused_token_is_named() {
     let shards = HubShards::resolve(&format!("hf://{V2}"), Some("python"), "main", &good)
         .expect("token accepted");
     assert_eq!(shards.files.len(), 1);
-    good.download(&shards.files[0]).expect("download; the token stays off the CDN");
+    good.download(&shards.files[0])
+        .expect("download; the token stays off the CDN");
 }
 
 #[test]
@@ -857,10 +888,16 @@ fn hub_public_dataset_with_a_stale_token_from_the_token_file_blames_the_token() 
             .expect_err("refused")
     );
     eprintln!("public dataset, revoked token file: {msg}");
-    assert!(msg.contains("refused the token from the token file"), "{msg}");
+    assert!(
+        msg.contains("refused the token from the token file"),
+        "{msg}"
+    );
     assert!(msg.contains(token_file.to_str().expect("utf8")), "{msg}");
     assert!(!msg.contains("gated or private"), "{msg}");
-    assert!(!msg.contains("hf_revoked"), "the token is never printed: {msg}");
+    assert!(
+        !msg.contains("hf_revoked"),
+        "the token is never printed: {msg}"
+    );
 }
 
 #[test]
@@ -954,7 +991,11 @@ fn hub_pinned_commit_survives_main_moving_and_parts_resume_only_their_own_versio
     *main.lock().expect("main") = C2.to_string();
     let a1 = &run1.files[0];
     let p = client.download(a1).expect("download");
-    assert_eq!(std::fs::read(&p).expect("read"), v1, "still the pinned version");
+    assert_eq!(
+        std::fs::read(&p).expect("read"),
+        v1,
+        "still the pinned version"
+    );
 
     // A part of the old version is left behind; the next run pins the new
     // commit, whose file is another blob: the old part is not resumed into it.
@@ -994,8 +1035,14 @@ fn hub_download_refuses_an_answer_for_another_commit() {
     let tmp = tempfile::tempdir().expect("tmp");
     let client = hub_client(&server, tmp.path(), None);
     let files = client.list_dataset_files(V2, "main", "data").expect("list");
-    let msg = format!("{:#}", client.download(&files[0]).expect_err("wrong commit"));
-    assert!(msg.contains(C2) && msg.contains(C1) && msg.contains("pinned"), "{msg}");
+    let msg = format!(
+        "{:#}",
+        client.download(&files[0]).expect_err("wrong commit")
+    );
+    assert!(
+        msg.contains(C2) && msg.contains(C1) && msg.contains("pinned"),
+        "{msg}"
+    );
     assert_eq!(server.count(|r| r.path().starts_with("/cdn/")), 0);
 }
 
@@ -1063,8 +1110,13 @@ fn hub_cache_written_by_huggingface_hub_is_reused_online_and_offline() {
         .expect("offline resolve");
     assert_eq!(shards.commit, C1);
     assert_eq!(shards.files.len(), 2);
-    assert_eq!(shards.files[0].sha256.as_deref(), Some(sha256_hex(&a).as_str()));
-    let p = offline.download(&shards.files[0]).expect("offline download");
+    assert_eq!(
+        shards.files[0].sha256.as_deref(),
+        Some(sha256_hex(&a).as_str())
+    );
+    let p = offline
+        .download(&shards.files[0])
+        .expect("offline download");
     assert_eq!(std::fs::read(p).expect("read"), a);
     assert_eq!(server.requests().len(), before, "offline sends nothing");
 }
@@ -1148,7 +1200,8 @@ fn hub_checksum_mismatch_of_the_bytes_deletes_the_part() {
     let wrong = sha256_hex(b"something else");
     let mut hub = Hub::default();
     hub.add(V2, "data/Python/x.parquet", bytes.clone());
-    hub.listed_sha.insert("data/Python/x.parquet".into(), wrong.clone());
+    hub.listed_sha
+        .insert("data/Python/x.parquet".into(), wrong.clone());
     let server = Server::start(move |r, s| {
         let mut reply = hub.handle(r, s);
         if let Reply::Full { headers, .. } = &mut reply {
@@ -1167,8 +1220,14 @@ fn hub_checksum_mismatch_of_the_bytes_deletes_the_part() {
         "{msg}"
     );
     let blobs = tmp.path().join(V2_DIR).join("blobs");
-    assert!(!blobs.join(&wrong).exists(), "a bad file must not enter the cache");
-    assert!(!blobs.join(format!("{wrong}.incomplete")).exists(), "the bad part is deleted");
+    assert!(
+        !blobs.join(&wrong).exists(),
+        "a bad file must not enter the cache"
+    );
+    assert!(
+        !blobs.join(format!("{wrong}.incomplete")).exists(),
+        "the bad part is deleted"
+    );
     assert_eq!(
         client
             .stats()
@@ -1460,8 +1519,14 @@ fn s3_is_unsigned_without_credentials_signed_with_them_and_says_which() {
     // Nothing configured: unsigned requests, and the store says so.
     let store = open_content_store(spec, &with_env(&server, no_aws(tmp.path()))).expect("open");
     let d = store.describe();
-    assert!(d.contains("unsigned requests: no AWS credentials found"), "{d}");
-    assert!(d.contains("profile default") && d.contains("instance metadata"), "{d}");
+    assert!(
+        d.contains("unsigned requests: no AWS credentials found"),
+        "{d}"
+    );
+    assert!(
+        d.contains("profile default") && d.contains("instance metadata"),
+        "{d}"
+    );
     assert!(store.fetch_batch(&[OK])[0].is_ok());
     assert_eq!(last_auth(&server), None);
 
@@ -1473,7 +1538,9 @@ fn s3_is_unsigned_without_credentials_signed_with_them_and_says_which() {
         ("AWS_SESSION_TOKEN".into(), "sessiontok".into()),
     ]);
     let store = open_content_store(spec, &with_env(&server, env.clone())).expect("signed");
-    assert!(store.describe().contains("signed requests, AWS credentials from the environment"));
+    assert!(store
+        .describe()
+        .contains("signed requests, AWS credentials from the environment"));
     assert!(store.fetch_batch(&[OK])[0].is_ok());
     let auth = last_auth(&server).expect("signed request has Authorization");
     assert!(
@@ -1498,7 +1565,11 @@ fn s3_is_unsigned_without_credentials_signed_with_them_and_says_which() {
     .expect("anon");
     assert!(anon.describe().contains("--s3-anonymous"));
     assert!(anon.fetch_batch(&[OK])[0].is_ok());
-    assert_eq!(last_auth(&server), None, "--s3-anonymous sends no Authorization");
+    assert_eq!(
+        last_auth(&server),
+        None,
+        "--s3-anonymous sends no Authorization"
+    );
 
     // A profile of the shared credentials file.
     let aws = tmp.path().join(".aws");
@@ -1511,10 +1582,17 @@ fn s3_is_unsigned_without_credentials_signed_with_them_and_says_which() {
     let mut env = no_aws(tmp.path());
     env.push(("AWS_PROFILE".into(), "work".into()));
     let store = open_content_store(spec, &with_env(&server, env)).expect("profile store");
-    assert!(store.describe().contains("profile work"), "{}", store.describe());
+    assert!(
+        store.describe().contains("profile work"),
+        "{}",
+        store.describe()
+    );
     assert!(store.fetch_batch(&[OK])[0].is_ok());
     let auth = last_auth(&server).expect("signed");
-    assert!(auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDPROFILE/"), "{auth}");
+    assert!(
+        auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDPROFILE/"),
+        "{auth}"
+    );
 }
 
 fn rfc3339_in(secs: i64) -> String {
@@ -1573,12 +1651,23 @@ fn s3_credentials_from_instance_metadata_v2_container_and_web_identity() {
     let imds = imds_server();
     let store = open_content_store(
         spec,
-        &with_env(&server, base(&[("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds.base)])),
+        &with_env(
+            &server,
+            base(&[("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds.base)]),
+        ),
     )
     .expect("imds");
-    assert!(store.describe().contains("instance metadata (role data-role"), "{}", store.describe());
+    assert!(
+        store
+            .describe()
+            .contains("instance metadata (role data-role"),
+        "{}",
+        store.describe()
+    );
     assert!(store.fetch_batch(&[OK])[0].is_ok());
-    assert!(last_auth(&server).expect("signed").contains("Credential=AKIDIMDS/"));
+    assert!(last_auth(&server)
+        .expect("signed")
+        .contains("Credential=AKIDIMDS/"));
     let req = server.requests().last().cloned().expect("req");
     assert_eq!(req.header("x-amz-security-token"), Some("tok-AKIDIMDS"));
     assert_eq!(imds.count(|r| r.method == "PUT"), 1, "one session token");
@@ -1601,18 +1690,31 @@ fn s3_credentials_from_instance_metadata_v2_container_and_web_identity() {
         ),
     )
     .expect("container");
-    assert!(store.describe().contains("container credentials"), "{}", store.describe());
+    assert!(
+        store.describe().contains("container credentials"),
+        "{}",
+        store.describe()
+    );
     assert!(store.fetch_batch(&[OK])[0].is_ok());
-    assert!(last_auth(&server).expect("signed").contains("Credential=AKIDECS/"));
+    assert!(last_auth(&server)
+        .expect("signed")
+        .contains("Credential=AKIDECS/"));
     assert!(store.fetch_batch(&[OK])[0].is_ok());
-    assert!(container.count(|_| true) >= 3, "expiring credentials are refreshed");
+    assert!(
+        container.count(|_| true) >= 3,
+        "expiring credentials are refreshed"
+    );
 
     // Web identity: STS AssumeRoleWithWebIdentity at AWS_ENDPOINT_URL_STS.
     let sts = Server::start(|r, _| {
         if r.query("Action").as_deref() != Some("AssumeRoleWithWebIdentity")
             || r.query("WebIdentityToken").as_deref() != Some("oidc-jwt")
         {
-            return status(400, "<ErrorResponse><Error><Code>InvalidAction</Code></Error></ErrorResponse>", vec![]);
+            return status(
+                400,
+                "<ErrorResponse><Error><Code>InvalidAction</Code></Error></ErrorResponse>",
+                vec![],
+            );
         }
         let body = format!(
             "<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult><Credentials>\
@@ -1638,9 +1740,13 @@ fn s3_credentials_from_instance_metadata_v2_container_and_web_identity() {
         ),
     )
     .expect("web identity");
-    assert!(store.describe().contains("web identity (role arn:aws:iam::123456789012:role/reader"));
+    assert!(store
+        .describe()
+        .contains("web identity (role arn:aws:iam::123456789012:role/reader"));
     assert!(store.fetch_batch(&[OK])[0].is_ok());
-    assert!(last_auth(&server).expect("signed").contains("Credential=AKIDSTS/"));
+    assert!(last_auth(&server)
+        .expect("signed")
+        .contains("Credential=AKIDSTS/"));
     assert_eq!(sts.requests()[0].method, "POST");
 }
 
@@ -1678,14 +1784,21 @@ fn s3_circuit_breaker_stops_on_access_denied_expired_token_skewed_clock_and_wron
         ("skewed", "RequestTimeTooSkewed", "clock"),
         ("elsewhere", "PermanentRedirect", "region"),
     ] {
-        let opened = open_content(&format!("s3://{bucket}/content"), &s3_flags(&server)).expect("open");
+        let opened =
+            open_content(&format!("s3://{bucket}/content"), &s3_flags(&server)).expect("open");
         assert!(opened.store.health().is_ok());
         let got = opened.store.fetch_batch(&refs);
         let err = opened.store.health().expect_err("tripped");
         let msg = format!("{err:#}");
         eprintln!("{bucket}: {msg}");
-        assert!(msg.contains("the first 50 blob fetches all failed"), "{msg}");
-        assert!(msg.contains(&format!("{code} x")) && msg.contains(hint), "{msg}");
+        assert!(
+            msg.contains("the first 50 blob fetches all failed"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains(&format!("{code} x")) && msg.contains(hint),
+            "{msg}"
+        );
         assert!(tritter_gpu::remote::is_fatal(&err));
         assert!(got.iter().all(|r| r.is_err()));
         // Answers, not accidents: never retried, and a 301 not followed.

@@ -39,11 +39,7 @@ pub struct HubInputs {
 }
 
 /// Resolves `--source` values (paths or `hf://` URIs) for `language`.
-pub fn resolve(
-    specs: &[String],
-    language: &str,
-    remote: &RemoteConfig,
-) -> Result<ResolvedInputs> {
+pub fn resolve(specs: &[String], language: &str, remote: &RemoteConfig) -> Result<ResolvedInputs> {
     let (hub_specs, local): (Vec<&String>, Vec<&String>) =
         specs.iter().partition(|s| HfUri::is_hf_uri(s));
     let mut files = if local.is_empty() {
@@ -63,8 +59,7 @@ pub fn resolve(
         let client = Arc::new(remote::hub_client(remote)?);
         let mut hub_files = Vec::new();
         for spec in hub_specs {
-            let shards =
-                HubShards::resolve(spec, Some(language), &remote.hf_revision, &client)?;
+            let shards = HubShards::resolve(spec, Some(language), &remote.hf_revision, &client)?;
             resolved.default_content_store = resolved
                 .default_content_store
                 .or(shards.default_content_store());

@@ -175,7 +175,10 @@ pub fn resolve_chain(env: &Env, region: &str, timeout: Duration) -> Result<Chain
         }))
     };
     // 1. Environment.
-    match (env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")) {
+    match (
+        env.get("AWS_ACCESS_KEY_ID"),
+        env.get("AWS_SECRET_ACCESS_KEY"),
+    ) {
         (Some(id), Some(secret)) => {
             return found(
                 Refresh::Never,
@@ -220,7 +223,8 @@ pub fn resolve_chain(env: &Env, region: &str, timeout: Duration) -> Result<Chain
                 },
                 other => other,
             };
-            let c = fetch(&r, timeout)?.ok_or_else(|| anyhow!("the AWS profile gave no credentials"))?;
+            let c = fetch(&r, timeout)?
+                .ok_or_else(|| anyhow!("the AWS profile gave no credentials"))?;
             return found(r, c);
         }
         ProfileAnswer::Nothing(what) => looked_at.push(what),
@@ -273,12 +277,12 @@ pub fn resolve_chain(env: &Env, region: &str, timeout: Duration) -> Result<Chain
     }
     let endpoint = env
         .get("AWS_EC2_METADATA_SERVICE_ENDPOINT")
-        .unwrap_or_else(|| {
-            match env.get("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE").as_deref() {
+        .unwrap_or_else(
+            || match env.get("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE").as_deref() {
                 Some(m) if m.eq_ignore_ascii_case("ipv6") => "http://[fd00:ec2::254]".into(),
                 _ => "http://169.254.169.254".into(),
-            }
-        });
+            },
+        );
     let r = Refresh::Instance {
         endpoint: endpoint.trim_end_matches('/').to_string(),
         v1_fallback: !env.is_true("AWS_EC2_METADATA_V1_DISABLED"),
@@ -511,7 +515,10 @@ fn from_json(body: &str, source: String) -> Result<AwsCredentials> {
         serde_json::from_str(body).with_context(|| format!("{source}: not JSON"))?;
     let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
     if let Some(code) = s("Code").filter(|c| c != "Success") {
-        bail!("{source} answered Code {code}: {}", s("Message").unwrap_or_default());
+        bail!(
+            "{source} answered Code {code}: {}",
+            s("Message").unwrap_or_default()
+        );
     }
     let (Some(id), Some(secret)) = (s("AccessKeyId"), s("SecretAccessKey")) else {
         bail!("{source} answered without AccessKeyId/SecretAccessKey");
@@ -542,7 +549,10 @@ fn fetch(r: &Refresh, timeout: Duration) -> Result<Option<AwsCredentials>> {
             endpoint,
         } => {
             let token = std::fs::read_to_string(token_file).with_context(|| {
-                format!("cannot read the web identity token {}", token_file.display())
+                format!(
+                    "cannot read the web identity token {}",
+                    token_file.display()
+                )
             })?;
             let url = format!(
                 "{}/?Action=AssumeRoleWithWebIdentity&Version=2011-06-15&DurationSeconds=3600&RoleArn={}&RoleSessionName={}&WebIdentityToken={}",
@@ -589,7 +599,10 @@ fn fetch(r: &Refresh, timeout: Duration) -> Result<Option<AwsCredentials>> {
                 token.into_iter().map(|t| ("Authorization", t)).collect();
             let (status, body) = call("GET", url, &headers, timeout)?;
             if status != 200 {
-                bail!("container credentials at {url} answered HTTP {status}: {}", body.trim());
+                bail!(
+                    "container credentials at {url} answered HTTP {status}: {}",
+                    body.trim()
+                );
             }
             from_json(&body, format!("container credentials ({url})")).map(Some)
         }
@@ -628,7 +641,11 @@ fn fetch(r: &Refresh, timeout: Duration) -> Result<Option<AwsCredentials>> {
             if status != 200 {
                 bail!("instance metadata answered HTTP {status} for role {role}");
             }
-            from_json(&body, format!("instance metadata (role {role}, {endpoint})")).map(Some)
+            from_json(
+                &body,
+                format!("instance metadata (role {role}, {endpoint})"),
+            )
+            .map(Some)
         }
         Refresh::Process { command } => {
             let out = std::process::Command::new("sh")

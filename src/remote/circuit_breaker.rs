@@ -69,7 +69,10 @@ pub enum Outcome<'a> {
     Delivered,
     /// `code`: the S3 error code (`AccessDenied`), else `HTTP 503`,
     /// `timeout`, `connection error`; `detail`: one example message.
-    Failed { code: &'a str, detail: &'a str },
+    Failed {
+        code: &'a str,
+        detail: &'a str,
+    },
 }
 
 #[derive(Default)]
@@ -254,7 +257,10 @@ mod tests {
         let msg = b.tripped().expect("tripped").message;
         assert!(msg.contains("the first 5 blob fetches all failed"), "{msg}");
         assert!(msg.contains("AccessDenied x4, ExpiredToken x1"), "{msg}");
-        assert!(msg.contains("s3:GetObject") && msg.contains("renew"), "{msg}");
+        assert!(
+            msg.contains("s3:GetObject") && msg.contains("renew"),
+            "{msg}"
+        );
         assert!(msg.contains("s3://b/content"), "{msg}");
     }
 

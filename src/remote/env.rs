@@ -119,7 +119,10 @@ mod tests {
     #[test]
     fn tilde_and_variables_expand_like_python() {
         let env = Env::fixed([("HOME", "/home/u"), ("XDG", "/x"), ("EMPTY", "")]);
-        assert_eq!(env.expand("~/.cache/hf"), PathBuf::from("/home/u/.cache/hf"));
+        assert_eq!(
+            env.expand("~/.cache/hf"),
+            PathBuf::from("/home/u/.cache/hf")
+        );
         assert_eq!(env.expand("~"), PathBuf::from("/home/u"));
         assert_eq!(env.expand("$XDG/hf"), PathBuf::from("/x/hf"));
         assert_eq!(env.expand("${XDG}/hf"), PathBuf::from("/x/hf"));

@@ -283,7 +283,9 @@ impl HubClient {
             }
         };
         let raw: RawRevision = serde_json::from_slice(&body).with_context(|| {
-            format!("the Hub's answer for revision {revision:?} of {repo} ({url}) has no commit sha")
+            format!(
+                "the Hub's answer for revision {revision:?} of {repo} ({url}) has no commit sha"
+            )
         })?;
         anyhow::ensure!(
             is_commit(&raw.sha),
@@ -592,7 +594,10 @@ impl HubClient {
 
     /// Whether the blob of `file` is complete in the cache.
     fn blob_present(&self, cache: &RepoCache, file: &HubFile) -> Result<bool> {
-        Ok(fs::metadata(cache.blob(&file.etag)?).is_ok_and(|m| m.is_file() && m.len() == file.size))
+        Ok(
+            fs::metadata(cache.blob(&file.etag)?)
+                .is_ok_and(|m| m.is_file() && m.len() == file.size),
+        )
     }
 
     /// [`download`](Self::download) that stops (keeping the part file for a
@@ -945,7 +950,10 @@ mod tests {
 
     #[test]
     fn revisions_are_one_segment_and_etags_normalised() {
-        assert_eq!(encode_revision("refs/convert/parquet"), "refs%2Fconvert%2Fparquet");
+        assert_eq!(
+            encode_revision("refs/convert/parquet"),
+            "refs%2Fconvert%2Fparquet"
+        );
         assert_eq!(encode_revision("main"), "main");
         assert_eq!(normalize_etag("W/\"abc\""), "abc");
         assert_eq!(normalize_etag("\"abc\""), "abc");

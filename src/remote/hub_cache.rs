@@ -75,10 +75,7 @@ impl RepoCache {
 
     /// `blobs/{etag}`.
     pub fn blob(&self, etag: &str) -> Result<PathBuf> {
-        Ok(self
-            .dir()
-            .join("blobs")
-            .join(safe_component(etag, etag)?))
+        Ok(self.dir().join("blobs").join(safe_component(etag, etag)?))
     }
 
     /// `blobs/{etag}.incomplete`.
@@ -223,21 +220,21 @@ mod tests {
         );
         assert_eq!(
             c.lock("e1").expect("ok"),
-            tmp.path().join(".locks/datasets--bigcode--the-stack-v2-dedup/e1.lock")
+            tmp.path()
+                .join(".locks/datasets--bigcode--the-stack-v2-dedup/e1.lock")
         );
         assert_eq!(c.read_ref("main").expect("ok"), None);
         c.write_ref("refs/convert/parquet", commit).expect("ref");
-        assert!(c
-            .dir()
-            .join("refs/refs/convert/parquet")
-            .is_file());
+        assert!(c.dir().join("refs/refs/convert/parquet").is_file());
         assert_eq!(
             c.read_ref("refs/convert/parquet").expect("ok").as_deref(),
             Some(commit)
         );
         std::fs::create_dir_all(c.dir().join("blobs")).expect("mkdir");
         std::fs::write(c.blob("e1").expect("blob"), b"bytes").expect("write");
-        let link = c.link_snapshot(commit, "data/Python/a.parquet", "e1").expect("link");
+        let link = c
+            .link_snapshot(commit, "data/Python/a.parquet", "e1")
+            .expect("link");
         assert_eq!(
             std::fs::read_link(&link).expect("symlink"),
             PathBuf::from("../../../../blobs/e1")

@@ -45,7 +45,9 @@ fn special_ref_len(s: &str) -> Option<usize> {
         return (n > 0).then_some("refs/convert/".len() + n);
     }
     if let Some(rest) = s.strip_prefix("refs/pr/") {
-        let n = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let n = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         return (n > 0).then_some("refs/pr/".len() + n);
     }
     None
@@ -90,7 +92,10 @@ impl HfUri {
                 let repo = &location[..i];
                 let rev_and_path = &location[i + 1..];
                 let (rev, path) = match special_ref_len(rev_and_path) {
-                    Some(n) => (&rev_and_path[..n], rev_and_path[n..].trim_start_matches('/')),
+                    Some(n) => (
+                        &rev_and_path[..n],
+                        rev_and_path[n..].trim_start_matches('/'),
+                    ),
                     None => rev_and_path.split_once('/').unwrap_or((rev_and_path, "")),
                 };
                 let rev = percent_encoding::percent_decode_str(rev)
@@ -106,7 +111,11 @@ impl HfUri {
                 match (it.next(), it.next()) {
                     (Some(o), Some(n)) => {
                         let end = o.len() + 1 + n.len();
-                        (&location[..end], None, location[end..].trim_start_matches('/'))
+                        (
+                            &location[..end],
+                            None,
+                            location[end..].trim_start_matches('/'),
+                        )
                     }
                     _ => ("", None, ""),
                 }
@@ -390,12 +399,18 @@ mod tests {
         assert_eq!(u.revision.as_deref(), Some("refs/convert/parquet"));
         assert_eq!(u.path.as_deref(), Some("default"));
         let u = HfUri::parse("hf://datasets/o/n@refs/pr/12").expect("ok");
-        assert_eq!((u.revision.as_deref(), u.path.as_deref()), (Some("refs/pr/12"), None));
+        assert_eq!(
+            (u.revision.as_deref(), u.path.as_deref()),
+            (Some("refs/pr/12"), None)
+        );
         let u = HfUri::parse("hf://datasets/o/n@my%2Fbranch/data").expect("ok");
         assert_eq!(u.revision.as_deref(), Some("my/branch"));
         // An '@' in a file name is not a revision.
         let u = HfUri::parse("hf://datasets/o/n/data/file@1.parquet").expect("ok");
-        assert_eq!((u.revision, u.path.as_deref()), (None, Some("data/file@1.parquet")));
+        assert_eq!(
+            (u.revision, u.path.as_deref()),
+            (None, Some("data/file@1.parquet"))
+        );
         assert!(HfUri::parse("hf://models/o/n").is_err());
         assert!(HfUri::parse("hf://datasets/o@main").is_err());
         assert!(HfUri::parse("hf://onlyowner").is_err());

@@ -49,7 +49,9 @@ impl std::fmt::Debug for HubToken {
 /// `~/.cache/huggingface`, expanded.
 pub fn hf_home(env: &Env) -> PathBuf {
     let raw = env.get("HF_HOME").unwrap_or_else(|| {
-        let cache = env.get("XDG_CACHE_HOME").unwrap_or_else(|| "~/.cache".into());
+        let cache = env
+            .get("XDG_CACHE_HOME")
+            .unwrap_or_else(|| "~/.cache".into());
         format!("{}/huggingface", cache.trim_end_matches('/'))
     });
     env.expand(&raw)
@@ -129,20 +131,33 @@ mod tests {
             all.extend_from_slice(pairs);
             discover_token(&Env::fixed(all.iter().copied())).expect("ok")
         };
-        let env_tok = t(&[("HF_TOKEN", "hf_env\n"), ("HUGGING_FACE_HUB_TOKEN", "hf_old")])
-            .expect("token");
-        assert_eq!((env_tok.value.as_str(), env_tok.source.as_str()), ("hf_env", "HF_TOKEN"));
+        let env_tok = t(&[
+            ("HF_TOKEN", "hf_env\n"),
+            ("HUGGING_FACE_HUB_TOKEN", "hf_old"),
+        ])
+        .expect("token");
+        assert_eq!(
+            (env_tok.value.as_str(), env_tok.source.as_str()),
+            ("hf_env", "HF_TOKEN")
+        );
         let old = t(&[("HUGGING_FACE_HUB_TOKEN", "hf_old")]).expect("token");
         assert_eq!(old.source, "HUGGING_FACE_HUB_TOKEN");
         // An empty HF_TOKEN is unset: the next source is used.
         let f = t(&[("HF_TOKEN", "")]).expect("file token");
         assert_eq!(f.value, "hf_file");
-        assert!(f.source.contains(".cache/huggingface/token"), "{}", f.source);
+        assert!(
+            f.source.contains(".cache/huggingface/token"),
+            "{}",
+            f.source
+        );
         // Only spaces: cleaned to nothing, and `get_token` goes on to the
         // file (not to HUGGING_FACE_HUB_TOKEN, which `or` never reached).
         let spaces = t(&[("HF_TOKEN", "   "), ("HUGGING_FACE_HUB_TOKEN", "hf_old")]);
         assert_eq!(spaces.map(|t| t.value).as_deref(), Some("hf_file"));
-        assert!(!format!("{f:?}").contains("hf_file"), "the token is never printed");
+        assert!(
+            !format!("{f:?}").contains("hf_file"),
+            "the token is never printed"
+        );
         // HF_HUB_DISABLE_IMPLICIT_TOKEN: found, but not sent.
         assert_eq!(t(&[("HF_HUB_DISABLE_IMPLICIT_TOKEN", "1")]), None);
     }
@@ -172,9 +187,16 @@ mod tests {
             Some("hf_xdg")
         );
         assert_eq!(t(&[("HF_HOME", "~/hfhome")]).as_deref(), Some("hf_home"));
-        assert_eq!(t(&[("HF_HOME", "$BASE/hfhome")]).as_deref(), Some("hf_home"));
         assert_eq!(
-            t(&[("HF_HOME", "~/hfhome"), ("HF_TOKEN_PATH", "${BASE}/custom/tok")]).as_deref(),
+            t(&[("HF_HOME", "$BASE/hfhome")]).as_deref(),
+            Some("hf_home")
+        );
+        assert_eq!(
+            t(&[
+                ("HF_HOME", "~/hfhome"),
+                ("HF_TOKEN_PATH", "${BASE}/custom/tok")
+            ])
+            .as_deref(),
             Some("hf_custom")
         );
     }

@@ -99,7 +99,8 @@ pub fn hub_client(cfg: &RemoteConfig) -> Result<HubClient> {
 /// store's circuit breaker tripped, so every further shard would fail the
 /// same way.
 pub fn is_fatal(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| c.downcast_ref::<BreakerTripped>().is_some())
+    e.chain()
+        .any(|c| c.downcast_ref::<BreakerTripped>().is_some())
 }
 
 /// An opened content store and its transfer counters (always zero for a

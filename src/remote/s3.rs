@@ -155,7 +155,10 @@ impl BlobLocator for S3Locator {
                 self.base,
                 p.source()
             ),
-            Signing::Forced => format!("{} via {} (unsigned requests: --s3-anonymous)", self.spec, self.base),
+            Signing::Forced => format!(
+                "{} via {} (unsigned requests: --s3-anonymous)",
+                self.spec, self.base
+            ),
             Signing::NoCredentials(looked) => format!(
                 "{} via {} (unsigned requests: no AWS credentials found in {})",
                 self.spec,
