@@ -158,7 +158,7 @@ impl CredentialProvider {
 
 /// The chain's answer: credentials, or the list of places that had none.
 pub enum ChainResult {
-    Found(CredentialProvider),
+    Found(Box<CredentialProvider>),
     None { looked_at: Vec<String> },
 }
 
@@ -168,11 +168,11 @@ pub enum ChainResult {
 pub fn resolve_chain(env: &Env, region: &str, timeout: Duration) -> Result<ChainResult> {
     let mut looked_at = Vec::new();
     let found = |refresh: Refresh, c: AwsCredentials| {
-        Ok(ChainResult::Found(CredentialProvider {
+        Ok(ChainResult::Found(Box::new(CredentialProvider {
             refresh,
             timeout,
             current: Mutex::new(c),
-        }))
+        })))
     };
     // 1. Environment.
     match (
@@ -619,7 +619,7 @@ fn fetch(r: &Refresh, timeout: Duration) -> Result<Option<AwsCredentials>> {
             )?;
             let token = match status {
                 200 => Some(token.trim().to_string()),
-                403 | 404 | 405 if *v1_fallback => None,
+                403..=405 if *v1_fallback => None,
                 _ => bail!("instance metadata token call answered HTTP {status}"),
             };
             let headers: Vec<(&str, String)> = token

@@ -134,10 +134,8 @@ impl CircuitBreaker {
         let window = self.config.window.max(1) as usize;
         st.window.push_back(failed);
         st.window_failures += failed as u32;
-        if st.window.len() > window {
-            if st.window.pop_front() == Some(true) {
-                st.window_failures -= 1;
-            }
+        if st.window.len() > window && st.window.pop_front() == Some(true) {
+            st.window_failures -= 1;
         }
         let first = self.config.first as u64;
         let reason = if first > 0 && st.seen == first && st.failed_from_start == first {

@@ -84,8 +84,6 @@ pub enum HttpError {
         /// The Hub's `X-Error-Message` header (`Invalid credentials in
         /// Authorization header` for a refused token).
         error_message: Option<String>,
-        /// S3's `x-amz-bucket-region` (the right region after a 301).
-        bucket_region: Option<String>,
         retry_after: Option<Duration>,
     },
     /// No answer, or a stalled body, within the request timeout.
@@ -147,15 +145,11 @@ impl fmt::Display for HttpError {
                 status,
                 url,
                 message,
-                bucket_region,
                 ..
             } => {
                 write!(f, "HTTP {status} from {url}")?;
                 if !message.is_empty() {
                     write!(f, ": {message}")?;
-                }
-                if let Some(r) = bucket_region {
-                    write!(f, " (x-amz-bucket-region: {r})")?;
                 }
                 Ok(())
             }
@@ -334,13 +328,17 @@ impl HttpClient {
         if error_code.is_none() {
             error_code = xml_tag(&text, "Code");
         }
+        let mut message = error_message(&text);
+        // S3's 301 names the right region only in this header.
+        if let Some(r) = bucket_region {
+            message.push_str(&format!(" (x-amz-bucket-region: {r})"));
+        }
         Err(HttpError::Status {
             status,
             url: url.to_string(),
-            message: error_message(&text),
+            message,
             error_code,
             error_message: hub_message,
-            bucket_region,
             retry_after,
         })
     }
@@ -546,7 +544,6 @@ mod tests {
             message: String::new(),
             error_code: None,
             error_message: None,
-            bucket_region: None,
             retry_after: None,
         }
     }
@@ -605,7 +602,6 @@ mod tests {
             message: String::new(),
             error_code: None,
             error_message: None,
-            bucket_region: None,
             retry_after: Some(Duration::from_secs(3600)),
         };
         assert_eq!(r.next_delay(&e, false), Some(MAX_SERVER_WAIT));
@@ -615,7 +611,6 @@ mod tests {
             message: String::new(),
             error_code: None,
             error_message: None,
-            bucket_region: None,
             retry_after: Some(Duration::from_secs(2)),
         };
         assert_eq!(r.next_delay(&e, false), Some(Duration::from_secs(2)));

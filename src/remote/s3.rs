@@ -81,7 +81,7 @@ enum Signing {
     Forced,
     /// The chain found nothing; where it looked.
     NoCredentials(Vec<String>),
-    Signed(CredentialProvider),
+    Signed(Box<CredentialProvider>),
 }
 
 /// Builds requests for blobs of one bucket and prefix.
@@ -114,7 +114,7 @@ impl S3Locator {
         creds: Option<AwsCredentials>,
     ) -> Result<S3Locator> {
         let signing = match creds {
-            Some(c) => Signing::Signed(CredentialProvider::fixed(c)),
+            Some(c) => Signing::Signed(Box::new(CredentialProvider::fixed(c))),
             None => Signing::Forced,
         };
         S3Locator::build(spec, opts, signing)
