@@ -5,8 +5,10 @@
 //! - `fetch_concurrency` [`DEFAULT_FETCH_CONCURRENCY`]: blob requests in
 //!   flight. Blob fetch is latency bound (S3 answers after 20-60 ms, bodies
 //!   are a few KiB), so throughput is about `in flight / latency` until the
-//!   client's own per-request cost caps it; the value is the measured knee
-//!   of that curve (see `docs/remote-sources.md` and `BENCHMARKS.md`);
+//!   client's own per-request cost caps it. 256 at S3's 20-60 ms allows
+//!   4,300-12,800 blobs/s, about the no-latency ceiling of this client on
+//!   two cores (8,600-10,000 blobs/s), with a quarter of the threads of
+//!   the maximum; `docs/remote-sources.md` says how far this is measured;
 //! - `download_concurrency` 2 and `prefetch` 2 overlap shard downloads with
 //!   processing without filling the disk ahead of the reader;
 //! - `request_timeout` 30 s and `max_retries` 5 ride out S3's and the Hub's
