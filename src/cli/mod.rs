@@ -76,7 +76,7 @@ fn curate(args: CurateArgs, global: &flags::GlobalFlags) -> Result<i32> {
         max_samples: args.max_samples,
         dry_run: args.dry_run,
         content_store: args.content_store.clone(),
-        remote: args.remote.clone(),
+        remote: args.remote.to_config(),
         rejects: args.rejects.clone(),
         shard: args.shard.unwrap_or(ShardSpec::ALL),
         keep_going: args.keep_going,

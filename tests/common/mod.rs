@@ -45,6 +45,10 @@ impl TestDir {
             }
         }
         c.env("HOME", self.path());
+        // No test may reach the real instance metadata address (the AWS
+        // credential chain's last step): tests that need it point
+        // AWS_EC2_METADATA_SERVICE_ENDPOINT at a local server.
+        c.env("AWS_EC2_METADATA_DISABLED", "true");
         c
     }
 }
