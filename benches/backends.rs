@@ -12,8 +12,8 @@
 //! reason. wgpu here may be Mesa's lavapipe, which runs the shaders on the
 //! CPU: its numbers measure an emulation, not a GPU.
 //!
-//! Throughput units: `minhash_signatures` counts shingle x permutation pairs
-//! (elements) and, on real code, source bytes; `band_hashes` counts
+//! Throughput units: `minhash_signatures` and `signatures_and_bands` count
+//! shingle x permutation pairs (elements) and, on real code, source bytes; `band_hashes` counts
 //! documents; `ngram_membership` counts queries.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -154,6 +154,36 @@ fn minhash_signatures(c: &mut Criterion) {
     }
 }
 
+/// The fused call at the pipeline's defaults (256 permutations, 28 x 9
+/// bands): what near dedup asks per batch. Throughput in shingle x
+/// permutation pairs, as `minhash_signatures/synthetic/256`, so the two read
+/// side by side (the difference is the band hashing and, on GPUs, the
+/// signature round trip it saves).
+fn signatures_and_bands(c: &mut Criterion) {
+    let all = backends();
+    let buf = synthetic_batch(scale());
+    let perms = Permutations::new(256, 1);
+    let layout = BandLayout { bands: 28, rows: 9 };
+    let mut g = c.benchmark_group("signatures_and_bands");
+    configure(&mut g);
+    g.throughput(Throughput::Elements((buf.hashes.len() * 256) as u64));
+    for (name, b) in &all {
+        g.bench_with_input(
+            BenchmarkId::new(*name, "synthetic/256/28x9"),
+            &(),
+            |bch, _| {
+                bch.iter(|| {
+                    black_box(
+                        b.signatures_and_bands(buf.as_batch(), &perms, layout)
+                            .unwrap(),
+                    )
+                })
+            },
+        );
+    }
+    g.finish();
+}
+
 fn band_hashes(c: &mut Criterion) {
     let all = backends();
     let num_perm = 128usize;
@@ -183,7 +213,7 @@ fn ngram_membership(c: &mut Criterion) {
     let queries: Vec<u64> = (0..n_q)
         .map(|i| {
             if i % 50 == 0 {
-                table.keys[(splitmix64(&mut s) % table.keys.len() as u64) as usize]
+                table.keys()[(splitmix64(&mut s) % table.len() as u64) as usize]
             } else {
                 splitmix64(&mut s)
             }
@@ -200,5 +230,11 @@ fn ngram_membership(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, minhash_signatures, band_hashes, ngram_membership);
+criterion_group!(
+    benches,
+    minhash_signatures,
+    signatures_and_bands,
+    band_hashes,
+    ngram_membership
+);
 criterion_main!(benches);

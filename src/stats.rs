@@ -184,6 +184,9 @@ impl Stats {
                 top.join(", ")
             );
         }
+        if self.notes.contains_key(DECONTAM_SKIPPED_NOTE) {
+            let _ = writeln!(t, "decontam: skipped (no benchmarks)");
+        }
         if let (Some(first), Some(last)) = (stages.first(), stages.last()) {
             let _ = writeln!(
                 t,
@@ -197,6 +200,10 @@ impl Stats {
         t
     }
 }
+
+/// Note of a run whose decontamination stage found no benchmarks; the
+/// retention table then says `decontam: skipped (no benchmarks)`.
+pub const DECONTAM_SKIPPED_NOTE: &str = "decontam_skipped_no_benchmarks";
 
 fn pct(out: u64, inp: u64) -> f64 {
     if inp == 0 {

@@ -1,14 +1,18 @@
 //! Every backend against the scalar reference of `src/backends/ops.rs`, bit
 //! for bit.
 //!
-//! `backend_test!(body, name_cpu, name_cuda, name_wgpu)` expands one test body
-//! into three tests, one per backend (as candle's `test_device!`). A backend
+//! `backend_test!(body, name_cpu, name_cuda, name_wgpu, name_cuda_emulated)`
+//! expands one test body into four tests, one per backend (as candle's
+//! `test_device!`); the fourth is the CUDA backend, host code and all, on the
+//! host emulator (`kernels/emu/`, built here with AddressSanitizer and
+//! UndefinedBehaviorSanitizer), which is how the CUDA path is tested on
+//! machines without a GPU. A backend
 //! whose device is missing is skipped with a line on stderr that says why
 //! (written past the test harness's capture, so it shows in `cargo test`'s
-//! output). Setting `TRITTER_REQUIRE_BACKENDS=cuda` (or `wgpu`, or
-//! `cuda,wgpu`) turns those skips into failures: CI sets `wgpu` so that a
-//! broken lavapipe install cannot pass silently, and a GPU machine sets
-//! `cuda`.
+//! output). Setting `TRITTER_REQUIRE_BACKENDS=cuda` (or `wgpu`, `emulator`,
+//! or a list) turns those skips into failures: CI sets `wgpu,emulator` so
+//! that a broken lavapipe install or C++ toolchain cannot pass silently, and
+//! a GPU machine sets `cuda`.
 //!
 //! Each GPU backend is tested twice: with its default batch limits, and with
 //! tiny ones (5 shingles per task, 97 shingles per sub-batch, ...) so that
@@ -17,6 +21,7 @@
 
 use std::io::Write;
 use std::sync::{Arc, OnceLock};
+use tritter_gpu::backends::cuda::emulator::EmulatorDriver;
 use tritter_gpu::backends::ops::{
     self, splitmix64, BandLayout, NgramTable, Permutations, ShingleBatch, ShingleBuffer, NGRAM_MISS,
 };
@@ -31,6 +36,7 @@ enum Device {
     Cpu,
     Cuda,
     Wgpu,
+    Emulator,
 }
 
 impl Device {
@@ -39,6 +45,7 @@ impl Device {
             Device::Cpu => "cpu",
             Device::Cuda => "cuda",
             Device::Wgpu => "wgpu",
+            Device::Emulator => "emulator",
         }
     }
 }
@@ -68,6 +75,7 @@ fn open(device: Device) -> &'static Result<Under, String> {
     static CPU: OnceLock<Result<Under, String>> = OnceLock::new();
     static CUDA: OnceLock<Result<Under, String>> = OnceLock::new();
     static WGPU: OnceLock<Result<Under, String>> = OnceLock::new();
+    static EMU: OnceLock<Result<Under, String>> = OnceLock::new();
     let e = |e: anyhow::Error| format!("{e:#}");
     match device {
         Device::Cpu => CPU.get_or_init(|| {
@@ -89,7 +97,58 @@ fn open(device: Device) -> &'static Result<Under, String> {
                 tiny: Arc::new(WgpuBackend::with_limits(true, tiny_limits()).map_err(e)?),
             })
         }),
+        Device::Emulator => EMU.get_or_init(|| {
+            Ok(Under {
+                default: Arc::new(emulated_backend(None).map_err(e)?),
+                tiny: Arc::new(emulated_backend(Some(tiny_limits())).map_err(e)?),
+            })
+        }),
     }
+}
+
+/// The sanitizer build of `kernels/emu/run_kernels.cpp`, once per process,
+/// under cargo's scratch directory for integration tests (a fresh temporary
+/// directory where this binary runs outside its checkout).
+fn emulator_exe() -> Result<std::path::PathBuf, String> {
+    static EXE: OnceLock<Result<std::path::PathBuf, String>> = OnceLock::new();
+    EXE.get_or_init(|| {
+        let scratch = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let dir = if scratch.is_dir() {
+            // Earlier runs' builds, whose processes are gone, are removed.
+            if let Ok(rd) = std::fs::read_dir(scratch) {
+                for e in rd.flatten() {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    if let Some(pid) = name.strip_prefix("cuda-emulator-") {
+                        if !std::path::Path::new("/proc").join(pid).exists() {
+                            let _ = std::fs::remove_dir_all(e.path());
+                        }
+                    }
+                }
+            }
+            let d = scratch.join(format!("cuda-emulator-{}", std::process::id()));
+            std::fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))?;
+            d
+        } else {
+            tempfile::Builder::new()
+                .prefix("tritter-emu")
+                .tempdir()
+                .map_err(|e| format!("temp dir: {e}"))?
+                .keep()
+        };
+        build_emulator(&dir)
+    })
+    .clone()
+}
+
+/// A CUDA backend on its own emulator process.
+fn emulated_backend(limits: Option<BatchLimits>) -> anyhow::Result<CudaBackend> {
+    let exe = emulator_exe().map_err(anyhow::Error::msg)?;
+    let log = exe.with_file_name(format!(
+        "stderr-{}.log",
+        if limits.is_some() { "tiny" } else { "default" }
+    ));
+    let driver = EmulatorDriver::spawn(&exe, 2, &log)?;
+    CudaBackend::with_driver(Arc::new(driver), limits)
 }
 
 fn required(device: Device) -> bool {
@@ -125,7 +184,7 @@ fn with_backend(device: Device, test: &str, body: fn(&Under)) {
 }
 
 macro_rules! backend_test {
-    ($body:ident, $cpu:ident, $cuda:ident, $wgpu:ident) => {
+    ($body:ident, $cpu:ident, $cuda:ident, $wgpu:ident, $emu:ident) => {
         #[test]
         fn $cpu() {
             with_backend(Device::Cpu, stringify!($cpu), $body)
@@ -137,6 +196,10 @@ macro_rules! backend_test {
         #[test]
         fn $wgpu() {
             with_backend(Device::Wgpu, stringify!($wgpu), $body)
+        }
+        #[test]
+        fn $emu() {
+            with_backend(Device::Emulator, stringify!($emu), $body)
         }
     };
 }
@@ -170,7 +233,7 @@ fn ref_bands(sigs: &[u32], num_perm: usize, layout: BandLayout) -> Vec<u64> {
 fn ref_ngram(queries: &[u64], table: &NgramTable) -> Vec<u32> {
     queries
         .iter()
-        .map(|&q| ops::ngram_lookup(q, &table.keys))
+        .map(|&q| ops::ngram_lookup(q, table.keys()))
         .collect()
 }
 
@@ -264,7 +327,8 @@ backend_test!(
     signatures_on_random_batches,
     signatures_on_random_batches_cpu,
     signatures_on_random_batches_cuda,
-    signatures_on_random_batches_wgpu
+    signatures_on_random_batches_wgpu,
+    signatures_on_random_batches_cuda_emulated
 );
 
 fn signatures_of_edge_batches(u: &Under) {
@@ -316,7 +380,8 @@ backend_test!(
     signatures_of_edge_batches,
     signatures_of_edge_batches_cpu,
     signatures_of_edge_batches_cuda,
-    signatures_of_edge_batches_wgpu
+    signatures_of_edge_batches_wgpu,
+    signatures_of_edge_batches_cuda_emulated
 );
 
 /// DETERMINISM: a batch's signatures are the concatenation of its halves'.
@@ -351,7 +416,8 @@ backend_test!(
     signatures_do_not_depend_on_batch_split,
     signatures_do_not_depend_on_batch_split_cpu,
     signatures_do_not_depend_on_batch_split_cuda,
-    signatures_do_not_depend_on_batch_split_wgpu
+    signatures_do_not_depend_on_batch_split_wgpu,
+    signatures_do_not_depend_on_batch_split_cuda_emulated
 );
 
 // ------------------------------------------------------------ band hashes
@@ -395,7 +461,8 @@ backend_test!(
     band_hashes_on_random_signatures,
     band_hashes_on_random_signatures_cpu,
     band_hashes_on_random_signatures_cuda,
-    band_hashes_on_random_signatures_wgpu
+    band_hashes_on_random_signatures_wgpu,
+    band_hashes_on_random_signatures_cuda_emulated
 );
 
 fn band_hashes_reject_bad_layouts(u: &Under) {
@@ -419,7 +486,8 @@ backend_test!(
     band_hashes_reject_bad_layouts,
     band_hashes_reject_bad_layouts_cpu,
     band_hashes_reject_bad_layouts_cuda,
-    band_hashes_reject_bad_layouts_wgpu
+    band_hashes_reject_bad_layouts_wgpu,
+    band_hashes_reject_bad_layouts_cuda_emulated
 );
 
 // ---------------------------------------------------------- n-gram lookup
@@ -438,10 +506,10 @@ fn random_table(rng: &mut Rng, n: usize) -> NgramTable {
 fn queries_for(rng: &mut Rng, table: &NgramTable, n: usize) -> Vec<u64> {
     (0..n)
         .map(|_| {
-            if table.keys.is_empty() || rng.below(2) == 0 {
+            if table.is_empty() || rng.below(2) == 0 {
                 return rng.u64();
             }
-            let k = table.keys[rng.below(table.keys.len())];
+            let k = table.keys()[rng.below(table.len())];
             match rng.below(4) {
                 0 => k.wrapping_add(1),
                 1 => k.wrapping_sub(1),
@@ -474,7 +542,8 @@ backend_test!(
     ngram_membership_on_random_tables,
     ngram_membership_on_random_tables_cpu,
     ngram_membership_on_random_tables_cuda,
-    ngram_membership_on_random_tables_wgpu
+    ngram_membership_on_random_tables_wgpu,
+    ngram_membership_on_random_tables_cuda_emulated
 );
 
 /// The GPU backends cache the uploaded table by generation: alternating
@@ -483,7 +552,7 @@ fn ngram_table_cache_follows_generation(u: &Under) {
     let mut rng = Rng(12);
     let t1 = random_table(&mut rng, 500);
     let t2 = random_table(&mut rng, 700);
-    let q: Vec<u64> = t1.keys.iter().chain(&t2.keys).copied().collect();
+    let q: Vec<u64> = t1.keys().iter().chain(t2.keys()).copied().collect();
     for t in [&t1, &t2, &t1, &t2] {
         let got = u.default.ngram_membership(&q, t).unwrap();
         assert_same("alternating tables", &got, &ref_ngram(&q, t));
@@ -494,7 +563,8 @@ backend_test!(
     ngram_table_cache_follows_generation,
     ngram_table_cache_follows_generation_cpu,
     ngram_table_cache_follows_generation_cuda,
-    ngram_table_cache_follows_generation_wgpu
+    ngram_table_cache_follows_generation_wgpu,
+    ngram_table_cache_follows_generation_cuda_emulated
 );
 
 // -------------------------------------------------------------- real code
@@ -625,7 +695,8 @@ backend_test!(
     real_code_matches_the_reference,
     real_code_matches_the_reference_cpu,
     real_code_matches_the_reference_cuda,
-    real_code_matches_the_reference_wgpu
+    real_code_matches_the_reference_wgpu,
+    real_code_matches_the_reference_cuda_emulated
 );
 
 // ------------------------------------------------------ GPU-only checks
@@ -651,6 +722,15 @@ fn malformed_batches_are_errors_cuda() {
     with_backend(
         Device::Cuda,
         "malformed_batches_are_errors_cuda",
+        malformed_batches_are_errors,
+    )
+}
+
+#[test]
+fn malformed_batches_are_errors_cuda_emulated() {
+    with_backend(
+        Device::Emulator,
+        "malformed_batches_are_errors_cuda_emulated",
         malformed_batches_are_errors,
     )
 }
@@ -730,43 +810,148 @@ fn auto_skips_a_software_adapter() {
     }
 }
 
+// ------------------------------------------------- fused signatures + bands
+
+/// `signatures_and_bands` is `minhash_signatures` then `band_hashes`, bit for
+/// bit: documents split over sub-batches (tiny limits), empty documents
+/// inside, between and after sub-batches, a batch of only empty documents,
+/// and a layout error before any work.
+fn signatures_and_bands_equal_the_two_ops(u: &Under) {
+    let mut rng = Rng(0xF05E);
+    let mut sizes = boundary_sizes(&mut rng);
+    sizes.extend([0, 0, 0]);
+    let buf = random_batch(&mut rng, &sizes);
+    let small: Vec<usize> = sizes.iter().map(|&s| s.min(300)).take(45).collect();
+    let small = random_batch(&mut rng, &small);
+    let mut blanks = ShingleBuffer::new();
+    for _ in 0..4 {
+        blanks.push_doc(&[]);
+    }
+    for (num_perm, bands, rows) in [
+        (128usize, 16u32, 8u32),
+        (256, 28, 9),
+        (65, 13, 5),
+        (7, 7, 1),
+    ] {
+        let perms = Permutations::new(num_perm, 3 + num_perm as u64);
+        let layout = BandLayout { bands, rows };
+        for (name, b) in u.both() {
+            for (what, batch) in [("boundaries", &buf), ("small", &small), ("blank", &blanks)] {
+                let want = ref_signatures(batch.as_batch(), &perms);
+                let want_bands = ref_bands(&want, num_perm, layout);
+                let (sigs, got_bands) = b
+                    .signatures_and_bands(batch.as_batch(), &perms, layout)
+                    .unwrap();
+                let label = format!("{name}, {what}, {num_perm} perms, {bands}x{rows}");
+                assert_same(&format!("{label}: signatures"), &sigs, &want);
+                assert_same(&format!("{label}: bands"), &got_bands, &want_bands);
+            }
+        }
+    }
+    for (_, b) in u.both() {
+        let perms = Permutations::new(16, 1);
+        assert!(b
+            .signatures_and_bands(buf.as_batch(), &perms, BandLayout { bands: 5, rows: 4 })
+            .is_err());
+        assert!(b
+            .signatures_and_bands(
+                buf.as_batch(),
+                &Permutations::new(0, 1),
+                BandLayout { bands: 1, rows: 1 }
+            )
+            .is_err());
+        let none = ShingleBuffer::new();
+        let (s, bands) = b
+            .signatures_and_bands(none.as_batch(), &perms, BandLayout { bands: 4, rows: 4 })
+            .unwrap();
+        assert!(s.is_empty() && bands.is_empty());
+    }
+}
+backend_test!(
+    signatures_and_bands_equal_the_two_ops,
+    signatures_and_bands_equal_the_two_ops_cpu,
+    signatures_and_bands_equal_the_two_ops_cuda,
+    signatures_and_bands_equal_the_two_ops_wgpu,
+    signatures_and_bands_equal_the_two_ops_cuda_emulated
+);
+
 // ------------------------------------------------------- CUDA compilation
 
-/// The kernels compile with NVRTC for Hopper (and NVRTC's default target);
-/// no GPU needed, only libnvrtc. Run with the toolkit's directory on
-/// LD_LIBRARY_PATH (or CUDA_HOME set) to make this check run here.
+/// The kernels compile with NVRTC to a CUBIN for Hopper whose ELF header says
+/// sm_90, loadable by a CUDA 13.0 (r580) driver, and to PTX whose `.version`
+/// is the one this NVRTC's release writes; that PTX is accepted for a 13.0
+/// driver exactly when it is not newer. No GPU needed, only libnvrtc
+/// (`TRITTER_NVRTC`, `CUDA_HOME` or a pip wheel; see docs/backends.md).
 #[test]
 fn cuda_kernels_compile_with_nvrtc() {
-    if let Err(e) = tritter_gpu::backends::cuda::nvrtc_present() {
-        if required(Device::Cuda) {
-            panic!("NVRTC required: {e:#}");
+    use tritter_gpu::backends::cuda::compile::{self, Image, Target};
+    let info = match compile::nvrtc_info() {
+        Ok(i) => i,
+        Err(e) => {
+            if required(Device::Cuda) {
+                panic!("NVRTC required: {e:#}");
+            }
+            say(&format!("SKIPPED cuda_kernels_compile_with_nvrtc: {e:#}"));
+            return;
         }
-        say(&format!("SKIPPED cuda_kernels_compile_with_nvrtc: {e:#}"));
-        return;
-    }
-    for arch in [Some("compute_90"), None] {
-        let ptx = tritter_gpu::backends::cuda::source::compile_ptx(arch)
-            .unwrap_or_else(|e| panic!("{arch:?}: {e:#}"))
-            .to_src();
-        for k in ["minhash_signatures", "band_hashes", "ngram_membership"] {
-            assert!(
-                ptx.contains(&format!(".entry {k}(")),
-                "{arch:?}: PTX has no entry {k}"
-            );
-        }
-        // Integer arithmetic only: no floating-point instruction at all.
+    };
+    say(&format!(
+        "NVRTC {}.{} at {}; archs {:?}",
+        info.version.0, info.version.1, info.location, info.archs
+    ));
+    assert!(
+        info.archs.contains(&90),
+        "NVRTC without sm_90: {:?}",
+        info.archs
+    );
+    assert_eq!(
+        compile::target_for_device((9, 0), &info.archs).unwrap(),
+        Target::Sm(90)
+    );
+    let cubin = compile::compile(Target::Sm(90)).unwrap();
+    let Image::Cubin { sm, bytes, .. } = &cubin.image else {
+        panic!("sm_90 did not give a CUBIN: {}", cubin.describe());
+    };
+    assert_eq!(*sm, 90);
+    assert_eq!(compile::cubin_arch(bytes).unwrap().0, 90);
+    assert_eq!(&bytes[..4], b"\x7fELF");
+    for k in ["minhash_signatures", "band_hashes", "ngram_membership"] {
         assert!(
-            !ptx.contains(".f32") && !ptx.contains(".f64"),
-            "floating point in PTX"
+            bytes.windows(k.len()).any(|w| w == k.as_bytes()),
+            "CUBIN has no symbol {k}"
         );
     }
+    // A CUBIN from NVRTC 12 or 13 loads on a CUDA 13.0 driver.
+    if info.version.0 <= 13 {
+        compile::check_loadable(&cubin, 13000).unwrap();
+    }
+    let ptx = compile::compile(Target::Compute(90)).unwrap();
+    let Image::Ptx { isa, text, .. } = &ptx.image else {
+        panic!("compute_90 did not give PTX");
+    };
+    assert_eq!(Some(*isa), compile::ptx_isa_of_cuda(info.cuda_version()));
+    for k in ["minhash_signatures", "band_hashes", "ngram_membership"] {
+        assert!(
+            text.contains(&format!(".entry {k}(")),
+            "PTX has no entry {k}"
+        );
+    }
+    // Integer arithmetic only: no floating-point instruction at all.
+    assert!(!text.contains(".f32") && !text.contains(".f64"));
+    let r580 = compile::check_loadable(&ptx, 13000);
+    assert_eq!(
+        r580.is_ok(),
+        *isa <= (9, 0),
+        "PTX ISA {isa:?} vs a CUDA 13.0 driver: {r580:?}"
+    );
 }
 
 // ---------------------------------------------------- CUDA host emulator
 
 /// Builds kernels/emu/run_kernels.cpp (the CUDA kernels, unchanged, under a
-/// CPU emulation of blocks, barriers and atomics) with the C++ compiler.
-fn build_emulator(dir: &std::path::Path) -> Option<std::path::PathBuf> {
+/// CPU emulation of blocks, barriers and atomics, serving the driver
+/// operations) with AddressSanitizer and UndefinedBehaviorSanitizer.
+fn build_emulator(dir: &std::path::Path) -> Result<std::path::PathBuf, String> {
     let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
     let exe = dir.join("run_kernels");
     // The checkout this test was built in, else the current directory (a
@@ -784,7 +969,11 @@ fn build_emulator(dir: &std::path::Path) -> Option<std::path::PathBuf> {
         .args([
             "-std=c++20",
             "-O1",
+            "-g",
             "-pthread",
+            "-fsanitize=address,undefined",
+            "-fno-sanitize-recover=undefined",
+            "-fno-omit-frame-pointer",
             "-Wall",
             "-Wno-unknown-pragmas",
         ])
@@ -793,172 +982,155 @@ fn build_emulator(dir: &std::path::Path) -> Option<std::path::PathBuf> {
         .arg(&exe)
         .output();
     match out {
-        Err(e) => {
-            say(&format!(
-                "SKIPPED cuda_kernels_on_the_host_emulator: no C++ compiler ({cxx}: {e})"
-            ));
-            None
-        }
-        Ok(o) if !o.status.success() => panic!(
+        Err(e) => Err(format!(
+            "no C++ compiler for the CUDA emulator ({cxx}: {e})"
+        )),
+        Ok(o) if !o.status.success() => Err(format!(
             "the CUDA host emulator did not build:\n{}",
             String::from_utf8_lossy(&o.stderr)
-        ),
-        Ok(_) => Some(exe),
+        )),
+        Ok(_) => Ok(exe),
     }
 }
 
-fn run_emulator(exe: &std::path::Path, op: &str, input: &[u8], dir: &std::path::Path) -> Vec<u8> {
-    let inp = dir.join(format!("{op}.in"));
-    let outp = dir.join(format!("{op}.out"));
-    std::fs::write(&inp, input).unwrap();
-    let o = std::process::Command::new(exe)
-        .arg(op)
-        .arg(&inp)
-        .arg(&outp)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "run_kernels {op}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    std::fs::read(&outp).unwrap()
-}
-
-fn push32(buf: &mut Vec<u8>, words: &[u32]) {
-    for w in words {
-        buf.extend_from_slice(&w.to_le_bytes());
+/// A raw emulated driver for the checks below, or `None` (skipped).
+fn raw_emulator(
+    test: &str,
+) -> Option<(
+    Arc<dyn tritter_gpu::backends::cuda::driver::Driver>,
+    std::path::PathBuf,
+)> {
+    match emulator_exe() {
+        Ok(exe) => {
+            let log = exe.with_file_name(format!("stderr-{test}.log"));
+            let d = EmulatorDriver::spawn(&exe, 2, &log).unwrap();
+            Some((Arc::new(d), log))
+        }
+        Err(e) if required(Device::Emulator) || !e.starts_with("no ") => panic!("{test}: {e}"),
+        Err(e) => {
+            say(&format!("SKIPPED {test}: {e}"));
+            None
+        }
     }
 }
 
-fn push64(buf: &mut Vec<u8>, words: &[u64]) {
-    for w in words {
-        buf.extend_from_slice(&w.to_le_bytes());
-    }
-}
-
-/// The CUDA kernels, run on the CPU by the host emulator with the launch
-/// shapes of `cuda::source` and the sub-batch plan of `plan`, reproduce the
-/// reference. This is how the kernels' logic is tested where no GPU is.
+/// The emulator refuses what a GPU would refuse or corrupt: arguments that do
+/// not match the kernel's parameters, copies outside an allocation, blocks
+/// larger than the kernel's `__launch_bounds__`.
 #[test]
-fn cuda_kernels_on_the_host_emulator() {
+fn the_emulator_refuses_bad_launches_and_copies() {
+    use tritter_gpu::backends::cuda::driver::{Arg, DeviceBuffer, Kernel, KernelArgs};
     use tritter_gpu::backends::cuda::source;
-    use tritter_gpu::backends::plan;
-    let dir = tempfile::tempdir().unwrap();
-    let Some(exe) = build_emulator(dir.path()) else {
+    let Some((d, _)) = raw_emulator("bad_launches") else {
         return;
     };
-    let mut rng = Rng(0xE3E3);
+    let q = DeviceBuffer::new(&d, 64 * 8).unwrap();
+    let k = DeviceBuffer::new(&d, 64 * 8).unwrap();
+    let o = DeviceBuffer::new(&d, 64 * 4).unwrap();
+    let good = KernelArgs::new(
+        Kernel::NgramMembership,
+        &[
+            ("queries", Arg::Ptr(q.ptr())),
+            ("keys", Arg::Ptr(k.ptr())),
+            ("out", Arg::Ptr(o.ptr())),
+            ("num_queries", Arg::U32(64)),
+            ("num_keys", Arg::U32(64)),
+        ],
+    )
+    .unwrap();
+    d.memset(0, k.ptr(), 0, 64 * 8).unwrap();
+    d.memset(0, q.ptr(), 0, 64 * 8).unwrap();
+    d.launch(0, source::ngram_shape(64), &good).unwrap();
+    d.synchronize(0).unwrap();
+    // A u32 where a pointer goes (the order a swapped argument list makes).
+    let mut swapped = good.clone();
+    swapped.args.swap(2, 3);
+    d.launch(0, source::ngram_shape(64), &swapped).unwrap();
+    let e = format!("{:#}", d.synchronize(0).unwrap_err());
+    assert!(e.contains("bytes but parameter"), "{e}");
 
-    // Signatures: tasks longer than a shared-memory tile, documents split
-    // over tasks and sub-batches, permutation counts around the block sizes.
-    let sizes = boundary_sizes(&mut rng);
-    let buf = random_batch(&mut rng, &sizes);
-    let limits = BatchLimits {
-        shingles_per_task: 2500,
-        max_shingles: 6000,
-        max_tasks: 40,
-        max_outputs: 20_000,
+    let Some((d, _)) = raw_emulator("bad_copies") else {
+        return;
     };
-    for num_perm in [1usize, 100, 129, 257] {
-        let perms = Permutations::new(num_perm, 11);
-        let subs = plan::plan_signatures(&buf.as_batch(), num_perm, &limits).unwrap();
-        assert!(subs.len() > 1);
-        let mut out = plan::empty_signatures(buf.docs(), num_perm);
-        for sb in &subs {
-            let shape = source::minhash_shape(sb.tasks.len() as u32, num_perm as u32);
-            let n_out = sb.docs() * num_perm;
-            let mut input = Vec::new();
-            push32(
-                &mut input,
-                &[
-                    shape.grid.0,
-                    shape.grid.1,
-                    shape.block.0,
-                    num_perm as u32,
-                    sb.shingles() as u32,
-                    sb.tasks.len() as u32 * 3,
-                    n_out as u32,
-                ],
-            );
-            push32(&mut input, &buf.hashes[sb.shingle_begin..sb.shingle_end]);
-            for t in &sb.tasks {
-                push32(&mut input, &[t.doc, t.start, t.len]);
-            }
-            push32(&mut input, &perms.a);
-            push32(&mut input, &perms.b);
-            let bytes = run_emulator(&exe, "minhash_signatures", &input, dir.path());
-            let part: Vec<u32> = bytes
-                .chunks_exact(4)
-                .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
-                .collect();
-            plan::merge_min(&mut out, sb, num_perm, &part);
-        }
-        assert_same(
-            &format!("emulated minhash_signatures, {num_perm} perms"),
-            &out,
-            &ref_signatures(buf.as_batch(), &perms),
-        );
-    }
+    let b = DeviceBuffer::new(&d, 100).unwrap();
+    d.memset(0, b.ptr() + 50, 0, 51).unwrap();
+    let e = format!("{:#}", d.synchronize(0).unwrap_err());
+    assert!(e.contains("outside every allocation"), "{e}");
 
-    // Band hashes.
-    let num_perm = 128usize;
-    let docs = 300usize;
-    let sigs: Vec<u32> = (0..docs * num_perm).map(|_| rng.shingle()).collect();
-    for (bands, rows) in [(16u32, 8u32), (9, 13), (3, 0), (128, 1)] {
-        let shape = source::bands_shape(docs as u64 * bands as u64);
-        let mut input = Vec::new();
-        push32(
-            &mut input,
-            &[
-                shape.grid.0,
-                shape.block.0,
-                docs as u32,
-                num_perm as u32,
-                bands,
-                rows,
-            ],
-        );
-        push32(&mut input, &sigs);
-        let bytes = run_emulator(&exe, "band_hashes", &input, dir.path());
-        let got: Vec<u64> = bytes
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
-            .collect();
-        let layout = BandLayout { bands, rows };
-        assert_same(
-            &format!("emulated band_hashes {bands}x{rows}"),
-            &got,
-            &ref_bands(&sigs, num_perm, layout),
-        );
-    }
+    let Some((d, _)) = raw_emulator("bad_block") else {
+        return;
+    };
+    let q = DeviceBuffer::new(&d, 8).unwrap();
+    let args = KernelArgs::new(
+        Kernel::NgramMembership,
+        &[
+            ("queries", Arg::Ptr(q.ptr())),
+            ("keys", Arg::Ptr(q.ptr())),
+            ("out", Arg::Ptr(q.ptr())),
+            ("num_queries", Arg::U32(1)),
+            ("num_keys", Arg::U32(1)),
+        ],
+    )
+    .unwrap();
+    let mut shape = source::ngram_shape(1);
+    shape.block.0 = source::NGRAM_BLOCK * 2;
+    d.launch(0, shape, &args).unwrap();
+    let e = format!("{:#}", d.synchronize(0).unwrap_err());
+    assert!(e.contains("__launch_bounds__"), "{e}");
+}
 
-    // n-gram membership.
-    for n_keys in [1usize, 2, 5000] {
-        let table = random_table(&mut rng, n_keys);
-        let q = queries_for(&mut rng, &table, 3000);
-        let shape = source::ngram_shape(q.len() as u32);
-        let mut input = Vec::new();
-        push32(
-            &mut input,
-            &[
-                shape.grid.0,
-                shape.block.0,
-                q.len() as u32,
-                table.keys.len() as u32,
-            ],
-        );
-        push64(&mut input, &q);
-        push64(&mut input, &table.keys);
-        let bytes = run_emulator(&exe, "ngram_membership", &input, dir.path());
-        let got: Vec<u32> = bytes
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
-            .collect();
-        assert_same(
-            &format!("emulated ngram_membership, {n_keys} keys"),
-            &got,
-            &ref_ngram(&q, &table),
-        );
-    }
+/// A kernel that reads past its buffer is caught by AddressSanitizer in the
+/// emulator (the class of bug a -O1 build without sanitizers let through):
+/// `num_queries` one larger than the queries buffer.
+#[test]
+fn the_emulator_catches_an_out_of_bounds_kernel_read() {
+    use tritter_gpu::backends::cuda::driver::{Arg, DeviceBuffer, Kernel, KernelArgs};
+    use tritter_gpu::backends::cuda::source;
+    let Some((d, log)) = raw_emulator("oob_read") else {
+        return;
+    };
+    let q = DeviceBuffer::new(&d, 100 * 8).unwrap();
+    let k = DeviceBuffer::new(&d, 10 * 8).unwrap();
+    let o = DeviceBuffer::new(&d, 101 * 4).unwrap();
+    d.memset(0, q.ptr(), 1, 100 * 8).unwrap();
+    d.memset(0, k.ptr(), 0, 10 * 8).unwrap();
+    let args = KernelArgs::new(
+        Kernel::NgramMembership,
+        &[
+            ("queries", Arg::Ptr(q.ptr())),
+            ("keys", Arg::Ptr(k.ptr())),
+            ("out", Arg::Ptr(o.ptr())),
+            ("num_queries", Arg::U32(101)),
+            ("num_keys", Arg::U32(10)),
+        ],
+    )
+    .unwrap();
+    d.launch(0, source::ngram_shape(101), &args).unwrap();
+    let e = format!("{:#}", d.synchronize(0).unwrap_err());
+    let stderr = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        stderr.contains("AddressSanitizer") && stderr.contains("heap-buffer-overflow"),
+        "no ASan report: {e}\n{stderr}"
+    );
+}
+
+/// Host code that reads a download before synchronising sees garbage under
+/// the emulator (downloads land at the synchronisation, as a GPU may finish
+/// them late): the backend's own results are right only because it waits.
+#[test]
+fn the_emulator_lands_downloads_only_at_synchronisation() {
+    use tritter_gpu::backends::cuda::driver::{DeviceBuffer, HostBuffer};
+    use tritter_gpu::backends::cuda::emulator::GARBAGE;
+    let Some((d, _)) = raw_emulator("late_downloads") else {
+        return;
+    };
+    let b = DeviceBuffer::new(&d, 16).unwrap();
+    let mut h = HostBuffer::new(&d, 16, false).unwrap();
+    d.memset(0, b.ptr(), 7, 16).unwrap();
+    // SAFETY: `h` is read only after the synchronisation below (and once
+    // before it, which is the point: the bytes are the garbage marker).
+    unsafe { d.download(0, h.as_mut_ptr(), b.ptr(), 16).unwrap() };
+    assert_eq!(h.slice::<u8>(16).unwrap(), &[GARBAGE; 16]);
+    d.synchronize(0).unwrap();
+    assert_eq!(h.slice::<u8>(16).unwrap(), &[7u8; 16]);
 }

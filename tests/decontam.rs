@@ -1193,11 +1193,15 @@ fn mbpp_parquet_in_the_hub_layout_loads() {
 
 // ---------------------------------------------------------------- Hub
 
+/// The one commit of [`local_hub`]'s repositories (`main` points to it).
+const HUB_COMMIT: &str = "abcdefabcdefabcdefabcdefabcdefabcdefabcd";
+
 /// A minimal Hugging Face Hub on 127.0.0.1 for the given `(repo, path,
-/// bytes)` files: `GET /api/datasets/{repo}/tree/{rev}[/{prefix}]` lists them
-/// (JSON array of `{"type":"file","path","size"}`), `GET
-/// /datasets/{repo}/resolve/{rev}/{path}` serves them. Returns the endpoint
-/// and the log of requested paths.
+/// bytes)` files: `GET /api/datasets/{repo}/revision/main` answers
+/// `{"sha": HUB_COMMIT}`, `GET /api/datasets/{repo}/tree/{commit}[/{prefix}]`
+/// lists them (JSON array of `{"type":"file","path","size","oid"}`, the oid
+/// being the git blob id), `GET /datasets/{repo}/resolve/{commit}/{path}`
+/// serves them. Returns the endpoint and the log of requested paths.
 fn local_hub(
     files: Vec<(String, String, Vec<u8>)>,
 ) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
@@ -1225,18 +1229,25 @@ fn local_hub(
             let path = target.split('?').next().unwrap_or("");
             let mut body: Option<(Vec<u8>, &str)> = None;
             for (repo, _, _) in &files {
-                if let Some(rest) = path.strip_prefix(&format!("/api/datasets/{repo}/tree/main")) {
+                if path == format!("/api/datasets/{repo}/revision/main") {
+                    let sha = serde_json::json!({ "sha": HUB_COMMIT });
+                    body = Some((serde_json::to_vec(&sha).unwrap(), "application/json"));
+                    break;
+                }
+                if let Some(rest) =
+                    path.strip_prefix(&format!("/api/datasets/{repo}/tree/{HUB_COMMIT}"))
+                {
                     let prefix = rest.trim_start_matches('/');
                     let list: Vec<serde_json::Value> = files
                         .iter()
                         .filter(|(r, p, _)| r == repo && p.starts_with(prefix))
-                        .map(|(_, p, b)| serde_json::json!({"type": "file", "path": p, "size": b.len(), "oid": "x"}))
+                        .map(|(_, p, b)| serde_json::json!({"type": "file", "path": p, "size": b.len(), "oid": git_blob_id(b)}))
                         .collect();
                     body = Some((serde_json::to_vec(&list).unwrap(), "application/json"));
                     break;
                 }
                 for (r, p, b) in &files {
-                    if r == repo && path == format!("/datasets/{repo}/resolve/main/{p}") {
+                    if r == repo && path == format!("/datasets/{repo}/resolve/{HUB_COMMIT}/{p}") {
                         body = Some((b.clone(), "application/octet-stream"));
                     }
                 }
@@ -1257,6 +1268,16 @@ fn local_hub(
         }
     });
     (endpoint, log)
+}
+
+/// Git's blob id of `bytes` (sha1 of `blob LEN\0` + bytes): the `oid` the
+/// Hub lists, and the etag of a non-LFS file.
+fn git_blob_id(bytes: &[u8]) -> String {
+    use sha1::Digest;
+    let mut h = sha1::Sha1::new();
+    h.update(format!("blob {}\0", bytes.len()).as_bytes());
+    h.update(bytes);
+    hex::encode(h.finalize())
 }
 
 /// HumanEval rows in the Hub's Parquet schema (task_id, prompt,
@@ -1358,8 +1379,9 @@ fn hub_source_downloads_and_reads_the_published_layouts() {
     assert_eq!(read_jsonl(&t.join("o.jsonl")).len(), 1);
     let log = log.lock().unwrap();
     assert!(
-        log.iter()
-            .any(|p| p.contains("/resolve/main/openai_humaneval/test-00000-of-00001.parquet")),
+        log.iter().any(|p| p.contains(&format!(
+            "/resolve/{HUB_COMMIT}/openai_humaneval/test-00000-of-00001.parquet"
+        ))),
         "{log:?}"
     );
     assert!(!log.iter().any(|p| p.contains("README.md")), "{log:?}");

@@ -237,6 +237,21 @@ impl Backend for CpuBackend {
         Ok(out)
     }
 
+    fn signatures_and_bands(
+        &self,
+        batch: ShingleBatch<'_>,
+        perms: &Permutations,
+        layout: BandLayout,
+    ) -> Result<(Vec<u32>, Vec<u64>)> {
+        // The same checks and loops as the two ops, one after the other: on
+        // the CPU the signatures never leave memory anyway.
+        // The layout is checked before any work, as the GPU backends do.
+        super::plan::validate_bands(&[], perms.len(), layout.bands, layout.rows)?;
+        let sigs = self.minhash_signatures(batch, perms)?;
+        let bands = self.band_hashes(&sigs, perms.len(), layout)?;
+        Ok((sigs, bands))
+    }
+
     fn band_hashes(
         &self,
         signatures: &[u32],
@@ -259,7 +274,7 @@ impl Backend for CpuBackend {
     fn ngram_membership(&self, queries: &[u64], table: &NgramTable) -> Result<Vec<u32>> {
         Ok(queries
             .par_iter()
-            .map(|&q| ops::ngram_lookup(q, &table.keys))
+            .map(|&q| ops::ngram_lookup(q, table.keys()))
             .collect())
     }
 }

@@ -1,307 +1,316 @@
-//! The CUDA backend: the three ops as CUDA kernels (`kernels/*.cu`), compiled
-//! at run time with NVRTC and launched through `cudarc`'s driver API.
+//! The CUDA backend: the ops as CUDA kernels (`kernels/*.cu`), compiled at run
+//! time with NVRTC into a CUBIN for the device ([`compile`]) and launched
+//! through the driver API ([`driver`]).
 //!
 //! ## Opening
 //! [`CudaBackend::new`] never panics. It checks for `libcuda` and `libnvrtc`
-//! before `cudarc` touches them ([`probe`]), then initialises the driver,
-//! takes device 0's primary context and compiles the kernels for the device's
-//! compute capability, once per process. Every step that can fail returns an
-//! error naming it ("no CUDA driver (libcuda.so.1 not found)", "no CUDA
-//! device", an NVRTC log); `std::panic::catch_unwind` is a second guard
-//! against a panic inside `cudarc`.
+//! before `cudarc` touches them ([`probe`]), initialises the driver, takes
+//! device 0's primary context, compiles the kernels for the device's compute
+//! capability once per process, and checks the driver can load the result.
+//! Then it allocates every buffer it will use (device memory and page-locked
+//! host memory for each lane) and runs a small smoke test of every kernel
+//! against the CPU reference, so that `--backend auto` falls back when the
+//! device refuses memory or computes wrongly, before any real work is
+//! committed to it. Every failure is an error naming its step ("no CUDA
+//! driver (libcuda.so.1 not found)", "no CUDA device", an NVRTC log, both
+//! versions when the driver refuses the code).
 //!
 //! ## Batching and overlap
-//! A call is cut into device-sized sub-batches ([`super::plan`]). Two *lanes*,
-//! each a CUDA stream with its own device buffers and page-locked staging
-//! buffers, take sub-batches in turn: while lane A's kernel runs, the CPU
-//! copies the next sub-batch into lane B's staging buffer and queues its
-//! upload, launch and download; the copy engines move lane B's bytes while
-//! lane A computes. A lane is synchronised (and its result merged) only when
-//! it is about to be reused. One launch per sub-batch and op; no
-//! per-document launches. The uploaded n-gram table is kept on the device
-//! and reused while its [`NgramTable::generation`] is unchanged.
+//! A call is cut into sub-batches ([`super::plan`]): at least
+//! [`plan::MIN_SUB_BATCHES`] when it is large enough ([`BatchLimits::spread`]),
+//! at most the lanes' buffer sizes. Two *lanes*, each a stream with its own
+//! device and page-locked buffers, take sub-batches in turn: while lane A's
+//! copies and kernels run, the CPU stages the next sub-batch into lane B's
+//! buffers (a parallel copy, [`stage`]) and queues its upload, memset,
+//! launches and download. A lane is synchronised, and its result merged, only
+//! when it is about to be reused. The fused
+//! [`Backend::signatures_and_bands`] runs `band_hashes` on the signatures
+//! while they are still on the device and downloads both.
+//!
+//! ## Failures
+//! Every operation runs under the backend's mutex inside
+//! `std::panic::catch_unwind`; after an error or a caught panic the lanes are
+//! synchronised and forgotten, so the next call starts clean. A poisoned
+//! mutex (a panic elsewhere) is recovered the same way.
 //!
 //! DETERMINISM: integer arithmetic only (see `kernels/common.cuh`); signature
-//! minima are combined with `atomicMin`, whose result is order-independent.
+//! minima are combined with `atomicMin` and merged with `min`, both
+//! order-independent; band hashes of documents split over sub-batches are
+//! computed on the host from the merged signatures.
 //!
-//! NOT YET RUN ON A GPU: this backend compiles here, its kernels compile with
-//! NVRTC and run on the CPU under the host emulator (`kernels/emu/`), but the
-//! driver path (streams, transfers, launches) has not been executed on a
-//! device in this repository's history; see docs/backends.md.
+//! NOT YET RUN ON A GPU: the host code runs in the tests against the host
+//! emulator ([`emulator`]), the kernels compile to CUBIN with NVRTC 12.9 and
+//! 13.0, but the real driver path has not been executed on a device in this
+//! repository's history; see docs/backends.md.
 
+pub mod compile;
+pub mod driver;
+pub mod emulator;
 pub mod probe;
 pub mod source;
 
 pub use probe::{driver_present, nvrtc_present};
 
-use super::ops::{BandLayout, NgramTable, Permutations, ShingleBatch, NGRAM_MISS};
+use super::ops::{self, BandLayout, NgramTable, Permutations, ShingleBatch, NGRAM_MISS};
 use super::plan::{self, BatchLimits, SubBatch};
 use super::{Backend, BackendKind};
-use anyhow::{anyhow, bail, ensure, Context, Result};
-use cudarc::driver::{
-    CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtrMut, LaunchConfig, PinnedHostSlice,
-    PushKernelArg,
-};
+use anyhow::{anyhow, ensure, Context, Result};
+use driver::{Arg, DeviceBuffer, DeviceInfo, Driver, HostBuffer, Kernel, KernelArgs};
+use rayon::prelude::*;
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Default shingles per task (per thread block).
 const SHINGLES_PER_TASK: u32 = 4096;
-/// Default cap on the bytes of one upload or output per lane: large enough to
-/// amortise launch and transfer latency (tens of microseconds against
-/// milliseconds of transfer), small enough that two lanes pipeline.
-const TARGET_BYTES: usize = 256 << 20;
+/// Default bytes of one lane's input buffer, and the scale of its others:
+/// 32 MiB is about 0.6 ms of PCIe Gen5 transfer, far above the ~10 us launch
+/// latency, while two lanes hold about 0.45 GiB of device and of page-locked
+/// memory in all.
+const TARGET_BYTES: usize = 32 << 20;
+/// Lanes (streams) in turn.
+const LANES: usize = 2;
+/// `TRITTER_CUDA_EXACT_BUFFERS=1`: allocate every device buffer at exactly
+/// the size one sub-batch needs, each time, so that compute-sanitizer sees
+/// any overrun (a larger reused buffer hides small ones). Slower; for checks.
+pub const EXACT_BUFFERS_ENV: &str = "TRITTER_CUDA_EXACT_BUFFERS";
 
-/// The per-process device state: context and compiled kernels.
-struct Shared {
-    ctx: Arc<CudaContext>,
-    name: String,
-    capability: (i32, i32),
-    driver_version: i32,
-    total_mem: usize,
-    minhash: CudaFunction,
-    bands: CudaFunction,
-    ngram: CudaFunction,
-}
-
-/// Opens device 0 and compiles the kernels, once per process.
-fn shared() -> Result<Arc<Shared>> {
-    static SHARED: OnceLock<std::result::Result<Arc<Shared>, String>> = OnceLock::new();
-    SHARED
+/// The real driver, opened once per process.
+fn real_driver() -> Result<Arc<dyn Driver>> {
+    static DRIVER: OnceLock<std::result::Result<Arc<driver::CudaDriver>, String>> = OnceLock::new();
+    let d = DRIVER
         .get_or_init(|| {
-            let opened = std::panic::catch_unwind(open_shared)
-                .map_err(|_| anyhow!("cudarc panicked while opening the CUDA device"));
+            let opened = std::panic::catch_unwind(|| {
+                driver::CudaDriver::open(LANES, &|cc, _driver_version| {
+                    let info = compile::nvrtc_info()?;
+                    let target = compile::target_for_device(cc, &info.archs)?;
+                    compile::compile(target)
+                })
+            });
             match opened {
-                Ok(Ok(s)) => Ok(Arc::new(s)),
-                Ok(Err(e)) | Err(e) => Err(format!("{e:#}")),
+                Ok(Ok(d)) => Ok(Arc::new(d)),
+                Ok(Err(e)) => Err(format!("{e:#}")),
+                Err(p) => Err(format!(
+                    "cudarc panicked while opening the CUDA device: {}",
+                    panic_text(&*p)
+                )),
             }
         })
         .clone()
-        .map_err(anyhow::Error::msg)
+        .map_err(anyhow::Error::msg)?;
+    Ok(d)
 }
 
-fn open_shared() -> Result<Shared> {
-    probe::driver_present()?;
-    let count = CudaContext::device_count().map_err(|e| {
-        anyhow!("no CUDA device (the driver is present but cuInit/cuDeviceGetCount failed: {e})")
-    })?;
-    if count < 1 {
-        bail!("no CUDA device");
-    }
-    probe::nvrtc_present()?;
-    let ctx = CudaContext::new(0).map_err(|e| anyhow!("could not open CUDA device 0: {e}"))?;
-    let name = ctx.name().unwrap_or_else(|_| "unknown CUDA device".into());
-    let capability = ctx
-        .compute_capability()
-        .map_err(|e| anyhow!("could not read the compute capability of {name}: {e}"))?;
-    let total_mem = ctx.total_mem().unwrap_or(0);
-    let mut driver_version = 0i32;
-    // SAFETY: cuDriverGetVersion writes one int through a valid pointer; the
-    // driver was initialised by `device_count` above.
-    let _ = unsafe { cudarc::driver::sys::cuDriverGetVersion(&mut driver_version) };
-
-    // PTX for the device's own architecture; if this NVRTC does not know it
-    // (a GPU newer than the toolkit), NVRTC's default target still runs,
-    // JIT-compiled by the driver.
-    let arch = format!("compute_{}{}", capability.0, capability.1);
-    let ptx = match source::compile_ptx(Some(&arch)) {
-        Ok(p) => p,
-        Err(first) => source::compile_ptx(None)
-            .with_context(|| format!("compiling for {arch} failed too: {first:#}"))?,
-    };
-    let module = ctx.load_module(ptx).map_err(|e| {
-        anyhow!("the CUDA driver rejected the kernels' PTX on {name} ({e}); NVRTC may be newer than the driver")
-    })?;
-    let f = |n: &str| {
-        module
-            .load_function(n)
-            .map_err(|e| anyhow!("kernel {n} missing from the compiled module: {e}"))
-    };
-    Ok(Shared {
-        minhash: f("minhash_signatures")?,
-        bands: f("band_hashes")?,
-        ngram: f("ngram_membership")?,
-        ctx,
-        name,
-        capability,
-        driver_version,
-        total_mem,
-    })
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown panic".into())
 }
 
-/// A device buffer that grows on demand.
-struct DevBuf<T>(Option<CudaSlice<T>>);
+/// A device buffer of one role in a lane, reused while large enough.
+#[derive(Default)]
+struct DevBuf(Option<DeviceBuffer>);
 
-impl<T: cudarc::driver::DeviceRepr> DevBuf<T> {
-    fn get(&mut self, stream: &Arc<CudaStream>, len: usize) -> Result<&mut CudaSlice<T>> {
-        let len = len.max(1);
-        if self.0.as_ref().is_none_or(|b| b.len() < len) {
+impl DevBuf {
+    fn get(&mut self, d: &Arc<dyn Driver>, bytes: usize, exact: bool) -> Result<&DeviceBuffer> {
+        let bytes = bytes.max(4);
+        let fits = self
+            .0
+            .as_ref()
+            .is_some_and(|b| b.bytes() == bytes || (!exact && b.bytes() > bytes));
+        if !fits {
+            // The lane is idle (synchronised) whenever its buffers are
+            // fetched, so dropping the old one cannot race a copy.
             self.0 = None;
-            // SAFETY: the contents are unset; every kernel writes (or the
-            // host fills) each element it later reads back.
-            let b = unsafe { stream.alloc::<T>(len.next_power_of_two()) }
-                .map_err(|e| anyhow!("cannot allocate {len} elements on the GPU: {e}"))?;
-            self.0 = Some(b);
+            self.0 = Some(DeviceBuffer::new(d, bytes)?);
         }
         self.0
-            .as_mut()
-            .ok_or_else(|| anyhow!("device buffer vanished"))
+            .as_ref()
+            .ok_or_else(|| anyhow!("internal: device buffer vanished"))
     }
 }
 
-/// A page-locked host buffer that grows on demand.
-struct PinBuf<T> {
-    buf: Option<PinnedHostSlice<T>>,
-    flags: u32,
+/// A page-locked host buffer of one role in a lane.
+struct PinBuf {
+    buf: Option<HostBuffer>,
+    write_combined: bool,
 }
 
-impl<T: cudarc::driver::DeviceRepr + cudarc::driver::ValidAsZeroBits> PinBuf<T> {
-    fn new(write_combined: bool) -> Self {
+impl PinBuf {
+    fn new(write_combined: bool) -> PinBuf {
         PinBuf {
             buf: None,
-            // Write-combined memory is fast for the CPU to write and the GPU
-            // to read, and very slow for the CPU to read: uploads only.
-            flags: if write_combined {
-                cudarc::driver::sys::CU_MEMHOSTALLOC_WRITECOMBINED
-            } else {
-                0
-            },
+            write_combined,
         }
     }
 
-    fn get(&mut self, ctx: &Arc<CudaContext>, len: usize) -> Result<&mut [T]> {
-        let len = len.max(1);
-        if self.buf.as_ref().is_none_or(|b| b.len() < len) {
+    fn get(&mut self, d: &Arc<dyn Driver>, bytes: usize) -> Result<&mut HostBuffer> {
+        let bytes = bytes.max(4);
+        if self.buf.as_ref().is_none_or(|b| b.bytes() < bytes) {
             self.buf = None;
-            // SAFETY: the contents are unset; we only read what we or a
-            // device-to-host copy wrote.
-            let b =
-                unsafe { ctx.alloc_pinned_with_flags::<T>(len.next_power_of_two(), self.flags) }
-                    .map_err(|e| {
-                        anyhow!("cannot allocate {len} elements of page-locked memory: {e}")
-                    })?;
-            self.buf = Some(b);
+            self.buf = Some(HostBuffer::new(d, bytes, self.write_combined)?);
         }
-        match self.buf.as_mut() {
-            Some(b) => Ok(&mut b
-                .as_mut_slice()
-                .map_err(|e| anyhow!("page-locked buffer: {e}"))?[..len]),
-            None => bail!("page-locked buffer vanished"),
-        }
+        self.buf
+            .as_mut()
+            .ok_or_else(|| anyhow!("internal: host buffer vanished"))
     }
 }
 
-/// One stream with its buffers. A lane is reused only after
-/// `stream.synchronize()`: the asynchronous copies read and write its
-/// page-locked buffers until then (the DMA hazard `cudarc`'s slice-based
-/// copies do not track).
+/// One stream with its buffers. Reused only after `synchronize`: until
+/// then the queued copies read and write its page-locked buffers.
 struct Lane {
-    stream: Arc<CudaStream>,
-    in32: DevBuf<u32>,
-    tasks: DevBuf<u32>,
-    in64: DevBuf<u64>,
-    out32: DevBuf<u32>,
-    out64: DevBuf<u64>,
-    pin_in32: PinBuf<u32>,
-    pin_tasks: PinBuf<u32>,
-    pin_in64: PinBuf<u64>,
-    pin_out32: PinBuf<u32>,
-    pin_out64: PinBuf<u64>,
+    stream: usize,
+    input: DevBuf,
+    tasks: DevBuf,
+    out_a: DevBuf,
+    out_b: DevBuf,
+    pin_input: PinBuf,
+    pin_tasks: PinBuf,
+    pin_a: PinBuf,
+    pin_b: PinBuf,
     /// The step whose results are in flight in this lane.
     pending: Option<usize>,
-    /// Output length of the pending step.
-    pending_len: usize,
 }
 
 impl Lane {
-    fn new(stream: Arc<CudaStream>) -> Lane {
+    fn new(stream: usize) -> Lane {
         Lane {
             stream,
-            in32: DevBuf(None),
-            tasks: DevBuf(None),
-            in64: DevBuf(None),
-            out32: DevBuf(None),
-            out64: DevBuf(None),
-            pin_in32: PinBuf::new(true),
+            input: DevBuf::default(),
+            tasks: DevBuf::default(),
+            out_a: DevBuf::default(),
+            out_b: DevBuf::default(),
+            pin_input: PinBuf::new(true),
             pin_tasks: PinBuf::new(true),
-            pin_in64: PinBuf::new(true),
-            pin_out32: PinBuf::new(false),
-            pin_out64: PinBuf::new(false),
+            pin_a: PinBuf::new(false),
+            pin_b: PinBuf::new(false),
             pending: None,
-            pending_len: 0,
         }
     }
 
-    fn sync(&self) -> Result<()> {
-        self.stream
-            .synchronize()
-            .map_err(|e| anyhow!("CUDA stream failed: {e}"))
+    /// Allocates every buffer at the capacity `limits` imply.
+    fn reserve(&mut self, d: &Arc<dyn Driver>, c: &Capacity) -> Result<()> {
+        self.input.get(d, c.input, false)?;
+        self.tasks.get(d, c.tasks, false)?;
+        self.out_a.get(d, c.out_a, false)?;
+        self.out_b.get(d, c.out_b, false)?;
+        self.pin_input.get(d, c.input)?;
+        self.pin_tasks.get(d, c.tasks)?;
+        self.pin_a.get(d, c.out_a)?;
+        self.pin_b.get(d, c.out_b)?;
+        Ok(())
+    }
+}
+
+/// Bytes of each lane buffer for given limits: the input holds shingle
+/// hashes (u32), signatures for `band_hashes` (u32) or queries (u64); the
+/// tasks 12 bytes each; `out_a` signatures or n-gram results (u32); `out_b`
+/// band hashes (u64).
+struct Capacity {
+    input: usize,
+    tasks: usize,
+    out_a: usize,
+    out_b: usize,
+}
+
+impl Capacity {
+    fn of(l: &BatchLimits) -> Capacity {
+        Capacity {
+            input: l.max_shingles * 4,
+            tasks: l.max_tasks * 12,
+            out_a: l.max_outputs * 4,
+            out_b: l.max_outputs * 8,
+        }
     }
 }
 
 /// Mutable state behind the backend's mutex.
 struct State {
-    lanes: [Lane; 2],
-    perm_a: DevBuf<u32>,
-    perm_b: DevBuf<u32>,
-    /// The uploaded n-gram table: generation, keys, count.
-    table: Option<(u64, CudaSlice<u64>, usize)>,
+    lanes: Vec<Lane>,
+    perm_a: DevBuf,
+    perm_b: DevBuf,
+    /// The uploaded n-gram table: its generation and keys.
+    table: Option<(u64, DeviceBuffer)>,
+}
+
+impl State {
+    /// After a failure: wait for whatever was queued and forget it.
+    fn reset(&mut self, d: &dyn Driver) {
+        for lane in &mut self.lanes {
+            let _ = d.synchronize(lane.stream);
+            lane.pending = None;
+        }
+    }
 }
 
 pub struct CudaBackend {
-    shared: Arc<Shared>,
+    driver: Arc<dyn Driver>,
     limits: BatchLimits,
+    exact: bool,
     state: Mutex<State>,
 }
 
 impl CudaBackend {
     /// Opens CUDA device 0. Errors (never panics) when there is no driver, no
-    /// device, no NVRTC, or the kernels do not compile or load.
+    /// device, no NVRTC, the kernels do not compile or load, the buffers
+    /// cannot be allocated or the smoke test fails.
     pub fn new() -> Result<CudaBackend> {
-        Self::open(None)
+        Self::with_driver(real_driver()?, None)
     }
 
     /// As [`CudaBackend::new`] with explicit batch limits (tests use tiny
     /// ones to exercise sub-batch and task boundaries).
     pub fn with_limits(limits: BatchLimits) -> Result<CudaBackend> {
         limits.validate()?;
-        Self::open(Some(limits))
+        Self::with_driver(real_driver()?, Some(limits))
     }
 
-    fn open(limits: Option<BatchLimits>) -> Result<CudaBackend> {
-        let shared = shared()?;
-        let ctx = shared.ctx.clone();
-        let lanes = std::panic::catch_unwind(|| -> Result<[Lane; 2]> {
-            let s0 = ctx
-                .new_stream()
-                .map_err(|e| anyhow!("cannot create a CUDA stream: {e}"))?;
-            let s1 = ctx
-                .new_stream()
-                .map_err(|e| anyhow!("cannot create a CUDA stream: {e}"))?;
-            Ok([Lane::new(s0), Lane::new(s1)])
-        })
-        .map_err(|_| anyhow!("cudarc panicked while creating streams"))??;
-        let target = if shared.total_mem > 0 {
-            TARGET_BYTES.min(shared.total_mem / 16)
+    /// The backend on any [`Driver`], e.g. the host emulator.
+    pub fn with_driver(
+        driver: Arc<dyn Driver>,
+        limits: Option<BatchLimits>,
+    ) -> Result<CudaBackend> {
+        if let Some(l) = &limits {
+            l.validate()?;
+        }
+        let info = driver.info();
+        let target = if info.total_mem > 0 {
+            TARGET_BYTES.min(info.total_mem / 16).max(1 << 20)
         } else {
             TARGET_BYTES
         };
         let auto = BatchLimits {
             shingles_per_task: SHINGLES_PER_TASK,
             max_shingles: target / 4,
-            // grid.x allows 2^31 - 1 blocks; the shingle cap binds first.
-            max_tasks: (target / 4).min(i32::MAX as usize),
+            max_tasks: target / 12,
             max_outputs: target / 8,
         };
-        Ok(CudaBackend {
-            shared,
-            limits: limits.unwrap_or(auto),
+        let limits = limits.unwrap_or(auto);
+        let exact = std::env::var(EXACT_BUFFERS_ENV).is_ok_and(|v| v == "1");
+        let lanes = driver.streams().clamp(1, LANES);
+        let backend = CudaBackend {
+            driver,
+            limits,
+            exact,
             state: Mutex::new(State {
-                lanes,
-                perm_a: DevBuf(None),
-                perm_b: DevBuf(None),
+                lanes: (0..lanes).map(Lane::new).collect(),
+                perm_a: DevBuf::default(),
+                perm_b: DevBuf::default(),
                 table: None,
             }),
-        })
+        };
+        if !exact {
+            let cap = Capacity::of(&limits);
+            backend
+                .with_state("allocating the lanes' buffers", |st| {
+                    for lane in &mut st.lanes {
+                        lane.reserve(&backend.driver, &cap)?;
+                    }
+                    Ok(())
+                })
+                .context("the CUDA device refused the backend's memory")?;
+        }
+        backend.smoke_test()?;
+        Ok(backend)
     }
 
     /// The batch limits in force.
@@ -309,84 +318,342 @@ impl CudaBackend {
         self.limits
     }
 
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, State>> {
-        self.state
-            .lock()
-            .map_err(|_| anyhow!("the CUDA backend was poisoned by an earlier failure"))
+    /// What the driver reports about the device and the loaded code.
+    pub fn device_info(&self) -> &DeviceInfo {
+        self.driver.info()
     }
-}
 
-/// Launch configuration from a [`source::Shape`].
-fn config(s: source::Shape) -> LaunchConfig {
-    LaunchConfig {
-        grid_dim: s.grid,
-        block_dim: s.block,
-        shared_mem_bytes: 0,
-    }
-}
-
-/// Runs `n` steps over the two lanes in turn. `encode(lane, i)` queues step
-/// `i`'s uploads, launch and download on the lane's stream and returns the
-/// output length; `consume(lane, i, len)` reads the step's results after the
-/// lane is synchronised.
-fn pipelined(
-    st: &mut State,
-    n: usize,
-    encode: &mut dyn FnMut(&mut Lane, usize) -> Result<usize>,
-    consume: &mut dyn FnMut(&mut Lane, usize, usize) -> Result<()>,
-) -> Result<()> {
-    let mut run = || -> Result<()> {
-        for i in 0..n {
-            let lane = &mut st.lanes[i % 2];
-            if let Some(j) = lane.pending.take() {
-                lane.sync()?;
-                let len = lane.pending_len;
-                consume(lane, j, len)?;
-            }
-            lane.pending_len = encode(lane, i)?;
-            lane.pending = Some(i);
+    /// Every kernel once on a small seeded batch (documents split over
+    /// sub-batches under small limits, an empty document), against the CPU
+    /// reference.
+    fn smoke_test(&self) -> Result<()> {
+        let mut state = 0x5A0C_E7E5u64;
+        let mut buf = ops::ShingleBuffer::new();
+        for n in [0usize, 1, 37, 300, 5, 0, 1200, 64] {
+            let doc: Vec<u32> = (0..n).map(|_| ops::splitmix64(&mut state) as u32).collect();
+            buf.push_doc(&doc);
         }
-        // Drain in step order.
-        let mut rest: Vec<usize> = (0..2).filter(|&l| st.lanes[l].pending.is_some()).collect();
-        rest.sort_by_key(|&l| st.lanes[l].pending);
-        for l in rest {
-            let lane = &mut st.lanes[l];
-            if let Some(j) = lane.pending.take() {
-                lane.sync()?;
-                let len = lane.pending_len;
-                consume(lane, j, len)?;
-            }
+        let perms = Permutations::new(130, 7);
+        let layout = BandLayout {
+            bands: 13,
+            rows: 10,
+        };
+        let (sigs, bands) = self
+            .signatures_and_bands(buf.as_batch(), &perms, layout)
+            .context("CUDA smoke test")?;
+        let mut want = vec![0u32; buf.docs() * perms.len()];
+        let mut want_bands = vec![0u64; buf.docs() * layout.bands as usize];
+        for d in 0..buf.docs() {
+            let sig = &mut want[d * perms.len()..(d + 1) * perms.len()];
+            ops::minhash_signature(buf.as_batch().doc(d), &perms, sig);
+            ops::band_hashes_of(
+                sig,
+                layout,
+                &mut want_bands[d * layout.bands as usize..(d + 1) * layout.bands as usize],
+            );
         }
+        ensure!(
+            sigs == want && bands == want_bands,
+            "the CUDA smoke test computed wrong signatures or band hashes on {}",
+            self.describe()
+        );
+        let table = NgramTable::new(
+            (0..500u64)
+                .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+                .collect(),
+        );
+        let queries: Vec<u64> = (0..700u64)
+            .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (i & 1))
+            .collect();
+        let got = self
+            .ngram_membership(&queries, &table)
+            .context("CUDA smoke test")?;
+        let want: Vec<u32> = queries
+            .iter()
+            .map(|&q| ops::ngram_lookup(q, table.keys()))
+            .collect();
+        ensure!(
+            got == want,
+            "the CUDA smoke test computed wrong n-gram lookups on {}",
+            self.describe()
+        );
         Ok(())
-    };
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut run))
-        .map_err(|_| anyhow!("cudarc panicked during a CUDA operation"))
-        .and_then(|r| r);
-    if result.is_err() {
-        // Leave no lane half-used: wait for what was queued and forget it.
-        for lane in &mut st.lanes {
-            let _ = lane.stream.synchronize();
-            lane.pending = None;
-        }
     }
-    result
+
+    /// Runs `body` on the state under the mutex, turning a panic into an
+    /// error and resetting the lanes after any failure.
+    fn with_state<R>(&self, what: &str, body: impl FnOnce(&mut State) -> Result<R>) -> Result<R> {
+        let mut guard = match self.state.lock() {
+            Ok(g) => g,
+            Err(poisoned) => {
+                let mut g = poisoned.into_inner();
+                g.reset(&*self.driver);
+                self.state.clear_poison();
+                g
+            }
+        };
+        let st = &mut *guard;
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(st)))
+            .unwrap_or_else(|p| Err(anyhow!("panicked: {}", panic_text(&*p))));
+        if r.is_err() {
+            st.reset(&*self.driver);
+        }
+        r.with_context(|| format!("{what} on {}", self.describe()))
+    }
+
+    /// Signatures of `batch`, and their band hashes when `layout` is given.
+    fn signatures(
+        &self,
+        batch: ShingleBatch<'_>,
+        perms: &Permutations,
+        layout: Option<BandLayout>,
+    ) -> Result<(Vec<u32>, Vec<u64>)> {
+        let num_perm = perms.len();
+        ensure!(
+            perms.b.len() == num_perm,
+            "permutations have {} multipliers but {} offsets",
+            num_perm,
+            perms.b.len()
+        );
+        ensure!(
+            num_perm <= u32::MAX as usize / 2,
+            "{num_perm} permutations are too many"
+        );
+        if let Some(l) = layout {
+            ensure!(
+                num_perm > 0 && l.bands as u64 * l.rows as u64 <= num_perm as u64,
+                "{} bands x {} rows exceed {num_perm} permutations",
+                l.bands,
+                l.rows
+            );
+        }
+        let docs = batch.docs();
+        let nb = layout.map_or(0, |l| l.bands as usize);
+        let limits = self.limits.spread(batch.hashes.len(), docs * num_perm);
+        let subs: Vec<SubBatch> = plan::plan_signatures(&batch, num_perm, &limits)?;
+        let mut out = plan::empty_signatures(docs, num_perm);
+        let mut bands = vec![0u64; docs * nb];
+        if !subs.is_empty() {
+            let launches = subs
+                .iter()
+                .map(|sb| source::minhash_shape(sb.tasks.len() as u32, num_perm as u32))
+                .collect::<Result<Vec<_>>>()?;
+            self.with_state("minhash_signatures", |st| {
+                self.run_signatures(
+                    st, batch, perms, layout, &subs, &launches, &mut out, &mut bands,
+                )
+            })?;
+        }
+        if let Some(l) = layout {
+            // Documents the device could not finish: no shingles outside every
+            // sub-batch, or split over several (see plan::band_fixups).
+            for d in plan::band_fixups(docs, &subs) {
+                ops::band_hashes_of(
+                    &out[d * num_perm..(d + 1) * num_perm],
+                    l,
+                    &mut bands[d * nb..(d + 1) * nb],
+                );
+            }
+        }
+        Ok((out, bands))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run_signatures(
+        &self,
+        st: &mut State,
+        batch: ShingleBatch<'_>,
+        perms: &Permutations,
+        layout: Option<BandLayout>,
+        subs: &[SubBatch],
+        launches: &[source::MinhashLaunch],
+        out: &mut [u32],
+        bands: &mut [u64],
+    ) -> Result<()> {
+        let d = &self.driver;
+        let num_perm = perms.len();
+        let nb = layout.map_or(0, |l| l.bands as usize);
+        // Permutations go up on stream 0, which is then synchronised, so
+        // every lane's launches see them (and `perms` may change after).
+        let pa = st.perm_a.get(d, num_perm * 4, self.exact)?.ptr();
+        let pb = st.perm_b.get(d, num_perm * 4, self.exact)?.ptr();
+        let s0 = st.lanes[0].stream;
+        // SAFETY: pageable sources, synchronised right after; the device
+        // buffers hold num_perm u32.
+        unsafe {
+            d.upload(s0, pa, perms.a.as_ptr() as *const u8, num_perm * 4)?;
+            d.upload(s0, pb, perms.b.as_ptr() as *const u8, num_perm * 4)?;
+        }
+        d.synchronize(s0)?;
+        let exact = self.exact;
+        let mut encode = |lane: &mut Lane, i: usize| -> Result<()> {
+            let sb = &subs[i];
+            let hashes = &batch.hashes[sb.shingle_begin..sb.shingle_end];
+            let tasks: &[u32] = bytemuck::cast_slice(&sb.tasks);
+            let n_out = sb.docs() * num_perm;
+            let n_bands = sb.docs() * nb;
+            // 1. Stage into page-locked memory (the lane is synchronised).
+            stage(
+                lane.pin_input
+                    .get(d, hashes.len() * 4)?
+                    .slice_mut(hashes.len())?,
+                hashes,
+            );
+            stage(
+                lane.pin_tasks
+                    .get(d, tasks.len() * 4)?
+                    .slice_mut(tasks.len())?,
+                tasks,
+            );
+            // 2. Queue the uploads, exactly the sub-batch's bytes.
+            let d_in = lane.input.get(d, hashes.len() * 4, exact)?.ptr();
+            let d_tasks = lane.tasks.get(d, tasks.len() * 4, exact)?.ptr();
+            let d_out = lane.out_a.get(d, n_out * 4, exact)?.ptr();
+            // SAFETY: the pinned buffers hold these bytes and are untouched
+            // until the lane is synchronised; the device buffers are at
+            // least as large (DevBuf::get).
+            unsafe {
+                if !hashes.is_empty() {
+                    d.upload(
+                        lane.stream,
+                        d_in,
+                        lane.pin_input.get(d, 0)?.as_ptr(),
+                        hashes.len() * 4,
+                    )?;
+                }
+                d.upload(
+                    lane.stream,
+                    d_tasks,
+                    lane.pin_tasks.get(d, 0)?.as_ptr(),
+                    tasks.len() * 4,
+                )?;
+            }
+            // 3. Pre-fill the output with u32::MAX (0xFF bytes).
+            d.memset(lane.stream, d_out, 0xFF, n_out * 4)?;
+            // 4. One block per (task, permutation slice); every index the
+            // kernel forms is inside these buffers: tasks address
+            // [0, hashes.len()), docs < sb.docs(), permutations < num_perm.
+            let l = launches[i];
+            let args = KernelArgs::new(
+                Kernel::MinhashSignatures,
+                &[
+                    ("hashes", Arg::Ptr(d_in)),
+                    ("tasks", Arg::Ptr(d_tasks)),
+                    ("perm_a", Arg::Ptr(pa)),
+                    ("perm_b", Arg::Ptr(pb)),
+                    ("out", Arg::Ptr(d_out)),
+                    ("num_perm", Arg::U32(num_perm as u32)),
+                    ("perms_per_thread", Arg::U32(l.perms_per_thread)),
+                ],
+            )?;
+            d.launch(lane.stream, l.shape, &args)?;
+            // 5. Band hashes of the signatures still on the device.
+            if let Some(layout) = layout.filter(|_| n_bands > 0) {
+                let d_bands = lane.out_b.get(d, n_bands * 8, exact)?.ptr();
+                let args = KernelArgs::new(
+                    Kernel::BandHashes,
+                    &[
+                        ("sigs", Arg::Ptr(d_out)),
+                        ("out", Arg::Ptr(d_bands)),
+                        ("num_docs", Arg::U32(sb.docs() as u32)),
+                        ("num_perm", Arg::U32(num_perm as u32)),
+                        ("bands", Arg::U32(layout.bands)),
+                        ("rows", Arg::U32(layout.rows)),
+                    ],
+                )?;
+                d.launch(lane.stream, source::bands_shape(n_bands as u64)?, &args)?;
+                let pin = lane.pin_b.get(d, n_bands * 8)?;
+                // SAFETY: `pin` holds n_bands u64 and is read only after the
+                // lane is synchronised.
+                unsafe { d.download(lane.stream, pin.as_mut_ptr(), d_bands, n_bands * 8)? };
+            }
+            // 6. Queue the download of the signatures.
+            let pin = lane.pin_a.get(d, n_out * 4)?;
+            // SAFETY: as above, n_out u32.
+            unsafe { d.download(lane.stream, pin.as_mut_ptr(), d_out, n_out * 4) }
+        };
+        let mut consume = |lane: &mut Lane, i: usize| -> Result<()> {
+            let sb = &subs[i];
+            let n_out = sb.docs() * num_perm;
+            plan::merge_min(
+                out,
+                sb,
+                num_perm,
+                lane.pin_a.get(d, n_out * 4)?.slice(n_out)?,
+            );
+            let n_bands = sb.docs() * nb;
+            if n_bands > 0 {
+                bands[sb.doc_begin * nb..sb.doc_end * nb]
+                    .copy_from_slice(lane.pin_b.get(d, n_bands * 8)?.slice(n_bands)?);
+            }
+            Ok(())
+        };
+        pipelined(&**d, &mut st.lanes, subs.len(), &mut encode, &mut consume)
+    }
 }
 
-fn driver(e: cudarc::driver::DriverError) -> anyhow::Error {
-    anyhow!("CUDA driver error: {e}")
+/// Copies `src` into the page-locked `dst`, in parallel for large copies.
+///
+/// PERF: one core copies about 10 GB/s into write-combined memory, below a
+/// PCIe Gen5 x16 link's ~50 GB/s, so a large staging copy on one thread would
+/// bound the upload; chunks of 1 MiB over rayon's threads raise the copy
+/// rate with the cores (not measured on a GPU machine yet).
+fn stage<T: bytemuck::Pod + Send + Sync>(dst: &mut [T], src: &[T]) {
+    let chunk = (1usize << 20) / std::mem::size_of::<T>().max(1);
+    if src.len() <= 4 * chunk {
+        dst.copy_from_slice(src);
+    } else {
+        dst.par_chunks_mut(chunk)
+            .zip(src.par_chunks(chunk))
+            .for_each(|(d, s)| d.copy_from_slice(s));
+    }
+}
+
+/// Runs `n` steps over the lanes in turn. `encode(lane, i)` stages step `i`
+/// and queues its copies and launches on the lane's stream; `consume(lane,
+/// i)` reads its results after the lane is synchronised. A lane is
+/// synchronised only when it is about to be reused, and at the end, in step
+/// order.
+fn pipelined(
+    d: &dyn Driver,
+    lanes: &mut [Lane],
+    n: usize,
+    encode: &mut dyn FnMut(&mut Lane, usize) -> Result<()>,
+    consume: &mut dyn FnMut(&mut Lane, usize) -> Result<()>,
+) -> Result<()> {
+    let k = lanes.len();
+    for i in 0..n {
+        let lane = &mut lanes[i % k];
+        if let Some(j) = lane.pending.take() {
+            d.synchronize(lane.stream)?;
+            consume(lane, j)?;
+        }
+        encode(lane, i)?;
+        lane.pending = Some(i);
+    }
+    let mut rest: Vec<usize> = (0..k).filter(|&l| lanes[l].pending.is_some()).collect();
+    rest.sort_by_key(|&l| lanes[l].pending);
+    for l in rest {
+        let lane = &mut lanes[l];
+        if let Some(j) = lane.pending.take() {
+            d.synchronize(lane.stream)?;
+            consume(lane, j)?;
+        }
+    }
+    Ok(())
 }
 
 impl Backend for CudaBackend {
     fn describe(&self) -> String {
-        let s = &self.shared;
+        let s = self.driver.info();
         format!(
-            "cuda ({}, sm_{}{}, {} MiB, driver {}.{})",
+            "cuda ({}, sm_{}{}, {} MiB, driver {}; {})",
             s.name,
             s.capability.0,
             s.capability.1,
             s.total_mem >> 20,
-            s.driver_version / 1000,
-            (s.driver_version % 1000) / 10
+            compile::cuda_version_text(s.driver_version),
+            s.code
         )
     }
 
@@ -399,126 +666,16 @@ impl Backend for CudaBackend {
         batch: ShingleBatch<'_>,
         perms: &Permutations,
     ) -> Result<Vec<u32>> {
-        let num_perm = perms.len();
-        ensure!(
-            perms.b.len() == num_perm,
-            "permutations have {} multipliers but {} offsets",
-            num_perm,
-            perms.b.len()
-        );
-        ensure!(
-            num_perm <= u32::MAX as usize / 2,
-            "{num_perm} permutations are too many"
-        );
-        let subs: Vec<SubBatch> = plan::plan_signatures(&batch, num_perm, &self.limits)?;
-        let mut out = plan::empty_signatures(batch.docs(), num_perm);
-        if subs.is_empty() {
-            return Ok(out);
-        }
-        let mut guard = self.lock()?;
-        let st = &mut *guard;
-        // Permutations go up on lane 0; cudarc's event tracking makes lane 1
-        // wait for that upload before its first launch reads them.
-        {
-            let s0 = st.lanes[0].stream.clone();
-            let a = st.perm_a.get(&s0, num_perm)?;
-            s0.memcpy_htod(&perms.a[..], &mut a.slice_mut(0..num_perm))
-                .map_err(driver)?;
-            let b = st.perm_b.get(&s0, num_perm)?;
-            s0.memcpy_htod(&perms.b[..], &mut b.slice_mut(0..num_perm))
-                .map_err(driver)?;
-            // The pageable-memory copies above must finish before `perms`
-            // could change; they are small, so we simply wait.
-            s0.synchronize().map_err(driver)?;
-        }
-        let (perm_a, perm_b) = match (st.perm_a.0.take(), st.perm_b.0.take()) {
-            (Some(a), Some(b)) => (a, b),
-            _ => bail!("permutation buffers vanished"),
-        };
-        let f = self.shared.minhash.clone();
-        let np = num_perm as u32;
-        let mut encode = |lane: &mut Lane, i: usize| -> Result<usize> {
-            let sb = &subs[i];
-            let hashes = &batch.hashes[sb.shingle_begin..sb.shingle_end];
-            let tasks: &[u32] = bytemuck::cast_slice(&sb.tasks);
-            let n_out = sb.docs() * num_perm;
-            let Lane {
-                stream,
-                in32,
-                tasks: task_buf,
-                out32,
-                pin_in32,
-                pin_tasks,
-                pin_out32,
-                ..
-            } = lane;
-            let ctx = stream.context().clone();
-            // 1. Stage into page-locked memory (the lane is idle: synced).
-            let h_pin = pin_in32.get(&ctx, hashes.len())?;
-            h_pin.copy_from_slice(hashes);
-            let t_pin = pin_tasks.get(&ctx, tasks.len())?;
-            t_pin.copy_from_slice(tasks);
-            // 2. Queue the uploads.
-            let d_hashes = in32.get(stream, hashes.len())?;
-            stream
-                .memcpy_htod(&*h_pin, &mut d_hashes.slice_mut(0..hashes.len()))
-                .map_err(driver)?;
-            let d_tasks = task_buf.get(stream, tasks.len())?;
-            stream
-                .memcpy_htod(&*t_pin, &mut d_tasks.slice_mut(0..tasks.len()))
-                .map_err(driver)?;
-            // 3. Pre-fill the output with u32::MAX (0xFF bytes).
-            let d_out = out32.get(stream, n_out)?;
-            {
-                let (ptr, _record) = d_out.device_ptr_mut(stream);
-                // SAFETY: `ptr` addresses at least `n_out` u32 of this
-                // allocation; the memset is ordered on `stream` before the
-                // kernel that reads it.
-                unsafe {
-                    cudarc::driver::result::memset_d8_async(
-                        ptr,
-                        0xFF,
-                        n_out * 4,
-                        stream.cu_stream(),
-                    )
-                }
-                .map_err(driver)?;
-            }
-            // 4. Launch: one block per (task, permutation slice).
-            let shape = source::minhash_shape(sb.tasks.len() as u32, np);
-            {
-                let mut launch = stream.launch_builder(&f);
-                launch
-                    .arg(&*d_hashes)
-                    .arg(&*d_tasks)
-                    .arg(&perm_a)
-                    .arg(&perm_b)
-                    .arg(&mut *d_out)
-                    .arg(&np);
-                // SAFETY: the argument list matches the kernel's signature
-                // (kernels/minhash_signatures.cu); every index the kernel
-                // forms is within the buffers: tasks address
-                // [0, hashes.len()), docs < sb.docs(), permutations < np.
-                unsafe { launch.launch(config(shape)) }.map_err(driver)?;
-            }
-            // 5. Queue the download into page-locked memory.
-            let o_pin = pin_out32.get(&ctx, n_out)?;
-            stream
-                .memcpy_dtoh(&d_out.slice(0..n_out), o_pin)
-                .map_err(driver)?;
-            Ok(n_out)
-        };
-        let mut consume = |lane: &mut Lane, i: usize, len: usize| -> Result<()> {
-            let ctx = lane.stream.context().clone();
-            let part = lane.pin_out32.get(&ctx, len)?;
-            plan::merge_min(&mut out, &subs[i], num_perm, part);
-            Ok(())
-        };
-        let r = pipelined(st, subs.len(), &mut encode, &mut consume);
-        st.perm_a.0 = Some(perm_a);
-        st.perm_b.0 = Some(perm_b);
-        r.with_context(|| format!("minhash_signatures on {}", self.describe()))?;
-        Ok(out)
+        Ok(self.signatures(batch, perms, None)?.0)
+    }
+
+    fn signatures_and_bands(
+        &self,
+        batch: ShingleBatch<'_>,
+        perms: &Permutations,
+        layout: BandLayout,
+    ) -> Result<(Vec<u32>, Vec<u64>)> {
+        self.signatures(batch, perms, Some(layout))
     }
 
     fn band_hashes(
@@ -537,65 +694,67 @@ impl Backend for CudaBackend {
             num_perm <= u32::MAX as usize,
             "{num_perm} permutations are too many"
         );
-        let chunk = (self.limits.max_outputs / bands)
-            .min(self.limits.max_shingles / num_perm)
+        let limits = self.limits.spread(signatures.len(), docs * bands);
+        let chunk = (limits.max_outputs / bands)
+            .min(limits.max_shingles / num_perm)
             .min(u32::MAX as usize / bands)
             .max(1);
         let chunks: Vec<(usize, usize)> = plan::chunks(docs, chunk).collect();
-        let mut guard = self.lock()?;
-        let st = &mut *guard;
-        let f = self.shared.bands.clone();
-        let mut encode = |lane: &mut Lane, i: usize| -> Result<usize> {
-            let (d0, d1) = chunks[i];
-            let n = d1 - d0;
-            let sigs = &signatures[d0 * num_perm..d1 * num_perm];
-            let n_out = n * bands;
-            let Lane {
-                stream,
-                in32,
-                out64,
-                pin_in32,
-                pin_out64,
-                ..
-            } = lane;
-            let ctx = stream.context().clone();
-            let s_pin = pin_in32.get(&ctx, sigs.len())?;
-            s_pin.copy_from_slice(sigs);
-            let d_in = in32.get(stream, sigs.len())?;
-            stream
-                .memcpy_htod(&*s_pin, &mut d_in.slice_mut(0..sigs.len()))
-                .map_err(driver)?;
-            let d_out = out64.get(stream, n_out)?;
-            {
-                let (nd, np, nb, nr) = (n as u32, num_perm as u32, layout.bands, layout.rows);
-                let mut launch = stream.launch_builder(&f);
-                launch
-                    .arg(&*d_in)
-                    .arg(&mut *d_out)
-                    .arg(&nd)
-                    .arg(&np)
-                    .arg(&nb)
-                    .arg(&nr);
-                // SAFETY: arguments match kernels/band_hashes.cu; the kernel
-                // reads d * num_perm + j * rows + k < n * num_perm (validated
-                // bands * rows <= num_perm) and writes < n * bands.
-                unsafe { launch.launch(config(source::bands_shape(n_out as u64))) }
-                    .map_err(driver)?;
-            }
-            let o_pin = pin_out64.get(&ctx, n_out)?;
-            stream
-                .memcpy_dtoh(&d_out.slice(0..n_out), o_pin)
-                .map_err(driver)?;
-            Ok(n_out)
-        };
-        let mut consume = |lane: &mut Lane, i: usize, len: usize| -> Result<()> {
-            let (d0, d1) = chunks[i];
-            let ctx = lane.stream.context().clone();
-            out[d0 * bands..d1 * bands].copy_from_slice(lane.pin_out64.get(&ctx, len)?);
-            Ok(())
-        };
-        pipelined(st, chunks.len(), &mut encode, &mut consume)
-            .with_context(|| format!("band_hashes on {}", self.describe()))?;
+        for &(d0, d1) in &chunks {
+            source::bands_shape(((d1 - d0) * bands) as u64)?;
+        }
+        let d = &self.driver;
+        let exact = self.exact;
+        self.with_state("band_hashes", |st| {
+            let mut encode = |lane: &mut Lane, i: usize| -> Result<()> {
+                let (d0, d1) = chunks[i];
+                let n = d1 - d0;
+                let sigs = &signatures[d0 * num_perm..d1 * num_perm];
+                let n_out = n * bands;
+                stage(
+                    lane.pin_input
+                        .get(d, sigs.len() * 4)?
+                        .slice_mut(sigs.len())?,
+                    sigs,
+                );
+                let d_in = lane.input.get(d, sigs.len() * 4, exact)?.ptr();
+                let d_out = lane.out_b.get(d, n_out * 8, exact)?.ptr();
+                // SAFETY: staged bytes, untouched until the lane syncs.
+                unsafe {
+                    d.upload(
+                        lane.stream,
+                        d_in,
+                        lane.pin_input.get(d, 0)?.as_ptr(),
+                        sigs.len() * 4,
+                    )?
+                };
+                // The kernel reads d * num_perm + j * rows + k < n * num_perm
+                // (validated bands * rows <= num_perm) and writes < n * bands.
+                let args = KernelArgs::new(
+                    Kernel::BandHashes,
+                    &[
+                        ("sigs", Arg::Ptr(d_in)),
+                        ("out", Arg::Ptr(d_out)),
+                        ("num_docs", Arg::U32(n as u32)),
+                        ("num_perm", Arg::U32(num_perm as u32)),
+                        ("bands", Arg::U32(layout.bands)),
+                        ("rows", Arg::U32(layout.rows)),
+                    ],
+                )?;
+                d.launch(lane.stream, source::bands_shape(n_out as u64)?, &args)?;
+                let pin = lane.pin_b.get(d, n_out * 8)?;
+                // SAFETY: read only after the lane syncs.
+                unsafe { d.download(lane.stream, pin.as_mut_ptr(), d_out, n_out * 8) }
+            };
+            let mut consume = |lane: &mut Lane, i: usize| -> Result<()> {
+                let (d0, d1) = chunks[i];
+                let n_out = (d1 - d0) * bands;
+                out[d0 * bands..d1 * bands]
+                    .copy_from_slice(lane.pin_b.get(d, n_out * 8)?.slice(n_out)?);
+                Ok(())
+            };
+            pipelined(&**d, &mut st.lanes, chunks.len(), &mut encode, &mut consume)
+        })?;
         Ok(out)
     }
 
@@ -603,76 +762,74 @@ impl Backend for CudaBackend {
         if let Some(trivial) = plan::ngram_without_device(queries, table)? {
             return Ok(trivial);
         }
-        let n_keys = table.keys.len();
-        let mut guard = self.lock()?;
-        let st = &mut *guard;
-        let cached = matches!(&st.table, Some((g, _, _)) if *g == table.generation);
-        if !cached {
-            st.table = None;
-            let s0 = st.lanes[0].stream.clone();
-            let keys = s0
-                .clone_htod(&table.keys[..])
-                .map_err(|e| anyhow!("uploading an n-gram table of {n_keys} keys: {e}"))?;
-            // Pageable source: wait before `table` could be dropped.
-            s0.synchronize().map_err(driver)?;
-            st.table = Some((table.generation, keys, n_keys));
-        }
-        let keys = match st.table.take() {
-            Some(t) => t,
-            None => bail!("the n-gram table upload was lost"),
-        };
-        let f = self.shared.ngram.clone();
-        let q_chunk = self.limits.max_outputs.min(u32::MAX as usize);
+        let n_keys = table.len();
+        let limits = self.limits.spread(queries.len(), queries.len());
+        let q_chunk = (limits.max_shingles / 2)
+            .min(limits.max_outputs)
+            .min(u32::MAX as usize)
+            .max(1);
         let chunks: Vec<(usize, usize)> = plan::chunks(queries.len(), q_chunk).collect();
         let mut out = vec![NGRAM_MISS; queries.len()];
-        let nk = n_keys as u32;
-        let mut encode = |lane: &mut Lane, i: usize| -> Result<usize> {
-            let (q0, q1) = chunks[i];
-            let n = q1 - q0;
-            let Lane {
-                stream,
-                in64,
-                out32,
-                pin_in64,
-                pin_out32,
-                ..
-            } = lane;
-            let ctx = stream.context().clone();
-            let q_pin = pin_in64.get(&ctx, n)?;
-            q_pin.copy_from_slice(&queries[q0..q1]);
-            let d_q = in64.get(stream, n)?;
-            stream
-                .memcpy_htod(&*q_pin, &mut d_q.slice_mut(0..n))
-                .map_err(driver)?;
-            let d_out = out32.get(stream, n)?;
-            {
-                let nq = n as u32;
-                let mut launch = stream.launch_builder(&f);
-                launch
-                    .arg(&*d_q)
-                    .arg(&keys.1)
-                    .arg(&mut *d_out)
-                    .arg(&nq)
-                    .arg(&nk);
-                // SAFETY: arguments match kernels/ngram_membership.cu; reads
-                // stay below nq queries and nk keys, writes below nq.
-                unsafe { launch.launch(config(source::ngram_shape(nq))) }.map_err(driver)?;
+        let d = &self.driver;
+        let exact = self.exact;
+        self.with_state("ngram_membership", |st| {
+            // The table stays on the device while its generation is the
+            // same (NgramTable's keys cannot change after construction).
+            if !matches!(&st.table, Some((g, _)) if *g == table.generation()) {
+                st.table = None;
+                let keys = DeviceBuffer::new(d, n_keys * 8)
+                    .with_context(|| format!("uploading an n-gram table of {n_keys} keys"))?;
+                let s0 = st.lanes[0].stream;
+                // SAFETY: pageable source, synchronised before returning.
+                unsafe {
+                    d.upload(
+                        s0,
+                        keys.ptr(),
+                        table.keys().as_ptr() as *const u8,
+                        n_keys * 8,
+                    )?
+                };
+                d.synchronize(s0)?;
+                st.table = Some((table.generation(), keys));
             }
-            let o_pin = pin_out32.get(&ctx, n)?;
-            stream
-                .memcpy_dtoh(&d_out.slice(0..n), o_pin)
-                .map_err(driver)?;
-            Ok(n)
-        };
-        let mut consume = |lane: &mut Lane, i: usize, len: usize| -> Result<()> {
-            let (q0, q1) = chunks[i];
-            let ctx = lane.stream.context().clone();
-            out[q0..q1].copy_from_slice(lane.pin_out32.get(&ctx, len)?);
-            Ok(())
-        };
-        let r = pipelined(st, chunks.len(), &mut encode, &mut consume);
-        st.table = Some(keys);
-        r.with_context(|| format!("ngram_membership on {}", self.describe()))?;
+            let keys = match &st.table {
+                Some((_, k)) => k.ptr(),
+                None => return Err(anyhow!("internal: the n-gram table upload was lost")),
+            };
+            let mut encode = |lane: &mut Lane, i: usize| -> Result<()> {
+                let (q0, q1) = chunks[i];
+                let n = q1 - q0;
+                stage(
+                    lane.pin_input.get(d, n * 8)?.slice_mut(n)?,
+                    &queries[q0..q1],
+                );
+                let d_q = lane.input.get(d, n * 8, exact)?.ptr();
+                let d_out = lane.out_a.get(d, n * 4, exact)?.ptr();
+                // SAFETY: staged bytes, untouched until the lane syncs.
+                unsafe { d.upload(lane.stream, d_q, lane.pin_input.get(d, 0)?.as_ptr(), n * 8)? };
+                // Reads stay below n queries and n_keys keys, writes below n.
+                let args = KernelArgs::new(
+                    Kernel::NgramMembership,
+                    &[
+                        ("queries", Arg::Ptr(d_q)),
+                        ("keys", Arg::Ptr(keys)),
+                        ("out", Arg::Ptr(d_out)),
+                        ("num_queries", Arg::U32(n as u32)),
+                        ("num_keys", Arg::U32(n_keys as u32)),
+                    ],
+                )?;
+                d.launch(lane.stream, source::ngram_shape(n as u32), &args)?;
+                let pin = lane.pin_a.get(d, n * 4)?;
+                // SAFETY: read only after the lane syncs.
+                unsafe { d.download(lane.stream, pin.as_mut_ptr(), d_out, n * 4) }
+            };
+            let mut consume = |lane: &mut Lane, i: usize| -> Result<()> {
+                let (q0, q1) = chunks[i];
+                out[q0..q1].copy_from_slice(lane.pin_a.get(d, (q1 - q0) * 4)?.slice(q1 - q0)?);
+                Ok(())
+            };
+            pipelined(&**d, &mut st.lanes, chunks.len(), &mut encode, &mut consume)
+        })?;
         Ok(out)
     }
 }

@@ -30,6 +30,17 @@ pub trait Backend: Send + Sync {
     fn minhash_signatures(&self, batch: ShingleBatch<'_>, perms: &Permutations)
         -> Result<Vec<u32>>;
 
+    /// Signatures and their band hashes in one call: the same values as
+    /// [`Backend::minhash_signatures`] followed by [`Backend::band_hashes`],
+    /// bit for bit. The GPU backends hash the bands while the signatures are
+    /// still on the device, instead of downloading and uploading them again.
+    fn signatures_and_bands(
+        &self,
+        batch: ShingleBatch<'_>,
+        perms: &Permutations,
+        layout: BandLayout,
+    ) -> Result<(Vec<u32>, Vec<u64>)>;
+
     /// Band hashes of `signatures` (document-major, `num_perm` values each):
     /// `out[d * layout.bands + j]`.
     fn band_hashes(

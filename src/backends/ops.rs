@@ -199,12 +199,14 @@ pub fn band_hashes_of(signature: &[u32], layout: BandLayout, out: &mut [u64]) {
     }
 }
 
-/// A sorted, deduplicated table of n-gram hashes. `generation` is unique per
-/// table built in this process, so GPU backends can cache its upload.
+/// A sorted, deduplicated table of n-gram hashes. Its generation is unique
+/// per table built in this process and its keys cannot change after
+/// construction (the fields are private), so GPU backends can key the upload
+/// they cache by the generation alone.
 #[derive(Debug)]
 pub struct NgramTable {
-    pub keys: Vec<u64>,
-    pub generation: u64,
+    keys: Vec<u64>,
+    generation: u64,
 }
 
 impl NgramTable {
@@ -217,6 +219,24 @@ impl NgramTable {
             keys,
             generation: NEXT.fetch_add(1, Ordering::Relaxed),
         }
+    }
+
+    /// The keys, sorted and without repeats.
+    pub fn keys(&self) -> &[u64] {
+        &self.keys
+    }
+
+    /// Unique per table built in this process.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
     }
 }
 
@@ -274,8 +294,9 @@ mod tests {
     #[test]
     fn ngram_lookup_finds_members_only() {
         let t = NgramTable::new(vec![9, 1, 5, 5]);
-        assert_eq!(t.keys, vec![1, 5, 9]);
-        assert_eq!(ngram_lookup(5, &t.keys), 1);
-        assert_eq!(ngram_lookup(6, &t.keys), NGRAM_MISS);
+        assert_eq!(t.keys(), [1, 5, 9]);
+        assert_eq!(ngram_lookup(5, t.keys()), 1);
+        assert_eq!(ngram_lookup(6, t.keys()), NGRAM_MISS);
+        assert_ne!(t.generation(), NgramTable::new(vec![1]).generation());
     }
 }

@@ -45,7 +45,36 @@ pub struct BatchLimits {
     pub max_outputs: usize,
 }
 
+/// A call is cut into at least this many sub-batches when it is large
+/// enough (see [`BatchLimits::spread`]).
+pub const MIN_SUB_BATCHES: usize = 4;
+/// ... but no sub-batch is made smaller than this many shingles or outputs
+/// for it: below about 256 KiB a transfer costs little more than its
+/// latency.
+pub const MIN_SPREAD_ITEMS: usize = 1 << 16;
+
 impl BatchLimits {
+    /// The limits for one call of `items` shingles (or inputs) and `outputs`
+    /// outputs: at most these limits, and small enough that the call is cut
+    /// into at least [`MIN_SUB_BATCHES`] sub-batches, so that staging,
+    /// upload, kernel and download of consecutive sub-batches overlap (a
+    /// call of one sub-batch runs them one after another). Never below
+    /// [`MIN_SPREAD_ITEMS`], unless the limits themselves are.
+    pub fn spread(&self, items: usize, outputs: usize) -> BatchLimits {
+        let cut = |total: usize, max: usize| {
+            total
+                .div_ceil(MIN_SUB_BATCHES)
+                .max(MIN_SPREAD_ITEMS)
+                .min(max)
+        };
+        BatchLimits {
+            shingles_per_task: self.shingles_per_task,
+            max_shingles: cut(items, self.max_shingles),
+            max_tasks: self.max_tasks,
+            max_outputs: cut(outputs, self.max_outputs),
+        }
+    }
+
     /// Checks the limits are usable (every field positive).
     pub fn validate(&self) -> Result<()> {
         ensure!(
@@ -188,6 +217,30 @@ pub fn merge_min(out: &mut [u32], sub: &SubBatch, width: usize, part: &[u32]) {
     }
 }
 
+/// The documents whose band hashes the device cannot give when signatures
+/// and bands are computed per sub-batch: those covered by no sub-batch (no
+/// shingles, between or after the sub-batches' documents) and those split
+/// over several sub-batches (each sub-batch saw only part of them). Their
+/// bands are computed from the merged signatures on the host; every other
+/// document lies in exactly one sub-batch, whose device bands are final.
+/// Sorted, without repeats.
+pub fn band_fixups(docs: usize, subs: &[SubBatch]) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut next = 0usize; // first document not yet classified
+    for (i, sb) in subs.iter().enumerate() {
+        // Documents before this sub-batch that no sub-batch covered.
+        out.extend(next..sb.doc_begin.max(next));
+        // This sub-batch's first document is split when the previous one
+        // also covered it.
+        if i > 0 && subs[i - 1].doc_end > sb.doc_begin && out.last() != Some(&sb.doc_begin) {
+            out.push(sb.doc_begin);
+        }
+        next = next.max(sb.doc_end);
+    }
+    out.extend(next..docs);
+    out
+}
+
 /// A signature output pre-filled as the reference leaves empty documents.
 pub fn empty_signatures(docs: usize, num_perm: usize) -> Vec<u32> {
     vec![EMPTY_SIGNATURE_VALUE; docs * num_perm]
@@ -222,7 +275,7 @@ pub fn ngram_without_device(
     table: &super::ops::NgramTable,
 ) -> anyhow::Result<Option<Vec<u32>>> {
     use super::ops::NGRAM_MISS;
-    let n_keys = table.keys.len();
+    let n_keys = table.len();
     anyhow::ensure!(
         n_keys < NGRAM_MISS as usize,
         "an n-gram table of {n_keys} keys does not fit 32-bit indices"
@@ -331,6 +384,44 @@ mod tests {
             offsets: &[0, 3],
         };
         assert!(plan_signatures(&wide, 100, &limits(4, 4, 4, 64)).is_err());
+    }
+
+    #[test]
+    fn band_fixups_are_the_uncovered_and_split_documents() {
+        let mut buf = ShingleBuffer::new();
+        // 0 empty, 1 long (split), 2 short, 3 empty, 4 short, 5 empty.
+        for n in [0usize, 20, 3, 0, 4, 0] {
+            buf.push_doc(&(0..n as u32).collect::<Vec<_>>());
+        }
+        let plan = plan_signatures(&buf.as_batch(), 2, &limits(4, 8, 100, 100)).unwrap();
+        assert!(plan.len() > 2);
+        // A document's device bands are final iff exactly one sub-batch's
+        // document range holds it.
+        let want: Vec<usize> = (0..buf.docs())
+            .filter(|&d| {
+                plan.iter()
+                    .filter(|s| (s.doc_begin..s.doc_end).contains(&d))
+                    .count()
+                    != 1
+            })
+            .collect();
+        let fix = band_fixups(buf.docs(), &plan);
+        assert_eq!(fix, want);
+        assert!(fix.contains(&1), "the split document");
+        assert!(fix.contains(&5), "the trailing empty document");
+        assert_eq!(band_fixups(3, &[]), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn spread_cuts_large_calls_into_several_sub_batches() {
+        let l = limits(4096, 1 << 24, 1 << 20, 1 << 22);
+        let s = l.spread(2_600_000, 2000 * 256);
+        assert_eq!(s.max_shingles, 650_000);
+        assert_eq!(s.max_outputs, MIN_SPREAD_ITEMS.max(2000 * 256 / 4));
+        // Small calls are not cut below the floor; limits are never raised.
+        assert_eq!(l.spread(1000, 10).max_shingles, MIN_SPREAD_ITEMS);
+        let tiny = limits(5, 97, 11, 600);
+        assert_eq!(tiny.spread(1 << 30, 1 << 30), tiny);
     }
 
     #[test]

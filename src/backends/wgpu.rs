@@ -19,14 +19,14 @@
 
 mod device;
 
-use super::ops::{BandLayout, NgramTable, Permutations, ShingleBatch, NGRAM_MISS};
+use super::ops::{self, BandLayout, NgramTable, Permutations, ShingleBatch, NGRAM_MISS};
 use super::plan::{self, BatchLimits};
 use super::{Backend, BackendKind};
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use device::{bind, bind_at, grid_2d, Buf, Gpu, WORKGROUP};
 use std::sync::Mutex;
 
-pub use device::{BANDS_WGSL, MINHASH_WGSL, NGRAM_WGSL};
+pub use device::{list_adapters, BANDS_WGSL, MINHASH_WGSL, NGRAM_WGSL};
 
 /// Default shingles per task (per workgroup).
 const SHINGLES_PER_TASK: u32 = 2048;
@@ -99,6 +99,180 @@ impl WgpuBackend {
         self.gpu
             .lock()
             .map_err(|_| anyhow!("the wgpu device was poisoned by an earlier failure"))
+    }
+}
+
+impl WgpuBackend {
+    /// Signatures of `batch`, and their band hashes when `layout` is given
+    /// (hashed in the same submission, from the signatures on the device).
+    fn signatures(
+        &self,
+        batch: ShingleBatch<'_>,
+        perms: &Permutations,
+        layout: Option<BandLayout>,
+    ) -> Result<(Vec<u32>, Vec<u64>)> {
+        let num_perm = perms.len();
+        ensure!(
+            perms.b.len() == num_perm,
+            "permutations have {} multipliers but {} offsets",
+            num_perm,
+            perms.b.len()
+        );
+        if let Some(l) = layout {
+            plan::validate_bands(&[], num_perm, l.bands, l.rows)?;
+        }
+        let nb = layout.map_or(0, |l| l.bands as usize);
+        let docs = batch.docs();
+        let limits = self.limits.spread(batch.hashes.len(), docs * num_perm);
+        let subs = plan::plan_signatures(&batch, num_perm, &limits)?;
+        let mut out = plan::empty_signatures(docs, num_perm);
+        let mut bands = vec![0u64; docs * nb];
+        let fix = |out: &[u32], bands: &mut [u64]| {
+            if let Some(l) = layout {
+                for d in plan::band_fixups(docs, &subs) {
+                    ops::band_hashes_of(
+                        &out[d * num_perm..(d + 1) * num_perm],
+                        l,
+                        &mut bands[d * nb..(d + 1) * nb],
+                    );
+                }
+            }
+        };
+        if subs.is_empty() {
+            fix(&out, &mut bands);
+            return Ok((out, bands));
+        }
+        let mut gpu = self.lock()?;
+        let max_dim = gpu.limits.max_compute_workgroups_per_dimension;
+        let slices = (num_perm as u32).div_ceil(WORKGROUP);
+        ensure!(
+            slices <= max_dim,
+            "{num_perm} permutations exceed this wgpu device's dispatch limit of {} workgroups ({} permutations)",
+            max_dim,
+            max_dim as u64 * WORKGROUP as u64
+        );
+        ensure!(
+            subs.iter().all(|s| s.tasks.len() <= max_dim as usize),
+            "batch limits allow more tasks per dispatch than the device's {max_dim} workgroups"
+        );
+
+        // Permutations: uploaded once per call (8 bytes per permutation).
+        let pa = gpu.buffer(Buf::PermA, num_perm as u64 * 4)?;
+        let pb = gpu.buffer(Buf::PermB, num_perm as u64 * 4)?;
+        gpu.queue
+            .write_buffer(&pa, 0, bytemuck::cast_slice(&perms.a));
+        gpu.queue
+            .write_buffer(&pb, 0, bytemuck::cast_slice(&perms.b));
+
+        let mut encode = |gpu: &mut Gpu, i: usize, role: Buf| -> Result<Encoded> {
+            let sb = &subs[i];
+            let hashes = &batch.hashes[sb.shingle_begin..sb.shingle_end];
+            let h_bytes = hashes.len() as u64 * 4;
+            let t_bytes = sb.tasks.len() as u64 * 12;
+            let o_bytes = (sb.docs() * num_perm) as u64 * 4;
+            let b_bytes = (sb.docs() * nb) as u64 * 8;
+            let params = [num_perm as u32, sb.tasks.len() as u32, 0, 0];
+            let pbuf = gpu.buffer(Buf::MinhashParams, 16)?;
+            let hbuf = gpu.buffer(Buf::Hashes, h_bytes)?;
+            let tbuf = gpu.buffer(Buf::Tasks, t_bytes)?;
+            let obuf = gpu.buffer(Buf::Signatures, o_bytes)?;
+            // Signatures, then band hashes, in one readback buffer.
+            let rb = gpu.buffer(role, o_bytes + b_bytes)?;
+            // 1. Upload: queue writes land before this submission's commands
+            //    and after the previous submission's, so one set of input
+            //    buffers serves every sub-batch.
+            gpu.queue
+                .write_buffer(&pbuf, 0, bytemuck::cast_slice(&params));
+            gpu.queue
+                .write_buffer(&hbuf, 0, bytemuck::cast_slice(hashes));
+            gpu.queue
+                .write_buffer(&tbuf, 0, bytemuck::cast_slice(&sb.tasks));
+            // 2. Bind exactly this sub-batch's ranges.
+            let bg = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("minhash_signatures"),
+                layout: &gpu.minhash.layout,
+                entries: &[
+                    bind(0, &pbuf, 16),
+                    bind(1, &hbuf, h_bytes),
+                    bind(2, &tbuf, t_bytes),
+                    bind(3, &pa, num_perm as u64 * 4),
+                    bind(4, &pb, num_perm as u64 * 4),
+                    bind(5, &obuf, o_bytes),
+                ],
+            });
+            let (band_group, band_out) = match layout.filter(|_| b_bytes > 0) {
+                Some(l) => {
+                    let bp = gpu.buffer(Buf::BandParams, 16)?;
+                    let bo = gpu.buffer(Buf::BandOutput, b_bytes)?;
+                    let p = [num_perm as u32, l.bands, l.rows, sb.docs() as u32];
+                    gpu.queue.write_buffer(&bp, 0, bytemuck::cast_slice(&p));
+                    let g = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                        label: Some("band_hashes"),
+                        layout: &gpu.bands.layout,
+                        entries: &[
+                            bind(0, &bp, 16),
+                            bind(1, &obuf, o_bytes),
+                            bind(2, &bo, b_bytes),
+                        ],
+                    });
+                    (Some(g), Some(bo))
+                }
+                None => (None, None),
+            };
+            let fill_bg = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("fill_max"),
+                layout: &gpu.fill.layout,
+                entries: &[bind(5, &obuf, o_bytes)],
+            });
+            // 3. Fill the output with u32::MAX, fold the minima in, copy out.
+            let mut enc = gpu
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+            {
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("minhash_signatures"),
+                    timestamp_writes: None,
+                });
+                let (fx, fy) = grid_2d((sb.docs() * num_perm) as u64, max_dim);
+                pass.set_pipeline(&gpu.fill.pipeline);
+                pass.set_bind_group(0, &fill_bg, &[]);
+                pass.dispatch_workgroups(fx, fy, 1);
+                pass.set_pipeline(&gpu.minhash.pipeline);
+                pass.set_bind_group(0, &bg, &[]);
+                pass.dispatch_workgroups(sb.tasks.len() as u32, slices, 1);
+                if let Some(bgb) = &band_group {
+                    // 4. Band hashes of the signatures just computed: a
+                    //    later dispatch of the pass sees the earlier one's
+                    //    writes (wgpu orders storage use between dispatches).
+                    let (x, y) = grid_2d((sb.docs() * nb) as u64, max_dim);
+                    pass.set_pipeline(&gpu.bands.pipeline);
+                    pass.set_bind_group(0, bgb, &[]);
+                    pass.dispatch_workgroups(x, y, 1);
+                }
+            }
+            enc.copy_buffer_to_buffer(&obuf, 0, &rb, 0, o_bytes);
+            if let Some(bbuf) = &band_out {
+                enc.copy_buffer_to_buffer(bbuf, 0, &rb, o_bytes, b_bytes);
+            }
+            Ok((gpu.queue.submit([enc.finish()]), rb, o_bytes + b_bytes))
+        };
+        let mut consume = |i: usize, bytes: &[u8]| {
+            let sb = &subs[i];
+            let o_bytes = sb.docs() * num_perm * 4;
+            let part: &[u32] = bytemuck::cast_slice(&bytes[..o_bytes]);
+            plan::merge_min(&mut out, sb, num_perm, part);
+            if nb > 0 {
+                // vec2<u32>(low, high) is the little-endian layout of a u64.
+                let dst: &mut [u8] =
+                    bytemuck::cast_slice_mut(&mut bands[sb.doc_begin * nb..sb.doc_end * nb]);
+                dst.copy_from_slice(&bytes[o_bytes..]);
+            }
+        };
+        pipelined(&mut gpu, subs.len(), &mut encode, &mut consume)
+            .with_context(|| format!("minhash_signatures on wgpu ({})", self.name))?;
+        drop(gpu);
+        fix(&out, &mut bands);
+        Ok((out, bands))
     }
 }
 
@@ -176,107 +350,16 @@ impl Backend for WgpuBackend {
         batch: ShingleBatch<'_>,
         perms: &Permutations,
     ) -> Result<Vec<u32>> {
-        let num_perm = perms.len();
-        ensure!(
-            perms.b.len() == num_perm,
-            "permutations have {} multipliers but {} offsets",
-            num_perm,
-            perms.b.len()
-        );
-        let subs = plan::plan_signatures(&batch, num_perm, &self.limits)?;
-        let mut out = plan::empty_signatures(batch.docs(), num_perm);
-        if subs.is_empty() {
-            return Ok(out);
-        }
-        let mut gpu = self.lock()?;
-        let max_dim = gpu.limits.max_compute_workgroups_per_dimension;
-        let slices = (num_perm as u32).div_ceil(WORKGROUP);
-        ensure!(
-            slices <= max_dim,
-            "{num_perm} permutations exceed this wgpu device's dispatch limit of {} workgroups ({} permutations)",
-            max_dim,
-            max_dim as u64 * WORKGROUP as u64
-        );
-        ensure!(
-            subs.iter().all(|s| s.tasks.len() <= max_dim as usize),
-            "batch limits allow more tasks per dispatch than the device's {max_dim} workgroups"
-        );
+        Ok(self.signatures(batch, perms, None)?.0)
+    }
 
-        // Permutations: uploaded once per call (8 bytes per permutation).
-        let pa = gpu.buffer(Buf::PermA, num_perm as u64 * 4)?;
-        let pb = gpu.buffer(Buf::PermB, num_perm as u64 * 4)?;
-        gpu.queue
-            .write_buffer(&pa, 0, bytemuck::cast_slice(&perms.a));
-        gpu.queue
-            .write_buffer(&pb, 0, bytemuck::cast_slice(&perms.b));
-
-        let mut encode = |gpu: &mut Gpu, i: usize, role: Buf| -> Result<Encoded> {
-            let sb = &subs[i];
-            let hashes = &batch.hashes[sb.shingle_begin..sb.shingle_end];
-            let h_bytes = hashes.len() as u64 * 4;
-            let t_bytes = sb.tasks.len() as u64 * 12;
-            let o_bytes = (sb.docs() * num_perm) as u64 * 4;
-            let params = [num_perm as u32, sb.tasks.len() as u32, 0, 0];
-            let pbuf = gpu.buffer(Buf::MinhashParams, 16)?;
-            let hbuf = gpu.buffer(Buf::Hashes, h_bytes)?;
-            let tbuf = gpu.buffer(Buf::Tasks, t_bytes)?;
-            let obuf = gpu.buffer(Buf::Signatures, o_bytes)?;
-            let rb = gpu.buffer(role, o_bytes)?;
-            // 1. Upload: queue writes land before this submission's commands
-            //    and after the previous submission's, so one set of input
-            //    buffers serves every sub-batch.
-            gpu.queue
-                .write_buffer(&pbuf, 0, bytemuck::cast_slice(&params));
-            gpu.queue
-                .write_buffer(&hbuf, 0, bytemuck::cast_slice(hashes));
-            gpu.queue
-                .write_buffer(&tbuf, 0, bytemuck::cast_slice(&sb.tasks));
-            // 2. Bind exactly this sub-batch's ranges.
-            let bg = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("minhash_signatures"),
-                layout: &gpu.minhash.layout,
-                entries: &[
-                    bind(0, &pbuf, 16),
-                    bind(1, &hbuf, h_bytes),
-                    bind(2, &tbuf, t_bytes),
-                    bind(3, &pa, num_perm as u64 * 4),
-                    bind(4, &pb, num_perm as u64 * 4),
-                    bind(5, &obuf, o_bytes),
-                ],
-            });
-            let fill_bg = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("fill_max"),
-                layout: &gpu.fill.layout,
-                entries: &[bind(5, &obuf, o_bytes)],
-            });
-            // 3. Fill the output with u32::MAX, fold the minima in, copy out.
-            let mut enc = gpu
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
-            {
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("minhash_signatures"),
-                    timestamp_writes: None,
-                });
-                let (fx, fy) = grid_2d((sb.docs() * num_perm) as u64, max_dim);
-                pass.set_pipeline(&gpu.fill.pipeline);
-                pass.set_bind_group(0, &fill_bg, &[]);
-                pass.dispatch_workgroups(fx, fy, 1);
-                pass.set_pipeline(&gpu.minhash.pipeline);
-                pass.set_bind_group(0, &bg, &[]);
-                pass.dispatch_workgroups(sb.tasks.len() as u32, slices, 1);
-            }
-            enc.copy_buffer_to_buffer(&obuf, 0, &rb, 0, o_bytes);
-            Ok((gpu.queue.submit([enc.finish()]), rb, o_bytes))
-        };
-        let mut consume = |i: usize, bytes: &[u8]| {
-            let part: &[u32] = bytemuck::cast_slice(bytes);
-            plan::merge_min(&mut out, &subs[i], num_perm, part);
-        };
-        pipelined(&mut gpu, subs.len(), &mut encode, &mut consume)
-            .with_context(|| format!("minhash_signatures on wgpu ({})", self.name))?;
-        drop(gpu);
-        Ok(out)
+    fn signatures_and_bands(
+        &self,
+        batch: ShingleBatch<'_>,
+        perms: &Permutations,
+        layout: BandLayout,
+    ) -> Result<(Vec<u32>, Vec<u64>)> {
+        self.signatures(batch, perms, Some(layout))
     }
 
     fn band_hashes(
@@ -363,12 +446,12 @@ impl Backend for WgpuBackend {
         if let Some(trivial) = plan::ngram_without_device(queries, table)? {
             return Ok(trivial);
         }
-        let n_keys = table.keys.len();
+        let n_keys = table.len();
         let mut gpu = self.lock()?;
         let max_dim = gpu.limits.max_compute_workgroups_per_dimension;
         let max_binding = gpu.max_binding();
         // Upload the table once per generation.
-        let cached = matches!(&gpu.table, Some((g, _, _)) if *g == table.generation);
+        let cached = matches!(&gpu.table, Some((g, _, _)) if *g == table.generation());
         if !cached {
             let bytes = n_keys as u64 * 8;
             ensure!(
@@ -384,8 +467,8 @@ impl Backend for WgpuBackend {
                 mapped_at_creation: false,
             });
             gpu.queue
-                .write_buffer(&buf, 0, bytemuck::cast_slice(&table.keys));
-            gpu.table = Some((table.generation, buf, n_keys));
+                .write_buffer(&buf, 0, bytemuck::cast_slice(table.keys()));
+            gpu.table = Some((table.generation(), buf, n_keys));
         }
         let table_buf = match &gpu.table {
             Some((_, b, _)) => b.clone(),

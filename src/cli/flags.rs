@@ -58,6 +58,8 @@ pub enum Command {
     /// Run one task of a planned run (for cluster executors; see `curate --plan-only`).
     #[command(hide = true)]
     RunStep(RunStepArgs),
+    /// List the backends (CUDA, wgpu, CPU) and what they can do; --self-test, --bench, --compile-only.
+    Backends(super::backends_cmd::BackendsArgs),
     /// Render the HTML report page of a stats file (of any run, old ones too).
     Report(ReportArgs),
 }
@@ -410,6 +412,21 @@ mod tests {
         assert!(parse(&["curate", "--source", "x", "--shard", "4/4"]).is_err());
         assert!(parse(&["curate", "--source", "x", "--batch-size", "0"]).is_err());
         assert!(parse(&["curate", "--source", "x", "--backend", "tpu"]).is_err());
+    }
+
+    #[test]
+    fn backends_flags_parse() {
+        let Command::Backends(b) = parse(&["backends", "--compile-only", "--arch", "sm_90"])
+            .unwrap()
+            .command
+        else {
+            panic!()
+        };
+        assert!(b.compile_only && b.arch.as_deref() == Some("sm_90"));
+        // --arch only means something with --compile-only.
+        assert!(parse(&["backends", "--arch", "sm_90"]).is_err());
+        assert!(parse(&["backends", "--self-test", "--require", "cuda,wgpu"]).is_ok());
+        assert!(parse(&["backends", "--bench", "--scale", "0"]).is_err());
     }
 
     #[test]

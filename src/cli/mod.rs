@@ -3,6 +3,7 @@
 //! 2 fatal error. Errors are printed once, behind the program name, with
 //! their whole context chain.
 
+pub mod backends_cmd;
 pub mod decontam_flags;
 pub mod flags;
 pub mod near_flags;
@@ -55,6 +56,7 @@ fn run(cli: flags::Cli) -> Result<i32> {
         Command::Dedup(args) => near_flags::run_dedup(args, cli.global.backend),
         Command::Decontaminate(args) => decontam_flags::run_decontaminate(args, cli.global.backend),
         Command::RunStep(args) => run_step(args, &cli.global),
+        Command::Backends(args) => backends_cmd::run(args),
         Command::Report(args) => report(args, &cli.global),
     }
 }
@@ -83,7 +85,7 @@ fn curate(args: CurateArgs, global: &flags::GlobalFlags) -> Result<i32> {
         max_samples: args.max_samples,
         dry_run: args.dry_run,
         content_store: args.content_store.clone(),
-        remote: args.remote.clone(),
+        remote: args.remote.to_config(),
         rejects: args.rejects.clone(),
         shard: args.shard.unwrap_or(ShardSpec::ALL),
         keep_going: args.keep_going,

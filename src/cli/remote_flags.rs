@@ -1,17 +1,16 @@
 //! Flags of remote sources (Hugging Face Hub shards, S3/HTTPS content
-//! stores), flattened into `curate` under the "Remote sources" heading.
-//!
-//! Defaults and why: `--fetch-concurrency 64` keeps enough blob requests in
-//! flight to fill a fast link at S3's ~50-100 ms first-byte latency with
-//! blobs of a few KiB; `--download-concurrency 2` and `--prefetch 2` overlap
-//! shard downloads with processing without filling the disk ahead of the
-//! reader; `--request-timeout 30` and `--max-retries 5` ride out S3's and
-//! the Hub's transient 5xx and slow responses (backoff 0.25 s doubling to
-//! 20 s) while still failing within minutes on a dead link.
+//! stores), flattened into `curate` under the "Remote sources" heading, and
+//! parsed into [`RemoteConfig`], which `remote/` owns (defaults and why they
+//! are what they are: `remote::config`).
 
-use crate::remote::http::HttpSettings;
-use crate::remote::hub::HubConfig;
-use crate::remote::s3::S3Options;
+use crate::remote::circuit_breaker::{
+    BreakerConfig, DEFAULT_BREAKER_FIRST, DEFAULT_BREAKER_MAX_FAILURE_PCT, DEFAULT_BREAKER_WINDOW,
+};
+use crate::remote::config::{
+    RemoteConfig, DEFAULT_DOWNLOAD_CONCURRENCY, DEFAULT_FETCH_CONCURRENCY, DEFAULT_MAX_RETRIES,
+    DEFAULT_PREFETCH, DEFAULT_S3_REGION, MAX_FETCH_CONCURRENCY,
+};
+use crate::remote::env::Env;
 use clap::Args;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -20,17 +19,19 @@ use std::time::Duration;
 /// `run-step` can fetch like the command that planned the run).
 #[derive(Args, Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RemoteFlags {
-    /// Directory where Hub shards are cached.
+    /// Hugging Face cache directory (the `huggingface_hub` layout, shared with `datasets` and `hf download`).
     ///
-    /// Defaults to `$HF_HOME/tritter-gpu`, else `~/.cache/tritter-gpu/hub`.
-    /// Files are checked (size and sha256) before they enter the cache, and
-    /// partial downloads resume from where they stopped.
+    /// Defaults to what `huggingface_hub` uses: `HF_HUB_CACHE`, else
+    /// `$HF_HOME/hub`, else `$XDG_CACHE_HOME/huggingface/hub`, else
+    /// `~/.cache/huggingface/hub`. Shards already downloaded there by
+    /// `datasets` or `hf download` are reused, and ours are theirs.
     #[arg(long, value_name = "DIR", help_heading = "Remote sources")]
     pub hf_cache: Option<PathBuf>,
 
-    /// Revision (branch, tag or commit) of hf:// datasets.
+    /// Revision (branch, tag or commit) of hf:// datasets, pinned to its commit for the whole run.
     ///
     /// An `@REV` in the URI (`hf://datasets/OWNER/NAME@REV`) takes precedence.
+    /// The commit it resolves to is listed, downloaded and recorded in the stats.
     #[arg(
         long,
         value_name = "REV",
@@ -40,7 +41,7 @@ pub struct RemoteFlags {
     pub hf_revision: String,
 
     /// Hub shards downloaded in parallel.
-    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64), help_heading = "Remote sources")]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_DOWNLOAD_CONCURRENCY, value_parser = clap::value_parser!(u32).range(1..=64), help_heading = "Remote sources")]
     pub download_concurrency: u32,
 
     /// Hub shards downloaded ahead of the one being processed.
@@ -51,21 +52,25 @@ pub struct RemoteFlags {
     #[arg(
         long,
         value_name = "N",
-        default_value_t = 2,
+        default_value_t = DEFAULT_PREFETCH,
         help_heading = "Remote sources"
     )]
     pub prefetch: usize,
 
     /// Content blob requests in flight (S3/HTTPS content stores).
-    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1024), help_heading = "Remote sources")]
+    ///
+    /// Requests stay in flight across batches: the next batches' blobs are
+    /// requested while the current one is filtered.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_FETCH_CONCURRENCY, value_parser = clap::value_parser!(u32).range(1..=MAX_FETCH_CONCURRENCY as i64), help_heading = "Remote sources")]
     pub fetch_concurrency: u32,
 
-    /// Send unsigned S3 requests, even when AWS credentials are configured.
+    /// Send unsigned S3 requests, even when AWS credentials are found.
     ///
-    /// Without it, S3 requests are signed (SigV4) with credentials from
-    /// AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY[/AWS_SESSION_TOKEN] or the
-    /// profile AWS_PROFILE (default `default`) of ~/.aws/credentials and
-    /// ~/.aws/config, and missing credentials are an error.
+    /// Without it, requests are signed (SigV4) when the AWS credential chain
+    /// finds credentials (environment, AWS_PROFILE of ~/.aws/credentials and
+    /// ~/.aws/config, web identity, container, instance metadata) and
+    /// unsigned when it finds none; the run says which. Software Heritage's
+    /// bucket is public (AWS Open Data) and needs no credentials.
     #[arg(long, help_heading = "Remote sources")]
     pub s3_anonymous: bool,
 
@@ -73,7 +78,7 @@ pub struct RemoteFlags {
     #[arg(
         long,
         value_name = "REGION",
-        default_value = "us-east-1",
+        default_value = DEFAULT_S3_REGION,
         help_heading = "Remote sources"
     )]
     pub s3_region: String,
@@ -92,18 +97,34 @@ pub struct RemoteFlags {
     #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_secs, help_heading = "Remote sources")]
     pub request_timeout: Duration,
 
-    /// Retries of a failed request (5xx, timeout, reset) before giving up.
+    /// Retries of a failed request (5xx, 429, timeout, reset) before giving up.
     ///
     /// 401, 403 and 404 are never retried. Delays double from 0.25 s up to
-    /// 20 s, with jitter; a resumed download that made progress starts a
-    /// fresh budget.
+    /// 20 s, with jitter, or follow the server's Retry-After / RateLimit; a
+    /// resumed download that made progress starts a fresh budget.
     #[arg(
         long,
         value_name = "N",
-        default_value_t = 5,
+        default_value_t = DEFAULT_MAX_RETRIES,
         help_heading = "Remote sources"
     )]
     pub max_retries: u32,
+
+    /// Stop the run when the first N blob fetches all fail (0: never).
+    ///
+    /// A content store that refuses everything (AccessDenied, ExpiredToken,
+    /// RequestTimeTooSkewed, a wrong region) would otherwise turn every file
+    /// into a counted drop and the run into an empty dataset.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_BREAKER_FIRST, help_heading = "Remote sources")]
+    pub breaker_first: u32,
+
+    /// Fetches over which --breaker-max-failures is measured.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_BREAKER_WINDOW, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Remote sources")]
+    pub breaker_window: u32,
+
+    /// Stop the run when more than PCT percent of the last --breaker-window blob fetches failed (100: never).
+    #[arg(long, value_name = "PCT", default_value_t = DEFAULT_BREAKER_MAX_FAILURE_PCT, value_parser = clap::value_parser!(u32).range(0..=100), help_heading = "Remote sources")]
+    pub breaker_max_failures: u32,
 
     /// Start even when the disk-space estimate says the disk is too small.
     #[arg(long, help_heading = "Remote sources")]
@@ -123,26 +144,28 @@ impl Default for RemoteFlags {
 }
 
 impl RemoteFlags {
-    /// Timeouts and retries of every remote client.
-    pub fn http_settings(&self, max_connections: usize) -> HttpSettings {
-        HttpSettings {
+    /// The settings `remote/` and the pipeline use; variables are read from
+    /// the process environment.
+    pub fn to_config(&self) -> RemoteConfig {
+        RemoteConfig {
+            hf_cache: self.hf_cache.clone(),
+            hf_revision: self.hf_revision.clone(),
+            download_concurrency: self.download_concurrency as usize,
+            prefetch: self.prefetch,
+            fetch_concurrency: self.fetch_concurrency as usize,
+            s3_anonymous: self.s3_anonymous,
+            s3_region: self.s3_region.clone(),
+            s3_endpoint: self.s3_endpoint.clone(),
+            blob_cache: self.blob_cache.clone(),
             request_timeout: self.request_timeout,
             max_retries: self.max_retries,
-            max_connections,
-            ..HttpSettings::default()
-        }
-    }
-
-    /// Hub endpoint, token (`HF_ENDPOINT`, `HF_TOKEN`) and cache directory.
-    pub fn hub_config(&self) -> HubConfig {
-        HubConfig::from_env(self.hf_cache.clone())
-    }
-
-    pub fn s3_options(&self) -> S3Options {
-        S3Options {
-            region: self.s3_region.clone(),
-            endpoint: self.s3_endpoint.clone(),
-            anonymous: self.s3_anonymous,
+            force: self.force,
+            breaker: BreakerConfig {
+                first: self.breaker_first,
+                window: self.breaker_window,
+                max_failure_pct: self.breaker_max_failures,
+            },
+            env: Env::Process,
         }
     }
 }
@@ -178,13 +201,14 @@ mod tests {
     }
 
     #[test]
-    fn defaults() {
+    fn defaults_are_the_config_defaults() {
+        assert_eq!(RemoteFlags::default().to_config(), RemoteConfig::default());
         let f = RemoteFlags::default();
         assert_eq!(f.hf_cache, None);
         assert_eq!(f.hf_revision, "main");
         assert_eq!(f.download_concurrency, 2);
         assert_eq!(f.prefetch, 2);
-        assert_eq!(f.fetch_concurrency, 64);
+        assert_eq!(f.fetch_concurrency, DEFAULT_FETCH_CONCURRENCY);
         assert!(!f.s3_anonymous);
         assert_eq!(f.s3_region, "us-east-1");
         assert_eq!(f.s3_endpoint, None);
@@ -256,7 +280,7 @@ mod tests {
         let f = parse(&["--s3-endpoint", "http://127.0.0.1:9000"]).expect("ok");
         assert_eq!(f.s3_endpoint.as_deref(), Some("http://127.0.0.1:9000"));
         assert_eq!(
-            f.s3_options().endpoint.as_deref(),
+            f.to_config().s3_options().endpoint.as_deref(),
             Some("http://127.0.0.1:9000")
         );
     }
@@ -274,7 +298,7 @@ mod tests {
         let f = parse(&["--request-timeout", "0.5"]).expect("ok");
         assert_eq!(f.request_timeout, Duration::from_millis(500));
         assert_eq!(
-            f.http_settings(4).request_timeout,
+            f.to_config().http_settings(4).request_timeout,
             Duration::from_millis(500)
         );
         assert!(parse(&["--request-timeout", "0"]).is_err());
@@ -285,7 +309,37 @@ mod tests {
     fn max_retries() {
         let f = parse(&["--max-retries", "0"]).expect("ok");
         assert_eq!(f.max_retries, 0);
-        assert_eq!(f.http_settings(4).max_retries, 0);
+        assert_eq!(f.to_config().http_settings(4).max_retries, 0);
+    }
+
+    #[test]
+    fn breaker() {
+        let c = parse(&[
+            "--breaker-first",
+            "0",
+            "--breaker-window",
+            "20",
+            "--breaker-max-failures",
+            "100",
+        ])
+        .expect("ok")
+        .to_config();
+        assert_eq!(
+            c.breaker,
+            BreakerConfig {
+                first: 0,
+                window: 20,
+                max_failure_pct: 100
+            }
+        );
+        assert!(parse(&["--breaker-max-failures", "101"]).is_err());
+        assert!(parse(&["--breaker-window", "0"]).is_err());
+    }
+
+    #[test]
+    fn fetch_concurrency_is_capped() {
+        assert!(parse(&["--fetch-concurrency", "1024"]).is_ok());
+        assert!(parse(&["--fetch-concurrency", "1025"]).is_err());
     }
 
     #[test]

@@ -34,4 +34,13 @@ pub trait ContentStore: Send + Sync {
     fn describe(&self) -> String;
     /// Fetches and gunzips each blob; one result per id, in order.
     fn fetch_batch(&self, blob_ids: &[&str]) -> Vec<Result<Vec<u8>, FetchError>>;
+    /// Starts fetching blobs that a later `fetch_batch` will ask for, and
+    /// returns at once, so that a remote store keeps its requests in flight
+    /// across batches. A store with nothing to gain ignores it.
+    fn prefetch(&self, _blob_ids: &[&str]) {}
+    /// `Err` when the store must not be used any further (a remote store
+    /// whose requests nearly all fail); the run stops with it.
+    fn health(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
 }

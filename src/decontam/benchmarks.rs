@@ -6,7 +6,7 @@
 //! | `humaneval`     | `task_id, prompt, canonical_solution, test`              | prompt; solution (+ code form)     | prompt+solution; test                |
 //! | `humanevalplus` | evalplus: `task_id, prompt, canonical_solution, test`    | same                               | same                                 |
 //! | `mbpp`          | `task_id, text (or prompt), code, test_list`             | text; code (+ code form)           | text; code; tests                    |
-//! | `mbppplus`      | evalplus: `task_id, prompt, canonical_solution, assertion`| prompt (quotes cut); solution (+ code form) | prompt; solution; assertion |
+//! | `mbppplus`      | evalplus release JSONL: `task_id, prompt, canonical_solution, assertion`; the Hub's `evalplus/mbppplus`: `task_id, code, prompt, source_file, test_imports, test_list, test` | prompt (quotes cut); solution or `code` (+ code form) | prompt; solution; assertion, else `test_list` and `test` |
 //! | `ds1000`        | `prompt, reference_code, metadata, code_context`         | prompt; reference_code (+ code form) | prompt; reference_code; code_context |
 //! | `multipl_e`     | MultiPL-E `name, language, prompt, tests` (and HumanEval-X rows with `canonical_solution`) | prompt; solution if any (+ code form) | prompt(+solution); tests |
 //! | user file       | `--benchmark-file FILE --fields a,b`                     | each field (+ code form)           | each field                           |
@@ -269,11 +269,25 @@ impl Builtin {
                 }
             }
             Builtin::MbppPlus => {
-                let id = require(row, "task_id", src, "MBPP+ (evalplus)")?;
-                let prompt = strip_triple_quotes(&require(row, "prompt", src, "MBPP+ (evalplus)")?);
-                let solution = require(row, "canonical_solution", src, "MBPP+ (evalplus)")?;
+                // Two published layouts: the GitHub release's JSONL
+                // (`canonical_solution`, `assertion`) and the Hub dataset
+                // `evalplus/mbppplus` (`code`, `test_list`, `test`).
+                let fmt = "MBPP+ (evalplus)";
+                let id = require(row, "task_id", src, fmt)?;
+                let prompt = strip_triple_quotes(&require(row, "prompt", src, fmt)?);
+                let solution = match text_field(row, "canonical_solution") {
+                    Some(s) => s,
+                    None => require(row, "code", src, "MBPP+ (evalplus, canonical_solution or)")?,
+                };
                 let assertion = text_field(row, "assertion")
-                    .or_else(|| text_field(row, "test"))
+                    .or_else(|| {
+                        let parts: Vec<String> = ["test_list", "test"]
+                            .iter()
+                            .filter_map(|f| text_field(row, f))
+                            .filter(|t| !t.is_empty())
+                            .collect();
+                        (!parts.is_empty()).then(|| parts.join("\n"))
+                    })
                     .unwrap_or_default();
                 BenchmarkItem {
                     benchmark: bench,
@@ -604,6 +618,29 @@ mod tests {
             .unwrap();
         assert_eq!(plus.group, mbpp.group);
         assert_eq!(plus.exact[0].text, "Write a function.");
+        // The Hub's evalplus/mbppplus layout: `code`, `test_list`, `test`.
+        let hub = Builtin::MbppPlus
+            .item(
+                &row(json!({"task_id": 2, "code": "def f(a, b):\n    return a & b",
+                            "prompt": "Write a function.", "source_file": "Benchmark Questions Verification V2.ipynb",
+                            "test_imports": [], "test_list": ["assert f(1, 1) == 1"],
+                            "test": "inputs = [[1, 1]]\nfor i in inputs: assertion(f(*i))"})),
+                2,
+                &SRC,
+            )
+            .unwrap();
+        assert_eq!(hub.group, mbpp.group);
+        assert_eq!(hub.exact[0].text, "Write a function.");
+        assert_eq!(hub.exact[1].field, "canonical_solution");
+        assert_eq!(hub.exact[1].text, "def f(a, b):\n    return a & b");
+        assert_eq!(
+            hub.ngram_texts[2],
+            "assert f(1, 1) == 1\ninputs = [[1, 1]]\nfor i in inputs: assertion(f(*i))"
+        );
+        let err = Builtin::MbppPlus
+            .item(&row(json!({"task_id": 2, "prompt": "p"})), 2, &SRC)
+            .expect_err("no solution field");
+        assert!(format!("{err:#}").contains("`code`"), "{err:#}");
         assert_eq!(mbpp.ngram_texts[2], "a\nb");
     }
 

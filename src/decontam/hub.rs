@@ -175,6 +175,7 @@ mod tests {
             path: path.into(),
             size: 1,
             sha256: None,
+            etag: "e".into(),
             revision: "main".into(),
         }
     }

@@ -5,6 +5,7 @@ use super::benchmarks::{discover, load_file, BenchmarkItem, Builtin, Source};
 use super::rows::read_rows;
 use super::{hub, BenchmarkSource, DecontamConfig};
 use crate::remote::hub::{HubClient, HubConfig};
+use crate::remote::Env;
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 
@@ -107,8 +108,9 @@ pub fn load(cfg: &DecontamConfig) -> Result<(Vec<LoadedBenchmark>, Vec<Benchmark
         BenchmarkSource::Hub => {
             let builtins = wanted.unwrap_or_else(|| hub::HUB_DEFAULT.to_vec());
             if !builtins.is_empty() {
-                let client = HubClient::new(HubConfig::from_env(cfg.hub_cache.clone()))
-                    .context("cannot set up the Hugging Face Hub client")?;
+                let client =
+                    HubClient::new(HubConfig::from_env(&Env::Process, cfg.hub_cache.clone())?)
+                        .context("cannot set up the Hugging Face Hub client")?;
                 for b in builtins {
                     let bench = loaded.len() as u16;
                     let before = items.len();

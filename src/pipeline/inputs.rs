@@ -8,8 +8,7 @@
 //! few shards ahead of the one being processed, so reading starts as soon as
 //! the first shard is in the cache.
 
-use crate::cli::remote_flags::RemoteFlags;
-use crate::remote::{self, HfUri, HubClient, HubFile, HubShards, Prefetcher};
+use crate::remote::{self, HfUri, HubClient, HubFile, HubShards, Prefetcher, RemoteConfig};
 use crate::sources::{self, Format, InputFile};
 use anyhow::Result;
 use std::path::PathBuf;
@@ -40,11 +39,7 @@ pub struct HubInputs {
 }
 
 /// Resolves `--source` values (paths or `hf://` URIs) for `language`.
-pub fn resolve(
-    specs: &[String],
-    language: &str,
-    remote_flags: &RemoteFlags,
-) -> Result<ResolvedInputs> {
+pub fn resolve(specs: &[String], language: &str, remote: &RemoteConfig) -> Result<ResolvedInputs> {
     let (hub_specs, local): (Vec<&String>, Vec<&String>) =
         specs.iter().partition(|s| HfUri::is_hf_uri(s));
     let mut files = if local.is_empty() {
@@ -61,11 +56,10 @@ pub fn resolve(
         hub_shards: Vec::new(),
     };
     if !hub_specs.is_empty() {
-        let client = Arc::new(remote::hub_client(remote_flags)?);
+        let client = Arc::new(remote::hub_client(remote)?);
         let mut hub_files = Vec::new();
         for spec in hub_specs {
-            let shards =
-                HubShards::resolve(spec, Some(language), &remote_flags.hf_revision, &client)?;
+            let shards = HubShards::resolve(spec, Some(language), &remote.hf_revision, &client)?;
             resolved.default_content_store = resolved
                 .default_content_store
                 .or(shards.default_content_store());
@@ -93,6 +87,24 @@ pub fn resolve(
     Ok(resolved)
 }
 
+/// What each Hub dataset of the run was pinned to, for the stats:
+/// `[{"repo", "revision", "commit", "dir", "shards"}]`.
+pub fn pinned_revisions(inputs: &ResolvedInputs) -> serde_json::Value {
+    inputs
+        .hub_shards
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "repo": s.uri.repo,
+                "revision": s.revision,
+                "commit": s.commit,
+                "dir": s.dir,
+                "shards": s.files.len(),
+            })
+        })
+        .collect()
+}
+
 /// Hands out local paths of the shards to process, in processing order,
 /// downloading Hub shards ahead.
 pub struct ShardFetcher {
@@ -101,7 +113,7 @@ pub struct ShardFetcher {
 
 impl ShardFetcher {
     /// `todo` are the ordinals this run will process, in order.
-    pub fn new(inputs: &ResolvedInputs, todo: &[u32], remote_flags: &RemoteFlags) -> ShardFetcher {
+    pub fn new(inputs: &ResolvedInputs, todo: &[u32], remote: &RemoteConfig) -> ShardFetcher {
         let Some(hub) = &inputs.hub else {
             return ShardFetcher { prefetcher: None };
         };
@@ -117,8 +129,8 @@ impl ShardFetcher {
         let pre = Prefetcher::new(
             hub.client.clone(),
             files,
-            remote_flags.prefetch,
-            remote_flags.download_concurrency as usize,
+            remote.prefetch,
+            remote.download_concurrency,
         );
         ShardFetcher {
             prefetcher: Some((pre, ordinals)),

@@ -32,14 +32,13 @@ pub mod steps;
 pub mod work_dir;
 
 use crate::backends::{Backend, BackendKind};
-use crate::cli::remote_flags::RemoteFlags;
 use crate::content::ContentStore;
 use crate::decontam::{DecontamConfig, Decontaminator};
 use crate::dedup::near::shard_keys::KeySettings;
 use crate::dedup::near::NearDedupConfig;
 use crate::filters::{FilterConfig, Filters};
 use crate::output::run_report::FailedInput;
-use crate::remote::OpenedContent;
+use crate::remote::{OpenedContent, RemoteConfig};
 use crate::sources::{InputFile, ReadOptions};
 use crate::stats::Stats;
 use anyhow::{bail, Context, Result};
@@ -67,7 +66,7 @@ pub struct CurateConfig {
     /// A directory, `s3://BUCKET/PREFIX` or `http(s)://` prefix; defaults
     /// to what a Hub source calls for.
     pub content_store: Option<String>,
-    pub remote: RemoteFlags,
+    pub remote: RemoteConfig,
     pub rejects: Option<PathBuf>,
     pub shard: ShardSpec,
     pub keep_going: bool,
@@ -253,6 +252,19 @@ fn open_phase1(
     let content = match &content_spec {
         Some(spec) => Some(crate::remote::open_content(spec, &scfg.remote)?),
         None => None,
+    };
+    if let (Some(o), false) = (&content, quiet) {
+        eprintln!("tritter-gpu: content store: {}", o.store.describe());
+    }
+    // A run that reads the Hub decontaminates against the Hub's benchmarks
+    // unless told otherwise (cached like the shards).
+    let hub_decontam;
+    let decontam = match (decontam, &resolved.hub) {
+        (Some((config, explicit)), Some(_)) => {
+            hub_decontam = with_hub_benchmarks(config, explicit, &scfg.remote);
+            Some((&hub_decontam, explicit))
+        }
+        (d, _) => d,
     };
     let mut stages = ShardStages {
         filters: Filters::new(scfg.filters.clone()),
@@ -464,7 +476,7 @@ fn run_shards(p: &Phase1, slice: ShardSpec, quiet: bool) -> Result<ShardsOutcome
             .and_then(|()| process_shard::process_shard(input, &ctx, &mut remaining));
         match outcome {
             Ok(_) => {}
-            Err(e) if p.cfg.keep_going => {
+            Err(e) if p.cfg.keep_going && !crate::remote::is_fatal(&e) => {
                 progress.println(&format!(
                     "tritter-gpu: skipping {}: {e:#}",
                     input.path.display()
@@ -494,6 +506,7 @@ fn run_shards(p: &Phase1, slice: ShardSpec, quiet: bool) -> Result<ShardsOutcome
             "hub_shards".into(),
             serde_json::to_value(hub.client.stats().snapshot())?,
         );
+        transfers.insert("hub_datasets".into(), inputs::pinned_revisions(&p.resolved));
     }
     if let Some(o) = &p.stages.content {
         transfers.insert("content".into(), serde_json::to_value(o.stats.snapshot())?);
@@ -521,6 +534,24 @@ fn finish_slice(p: &Phase1, cfg: &CurateConfig, outcome: &ShardsOutcome) -> i32 
     } else {
         1
     }
+}
+
+/// `config` switched to the Hub's benchmarks when the user chose none (no
+/// --benchmarks, --benchmark-file, --benchmark-dir nor
+/// TRITTER_BENCHMARK_DIR), using the shards' Hugging Face cache.
+fn with_hub_benchmarks(
+    config: &DecontamConfig,
+    explicit: bool,
+    remote: &RemoteConfig,
+) -> DecontamConfig {
+    let mut config = config.clone();
+    if !explicit && std::env::var_os("TRITTER_BENCHMARK_DIR").is_none() {
+        config.source = crate::decontam::BenchmarkSource::Hub;
+        if config.hub_cache.is_none() {
+            config.hub_cache = remote.hf_cache.clone();
+        }
+    }
+    config
 }
 
 fn merged_stats<'a>(done: impl Iterator<Item = &'a ShardDone>) -> Stats {
@@ -833,7 +864,7 @@ fn run_shard_task(work: &WorkDir, ordinal: u32, quiet: bool) -> Result<i32> {
         .and_then(|()| process_shard::process_shard(input, &ctx, &mut remaining));
     match outcome {
         Ok(_) => Ok(0),
-        Err(e) if p.cfg.keep_going => {
+        Err(e) if p.cfg.keep_going && !crate::remote::is_fatal(&e) => {
             let f = FailedInput {
                 input: input.path.display().to_string(),
                 error: format!("{e:#}"),

@@ -168,9 +168,22 @@ pub fn process_shard(
     // The reader runs one batch ahead on its own thread.
     let (tx, rx) =
         std::sync::mpsc::sync_channel::<Result<Option<Vec<Result<Record, RowReject>>>>>(2);
+    // The reader asks a remote store for the blobs of the batches it reads
+    // ahead, so requests stay in flight across batches.
+    let prefetch_to = ctx.content_store.clone().filter(|_| needs_content);
+    let filters = ctx.filters;
     std::thread::scope(|scope| -> Result<()> {
         scope.spawn(move || loop {
             let batch = reader.next_batch();
+            if let (Some(store), Ok(Some(rows))) = (&prefetch_to, &batch) {
+                let ids: Vec<&str> = rows
+                    .iter()
+                    .filter_map(|r| r.as_ref().ok())
+                    .filter(|r| r.text.is_none() && filters.check_metadata(r).is_ok())
+                    .filter_map(|r| r.blob_id.as_deref().filter(|id| !id.is_empty()))
+                    .collect();
+                store.prefetch(&ids);
+            }
             let stop = !matches!(batch, Ok(Some(_)));
             if tx.send(batch).is_err() || stop {
                 break;
@@ -381,6 +394,7 @@ fn run_records(
             }
         }
         let fetched = store.fetch_batch(&ids);
+        store.health()?;
         let with_id: Vec<usize> = wanted
             .iter()
             .copied()

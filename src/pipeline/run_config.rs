@@ -17,11 +17,11 @@
 
 use super::shard_spec::ShardSpec;
 use crate::backends::BackendKind;
-use crate::cli::remote_flags::RemoteFlags;
 use crate::decontam::DecontamConfig;
 use crate::dedup::near::NearDedupConfig;
 use crate::filters::FilterConfig;
 use crate::output::atomic::write_atomic;
+use crate::remote::RemoteConfig;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -36,7 +36,7 @@ pub struct ShardsConfig {
     pub filters: FilterConfig,
     pub max_samples: Option<u64>,
     pub content_store: Option<String>,
-    pub remote: RemoteFlags,
+    pub remote: RemoteConfig,
     pub batch_size: usize,
     pub record_rejects: bool,
     pub keep_going: bool,

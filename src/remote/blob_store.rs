@@ -5,9 +5,17 @@
 //! (URL, and for S3 a SigV4 signature made fresh for each attempt); that is
 //! the [`BlobLocator`] trait, implemented in `s3.rs` and `https_store.rs`.
 //! Everything else lives here once:
-//! - a pool of `concurrency` worker threads (default 64) started with the
-//!   store and shared by every `fetch_batch` call, so the number of requests
-//!   in flight is bounded by the flag whatever the number of callers;
+//! - a pool of `concurrency` worker threads started with the store and
+//!   shared by every caller, so the number of requests in flight is bounded
+//!   by the flag whatever the number of callers;
+//! - [`ContentStore::prefetch`] queues the blobs of batches still to come
+//!   (the pipeline's reader calls it as it reads ahead), so the pool never
+//!   drains between two batches: while batch N is filtered, the requests of
+//!   N+1 and N+2 are in flight. A later `fetch_batch` takes the prefetched
+//!   results (waiting for those still on the way) and queues only what was
+//!   not prefetched. At most [`MAX_PREFETCHED`] blobs wait unclaimed;
+//! - a [`CircuitBreaker`] stops the store (and, through
+//!   [`ContentStore::health`], the run) when (nearly) every fetch fails;
 //! - each blob: validate the id (hex only: it becomes a URL and a file
 //!   name), look in the blob cache, GET with retries, gunzip; a blob that
 //!   gunzips cleanly is written to the cache;
@@ -22,12 +30,18 @@
 //! order the requests complete in.
 
 use super::blob_cache::BlobCache;
+use super::circuit_breaker::{BreakerConfig, CircuitBreaker, Outcome};
 use super::http::{HttpClient, HttpError};
 use super::transfer_stats::TransferStats;
 use crate::content::{gunzip_blob, ContentStore, FetchError};
+use std::collections::HashMap;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
+
+/// Prefetched blobs that may wait for their `fetch_batch` (bounds memory
+/// when a run stops early, e.g. at `--max-samples`).
+pub const MAX_PREFETCHED: usize = 16_384;
 
 /// How a blob id becomes a request.
 pub trait BlobLocator: Send + Sync {
@@ -39,16 +53,49 @@ pub trait BlobLocator: Send + Sync {
     fn headers(&self, url: &str) -> Result<Vec<(String, String)>, String>;
 }
 
+type FetchResult = Result<Vec<u8>, FetchError>;
+
+/// The result of one request, filled by a worker, waited for by callers.
+#[derive(Default)]
+struct Slot {
+    result: Mutex<Option<FetchResult>>,
+    ready: Condvar,
+}
+
+impl Slot {
+    fn fill(&self, r: FetchResult) {
+        *self.result.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+        self.ready.notify_all();
+    }
+
+    fn wait(&self) -> FetchResult {
+        let mut g = self.result.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(r) = g.as_ref() {
+                return r.clone();
+            }
+            g = self.ready.wait(g).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
 struct Job {
-    index: usize,
     id: String,
-    reply: mpsc::Sender<(usize, Result<Vec<u8>, FetchError>)>,
+    slot: Arc<Slot>,
+}
+
+/// A prefetched blob and how many `fetch_batch` entries will claim it.
+struct Prefetched {
+    slot: Arc<Slot>,
+    claims: usize,
 }
 
 struct Inner {
     locator: Box<dyn BlobLocator>,
     http: HttpClient,
     cache: Option<BlobCache>,
+    breaker: CircuitBreaker,
+    prefetched: Mutex<HashMap<String, Prefetched>>,
 }
 
 /// A [`ContentStore`] that fetches gzip blobs over HTTP(S).
@@ -65,11 +112,15 @@ impl RemoteBlobStore {
         http: HttpClient,
         cache: Option<BlobCache>,
         concurrency: usize,
+        breaker: BreakerConfig,
     ) -> RemoteBlobStore {
+        let breaker = CircuitBreaker::new(breaker, locator.describe());
         let inner = Arc::new(Inner {
             locator,
             http,
             cache,
+            breaker,
+            prefetched: Mutex::new(HashMap::new()),
         });
         let (tx, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
@@ -85,8 +136,7 @@ impl RemoteBlobStore {
                             guard.recv()
                         };
                         let Ok(job) = job else { return };
-                        let result = inner.fetch_one(&job.id);
-                        let _ = job.reply.send((job.index, result));
+                        job.slot.fill(inner.fetch_one(&job.id));
                     })
                     .expect("spawn blob fetch thread")
             })
@@ -120,28 +170,66 @@ impl ContentStore for RemoteBlobStore {
     }
 
     fn fetch_batch(&self, blob_ids: &[&str]) -> Vec<Result<Vec<u8>, FetchError>> {
-        let mut out: Vec<Option<Result<Vec<u8>, FetchError>>> = vec![None; blob_ids.len()];
-        let (reply, results) = mpsc::channel();
         let Some(jobs) = &self.jobs else {
             return blob_ids.iter().map(|_| Err(stopped())).collect();
         };
-        for (index, id) in blob_ids.iter().enumerate() {
+        // Claim what was prefetched, queue the rest, then wait in order.
+        let slots: Vec<Option<Arc<Slot>>> = {
+            let mut pre = self.inner.lock_prefetched();
+            blob_ids
+                .iter()
+                .map(|id| {
+                    if let Some(p) = pre.get_mut(*id) {
+                        p.claims -= 1;
+                        let slot = Arc::clone(&p.slot);
+                        if p.claims == 0 {
+                            pre.remove(*id);
+                        }
+                        return Some(slot);
+                    }
+                    let slot = Arc::new(Slot::default());
+                    let job = Job {
+                        id: id.to_string(),
+                        slot: Arc::clone(&slot),
+                    };
+                    jobs.send(job).is_ok().then_some(slot)
+                })
+                .collect()
+        };
+        slots
+            .into_iter()
+            .map(|s| s.map_or_else(|| Err(stopped()), |s| s.wait()))
+            .collect()
+    }
+
+    fn prefetch(&self, blob_ids: &[&str]) {
+        let Some(jobs) = &self.jobs else { return };
+        let mut pre = self.inner.lock_prefetched();
+        for id in blob_ids {
+            if let Some(p) = pre.get_mut(*id) {
+                p.claims += 1;
+                continue;
+            }
+            if pre.len() >= MAX_PREFETCHED {
+                // fetch_batch will queue it itself.
+                continue;
+            }
+            let slot = Arc::new(Slot::default());
             let job = Job {
-                index,
                 id: id.to_string(),
-                reply: reply.clone(),
+                slot: Arc::clone(&slot),
             };
-            if jobs.send(job).is_err() {
-                out[index] = Some(Err(stopped()));
+            if jobs.send(job).is_ok() {
+                pre.insert(id.to_string(), Prefetched { slot, claims: 1 });
             }
         }
-        drop(reply);
-        for (index, r) in results {
-            out[index] = Some(r);
+    }
+
+    fn health(&self) -> anyhow::Result<()> {
+        match self.inner.breaker.tripped() {
+            Some(t) => Err(anyhow::Error::new(t)),
+            None => Ok(()),
         }
-        out.into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(stopped())))
-            .collect()
     }
 }
 
@@ -159,7 +247,19 @@ pub fn valid_blob_id(id: &str) -> bool {
 }
 
 impl Inner {
+    fn lock_prefetched(&self) -> std::sync::MutexGuard<'_, HashMap<String, Prefetched>> {
+        // Nothing panics while holding it; a poisoned map is still a map.
+        self.prefetched.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn fetch_one(&self, id: &str) -> Result<Vec<u8>, FetchError> {
+        if self.breaker.tripped().is_some() {
+            // The run is stopping: send nothing more, count nothing more.
+            return Err(FetchError {
+                reason: "content_fetch_failed",
+                detail: "not requested: the content store's circuit breaker tripped".into(),
+            });
+        }
         let stats = self.http.stats();
         let fail = |reason: &'static str, detail: String| {
             stats.add_failure(reason);
@@ -194,6 +294,14 @@ impl Inner {
                 })?;
             self.http.get_once(&url, &headers)
         });
+        let outcome = match &got {
+            Ok(_) => Outcome::Delivered,
+            Err(e) => Outcome::Failed {
+                code: &e.code(),
+                detail: &e.to_string(),
+            },
+        };
+        self.breaker.record(outcome);
         match got {
             Ok((_, gz)) => match gunzip_blob(&gz) {
                 Ok(bytes) => {

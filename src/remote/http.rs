@@ -10,8 +10,11 @@
 //! Retry policy (the same for the Hub and for content stores):
 //! - retried: 5xx, 408, 429, timeouts, connection resets/refusals, a body cut
 //!   off before its `Content-Length`; the delay grows exponentially with
-//!   jitter (`backon`'s [`ExponentialBuilder`]), or follows `Retry-After`
-//!   when the server sends one (capped at the maximum backoff);
+//!   jitter (`backon`'s [`ExponentialBuilder`]), or follows the server's
+//!   wait: `Retry-After` (seconds), or for a 429 the Hub's `RateLimit`
+//!   header (`"api";r=0;t=55`: none left, the window resets in 55 s, read
+//!   as `huggingface_hub`'s `parse_ratelimit_headers` reads it), capped at
+//!   [`MAX_SERVER_WAIT`];
 //! - never retried: 401, 403, 404 and every other 4xx (asking again cannot
 //!   change the answer), TLS and URL errors.
 //!
@@ -43,7 +46,15 @@ pub struct HttpSettings {
     pub backoff_max: Duration,
     /// Connections kept open for reuse (set to the request concurrency).
     pub max_connections: usize,
+    /// Follow redirects (the Hub's CDN hops). S3 clients turn it off: S3's
+    /// `301 PermanentRedirect` carries no `Location`, only an error body
+    /// and `x-amz-bucket-region`, which must reach the caller.
+    pub follow_redirects: bool,
 }
+
+/// The longest wait a server's `Retry-After`/`RateLimit` may impose (the
+/// Hub's rate-limit windows are 5 minutes).
+pub const MAX_SERVER_WAIT: Duration = Duration::from_secs(300);
 
 impl Default for HttpSettings {
     fn default() -> Self {
@@ -53,6 +64,7 @@ impl Default for HttpSettings {
             backoff_initial: Duration::from_millis(250),
             backoff_max: Duration::from_secs(20),
             max_connections: 64,
+            follow_redirects: true,
         }
     }
 }
@@ -66,8 +78,12 @@ pub enum HttpError {
         url: String,
         /// Start of the response body (error text of the Hub or S3).
         message: String,
-        /// The Hub's `X-Error-Code` header (`GatedRepo`, `RepoNotFound`, ...).
+        /// The Hub's `X-Error-Code` header (`GatedRepo`, `RepoNotFound`, ...),
+        /// else S3's `<Code>` (`AccessDenied`, `ExpiredToken`, ...).
         error_code: Option<String>,
+        /// The Hub's `X-Error-Message` header (`Invalid credentials in
+        /// Authorization header` for a refused token).
+        error_message: Option<String>,
         retry_after: Option<Duration>,
     },
     /// No answer, or a stalled body, within the request timeout.
@@ -102,6 +118,22 @@ impl HttpError {
         match self {
             HttpError::Status { retry_after, .. } => *retry_after,
             _ => None,
+        }
+    }
+
+    /// A short name of the failure for counting and hints: S3's or the
+    /// Hub's error code, else `HTTP 503`, `timeout`, `connection error`.
+    pub fn code(&self) -> String {
+        match self {
+            HttpError::Status {
+                error_code: Some(c),
+                ..
+            } => c.clone(),
+            HttpError::Status { status, .. } => format!("HTTP {status}"),
+            HttpError::Timeout { .. } => "timeout".into(),
+            HttpError::Transport { .. } => "connection error".into(),
+            HttpError::Fatal { .. } => "request error".into(),
+            HttpError::Cancelled => "cancelled".into(),
         }
     }
 }
@@ -182,7 +214,9 @@ impl Retrier {
         self.used += 1;
         let delay = self.backoff.next().unwrap_or(self.backoff_max);
         Some(match err.retry_after() {
-            Some(ra) => ra.min(self.backoff_max).max(delay.min(self.backoff_max)),
+            // The server said how long: wait that long (bounded), and at
+            // least our own backoff.
+            Some(ra) => ra.min(MAX_SERVER_WAIT).max(delay.min(self.backoff_max)),
             None => delay,
         })
     }
@@ -210,30 +244,18 @@ pub type BodyResponse = http::Response<ureq::Body>;
 #[derive(Clone)]
 pub struct HttpClient {
     agent: ureq::Agent,
+    /// The same without redirect following, for callers that must read a
+    /// redirect's own headers ([`HttpClient::send_manual`]).
+    manual: ureq::Agent,
     settings: HttpSettings,
     stats: Arc<TransferStats>,
 }
 
 impl HttpClient {
     pub fn new(settings: HttpSettings, stats: Arc<TransferStats>) -> HttpClient {
-        let t = Some(settings.request_timeout);
-        let config = ureq::Agent::config_builder()
-            // We classify statuses ourselves (and read error bodies).
-            .http_status_as_error(false)
-            .timeout_connect(t)
-            .timeout_recv_response(t)
-            .timeout_per_read(t)
-            .max_redirects(10)
-            // The Hub redirects file downloads to a CDN on another host:
-            // the token must not travel there, but must survive same-host
-            // redirects (a renamed repository).
-            .redirect_auth_headers(RedirectAuthHeaders::SameHost)
-            .max_idle_connections(settings.max_connections.max(1))
-            .max_idle_connections_per_host(settings.max_connections.max(1))
-            .user_agent(format!("tritter-gpu/{}", env!("CARGO_PKG_VERSION")))
-            .build();
         HttpClient {
-            agent: ureq::Agent::new_with_config(config),
+            agent: agent(&settings, settings.follow_redirects),
+            manual: agent(&settings, false),
             settings,
             stats,
         }
@@ -256,20 +278,44 @@ impl HttpClient {
     /// any other status becomes [`HttpError::Status`] with the start of the
     /// body as its message.
     pub fn send(&self, url: &str, headers: &[(String, String)]) -> Result<BodyResponse, HttpError> {
-        let mut req = self.agent.get(url);
+        self.send_on(&self.agent, url, headers, false)
+    }
+
+    /// [`send`](Self::send) without following redirects: a 3xx with a
+    /// `Location` is returned as a success for the caller to follow.
+    pub fn send_manual(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+    ) -> Result<BodyResponse, HttpError> {
+        self.send_on(&self.manual, url, headers, true)
+    }
+
+    fn send_on(
+        &self,
+        agent: &ureq::Agent,
+        url: &str,
+        headers: &[(String, String)],
+        redirects_ok: bool,
+    ) -> Result<BodyResponse, HttpError> {
+        let mut req = agent.get(url);
         for (k, v) in headers {
             req = req.header(k.as_str(), v.as_str());
         }
         self.stats.add_request();
         let resp = req.call().map_err(|e| classify(url, e))?;
         let status = resp.status().as_u16();
-        if (200..300).contains(&status) {
+        if (200..300).contains(&status)
+            || (redirects_ok
+                && resp.status().is_redirection()
+                && resp.headers().contains_key("location"))
+        {
             return Ok(resp);
         }
-        let error_code = header(&resp, "x-error-code");
-        let retry_after = header(&resp, "retry-after")
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let mut error_code = header(&resp, "x-error-code");
+        let hub_message = header(&resp, "x-error-message");
+        let bucket_region = header(&resp, "x-amz-bucket-region");
+        let retry_after = server_wait(resp.headers(), status);
         // The error body is short (JSON or XML); a failure to read it only
         // loses detail, never the status.
         let mut body = resp.into_body();
@@ -279,11 +325,20 @@ impl HttpClient {
             .read_to_vec()
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .unwrap_or_default();
+        if error_code.is_none() {
+            error_code = xml_tag(&text, "Code");
+        }
+        let mut message = error_message(&text);
+        // S3's 301 names the right region only in this header.
+        if let Some(r) = bucket_region {
+            message.push_str(&format!(" (x-amz-bucket-region: {r})"));
+        }
         Err(HttpError::Status {
             status,
             url: url.to_string(),
-            message: error_message(&text),
+            message,
             error_code,
+            error_message: hub_message,
             retry_after,
         })
     }
@@ -340,12 +395,67 @@ impl HttpClient {
     }
 }
 
+fn agent(settings: &HttpSettings, follow_redirects: bool) -> ureq::Agent {
+    let t = Some(settings.request_timeout);
+    let config = ureq::Agent::config_builder()
+        // We classify statuses ourselves (and read error bodies).
+        .http_status_as_error(false)
+        .timeout_connect(t)
+        .timeout_recv_response(t)
+        .timeout_per_read(t)
+        .max_redirects(if follow_redirects { 10 } else { 0 })
+        .max_redirects_will_error(false)
+        // The Hub redirects file downloads to a CDN on another host: the
+        // token must not travel there, but must survive same-host redirects
+        // (a renamed repository).
+        .redirect_auth_headers(RedirectAuthHeaders::SameHost)
+        .max_idle_connections(settings.max_connections.max(1))
+        .max_idle_connections_per_host(settings.max_connections.max(1))
+        .user_agent(format!("tritter-gpu/{}", env!("CARGO_PKG_VERSION")))
+        .build();
+    ureq::Agent::new_with_config(config)
+}
+
 /// A response header as a string, when present and valid.
 pub fn header<B>(resp: &http::Response<B>, name: &str) -> Option<String> {
     resp.headers()
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
+}
+
+/// How long the server asks us to wait: `Retry-After: SECONDS`, or on a 429
+/// the `RateLimit` header of the IETF draft the Hub sends
+/// (`"api";r=0;t=55`: no request left, the window resets in 55 s), plus one
+/// second for rounding as `huggingface_hub` does.
+pub fn server_wait(headers: &http::HeaderMap, status: u16) -> Option<Duration> {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if status == 429 {
+        if let Some((remaining, reset)) = text("ratelimit").and_then(parse_ratelimit) {
+            if remaining == 0 {
+                return Some(Duration::from_secs(reset + 1));
+            }
+        }
+    }
+    text("retry-after")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+/// `(remaining, reset seconds)` of a `RateLimit` header value such as
+/// `"api";r=0;t=55` (the subset `huggingface_hub` reads).
+pub fn parse_ratelimit(v: &str) -> Option<(u64, u64)> {
+    let (mut r, mut t) = (None, None);
+    for part in v.split(';').map(str::trim) {
+        if let Some((k, val)) = part.split_once('=') {
+            match k.trim() {
+                "r" => r = val.trim().parse().ok(),
+                "t" => t = val.trim().parse().ok(),
+                _ => {}
+            }
+        }
+    }
+    Some((r?, t?))
 }
 
 /// Maps a ureq error to our classes.
@@ -403,13 +513,7 @@ fn error_message(body: &str) -> String {
         }
     }
     if body.starts_with('<') {
-        let tag = |name: &str| {
-            let open = format!("<{name}>");
-            let close = format!("</{name}>");
-            let start = body.find(&open)? + open.len();
-            let end = body[start..].find(&close)? + start;
-            Some(body[start..end].to_string())
-        };
+        let tag = |name: &str| xml_tag(body, name);
         match (tag("Code"), tag("Message")) {
             (Some(c), Some(m)) => return format!("{c}: {m}"),
             (Some(c), None) => return c,
@@ -418,6 +522,15 @@ fn error_message(body: &str) -> String {
     }
     let first = body.lines().next().unwrap_or("");
     first.chars().take(300).collect()
+}
+
+/// The text of the first `<name>...</name>` of an XML error body.
+fn xml_tag(body: &str, name: &str) -> Option<String> {
+    let open = format!("<{name}>");
+    let close = format!("</{name}>");
+    let start = body.find(&open)? + open.len();
+    let end = body[start..].find(&close)? + start;
+    Some(body[start..end].trim().to_string()).filter(|s| !s.is_empty())
 }
 
 #[cfg(test)]
@@ -430,6 +543,7 @@ mod tests {
             url: "u".into(),
             message: String::new(),
             error_code: None,
+            error_message: None,
             retry_after: None,
         }
     }
@@ -487,9 +601,37 @@ mod tests {
             url: "u".into(),
             message: String::new(),
             error_code: None,
+            error_message: None,
             retry_after: Some(Duration::from_secs(3600)),
         };
-        assert_eq!(r.next_delay(&e, false), Some(Duration::from_millis(100)));
+        assert_eq!(r.next_delay(&e, false), Some(MAX_SERVER_WAIT));
+        let e = HttpError::Status {
+            status: 429,
+            url: "u".into(),
+            message: String::new(),
+            error_code: None,
+            error_message: None,
+            retry_after: Some(Duration::from_secs(2)),
+        };
+        assert_eq!(r.next_delay(&e, false), Some(Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn hub_ratelimit_header_sets_the_wait_of_a_429() {
+        let mut h = http::HeaderMap::new();
+        h.insert("ratelimit", "\"api\";r=0;t=55".parse().expect("hv"));
+        h.insert(
+            "ratelimit-policy",
+            "\"fixed window\";\"api\";q=500;w=300".parse().expect("hv"),
+        );
+        assert_eq!(server_wait(&h, 429), Some(Duration::from_secs(56)));
+        // Requests left: the header is information, not a wait.
+        h.insert("ratelimit", "\"api\";r=3;t=55".parse().expect("hv"));
+        assert_eq!(server_wait(&h, 429), None);
+        h.insert("retry-after", "7".parse().expect("hv"));
+        assert_eq!(server_wait(&h, 429), Some(Duration::from_secs(7)));
+        assert_eq!(parse_ratelimit("\"api\" ; r = 0 ; t = 9"), Some((0, 9)));
+        assert_eq!(parse_ratelimit("garbage"), None);
     }
 
     #[test]

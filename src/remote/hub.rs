@@ -1,32 +1,55 @@
-//! Hugging Face Hub client: list a dataset's files, download them into a
-//! local cache (resumable, size and checksum checked). `HF_ENDPOINT` selects a
-//! mirror, `HF_TOKEN` authenticates for gated datasets.
+//! Hugging Face Hub client: pin a revision to its commit, list a dataset's
+//! files at that commit, download them into the standard Hugging Face cache
+//! (resumable, size and checksum checked).
 //!
-//! Protocol (the same endpoints `huggingface_hub` uses):
-//! - listing: `GET {endpoint}/api/datasets/{repo}/tree/{revision}/{path}`
-//!   (`?recursive=true` for a whole subtree) returns a JSON array of entries
-//!   `{"type": "file"|"directory", "path", "size", "oid", "lfs": {"oid": <sha256>}}`;
-//!   long listings are paginated with an RFC 8288 `Link: <...>; rel="next"`
-//!   header that we follow until it disappears;
-//! - download: `GET {endpoint}/datasets/{repo}/resolve/{revision}/{path}`,
-//!   which redirects LFS files to a CDN; we follow redirects (the token is kept
-//!   only on same-host hops) and resume with `Range: bytes=N-`.
+//! Protocol (the endpoints `huggingface_hub` uses):
+//! - revision: `GET {endpoint}/api/datasets/{repo}/revision/{rev}` (the
+//!   revision percent-encoded as one segment, `refs%2Fconvert%2Fparquet`)
+//!   answers `{"sha": COMMIT, ...}`. A run resolves its revision once and
+//!   lists and downloads by that commit only, so a branch that moves during
+//!   the run (BigCode rewrites shards in place for opt-out removals) cannot
+//!   mix two versions of a dataset; the commit is recorded in the stats
+//!   and `refs/{rev}` of the cache;
+//! - listing: `GET {endpoint}/api/datasets/{repo}/tree/{commit}/{path}`
+//!   (`?recursive=true` for a subtree) returns JSON entries
+//!   `{"type": "file"|"directory", "path", "size", "oid", "lfs": {"oid": <sha256>}}`,
+//!   paginated with an RFC 8288 `Link: <...>; rel="next"` header that we
+//!   follow until it disappears (`hf-hub` and `huggingface_hub` paginate the
+//!   same way; we keep our own blocking loop);
+//! - download: `GET {endpoint}/datasets/{repo}/resolve/{commit}/{path}`. The
+//!   Hub answers LFS files with a redirect to its CDN that carries
+//!   `X-Repo-Commit` and `X-Linked-Etag`; we follow it ourselves so that we
+//!   can check both against what we pinned and listed, and so that the token
+//!   only travels to the Hub's own host.
 //!
-//! Download protocol, so that a crash or a cut connection never leaves a
-//! wrong file in the cache:
-//! 1. bytes go to `{file}.part`, appended in order, so the part file is
-//!    always a prefix of the real file and its length is the resume offset;
-//! 2. `{file}.lock` (an advisory `flock`) keeps two processes from writing
-//!    the same part file;
-//! 3. when the part reaches the listed size its sha256 is compared with the
+//! Cache: the `huggingface_hub` layout ([`super::hub_cache`]), so shards that
+//! `datasets` or `hf download` fetched are used as they are, and ours serve
+//! them. Download protocol, so that a crash or a cut connection never leaves
+//! a wrong file in the cache:
+//! 1. `.locks/.../{etag}.lock` (an advisory `flock`, the lock
+//!    `huggingface_hub`'s `filelock` takes) keeps two processes off one blob;
+//! 2. bytes go to `blobs/{etag}.incomplete`, appended in order, so its length
+//!    is the resume offset (`Range: bytes=N-`). The blob is named by its
+//!    content hash, so a part is only ever completed with its own bytes: we
+//!    need no `If-Range` (which the CDN could not honour anyway, its
+//!    validators being its own), and a partial file of another commit's
+//!    version is simply another blob;
+//! 3. when the part reaches the listed size, its sha256 is compared with the
 //!    LFS oid of the listing; a mismatch deletes the part and is an error;
-//! 4. the part is renamed onto `{file}` (atomic on one filesystem), then
-//!    `{file}.verified` records `size sha256` so that later runs trust the
-//!    file without hashing it again.
+//! 4. the part is renamed onto `blobs/{etag}` (atomic on one filesystem) and
+//!    `snapshots/{commit}/{path}` is linked to it.
 //!
-//! (API agreed between the remote-sources and decontamination work.)
+//! A blob already present with the listed size is trusted without hashing
+//! (that is how `huggingface_hub` treats its cache, and its name is its
+//! sha256).
+//!
+//! `HF_HUB_OFFLINE=1` resolves revisions from `refs/` and lists from
+//! `snapshots/`, sending nothing.
 
+use super::env::Env;
 use super::http::{classify_io, header, HttpClient, HttpError, HttpSettings};
+use super::hub_cache::{default_hub_cache, is_commit, RepoCache};
+use super::hub_token::{discover_token, HubToken};
 use super::transfer_stats::TransferStats;
 use anyhow::{anyhow, bail, Context, Result};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -34,7 +57,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -43,38 +66,42 @@ use std::sync::Arc;
 pub struct HubConfig {
     /// `HF_ENDPOINT`, else `https://huggingface.co`.
     pub endpoint: String,
-    /// `HF_TOKEN`, if set.
-    pub token: Option<String>,
-    /// Download cache.
+    /// Discovered as `huggingface_hub` does ([`super::hub_token`]).
+    pub token: Option<HubToken>,
+    /// The Hugging Face cache root (`HF_HUB_CACHE`).
     pub cache_dir: PathBuf,
+    /// `HF_HUB_OFFLINE`: use the cache only.
+    pub offline: bool,
 }
 
 impl HubConfig {
-    /// Reads `HF_ENDPOINT` and `HF_TOKEN`; the cache defaults to
-    /// `$HF_HOME/tritter-gpu` or `~/.cache/tritter-gpu/hub`.
-    pub fn from_env(cache_dir: Option<PathBuf>) -> HubConfig {
-        let endpoint = std::env::var("HF_ENDPOINT")
-            .ok()
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "https://huggingface.co".into());
-        let token = std::env::var("HF_TOKEN").ok().filter(|s| !s.is_empty());
-        let cache_dir = cache_dir.unwrap_or_else(|| {
-            if let Ok(home) = std::env::var("HF_HOME") {
-                PathBuf::from(home).join("tritter-gpu")
-            } else {
-                PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| ".".into()))
-                    .join(".cache/tritter-gpu/hub")
-            }
-        });
+    /// A configuration for `endpoint` with an explicit token and cache.
+    pub fn new(endpoint: &str, token: Option<&str>, cache_dir: &Path) -> HubConfig {
         HubConfig {
             endpoint: endpoint.trim_end_matches('/').to_string(),
-            token,
-            cache_dir,
+            token: token.map(HubToken::given),
+            cache_dir: cache_dir.to_path_buf(),
+            offline: false,
         }
+    }
+
+    /// Reads `HF_ENDPOINT`, the token (`HF_TOKEN`, `HUGGING_FACE_HUB_TOKEN`,
+    /// the `hf auth login` file), `HF_HUB_OFFLINE`, and the cache
+    /// (`cache_dir` when given, else `huggingface_hub`'s `HF_HUB_CACHE`).
+    pub fn from_env(env: &Env, cache_dir: Option<PathBuf>) -> Result<HubConfig> {
+        let endpoint = env
+            .get("HF_ENDPOINT")
+            .unwrap_or_else(|| "https://huggingface.co".into());
+        Ok(HubConfig {
+            endpoint: endpoint.trim_end_matches('/').to_string(),
+            token: discover_token(env)?,
+            cache_dir: cache_dir.unwrap_or_else(|| default_hub_cache(env)),
+            offline: env.is_true("HF_HUB_OFFLINE") || env.is_true("TRANSFORMERS_OFFLINE"),
+        })
     }
 }
 
-/// One file of a dataset repository.
+/// One file of a dataset repository at a pinned commit.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HubFile {
     /// `owner/name`.
@@ -84,12 +111,15 @@ pub struct HubFile {
     pub size: u64,
     /// LFS sha256, when the listing gives one.
     pub sha256: Option<String>,
+    /// Name of its blob in the cache: the LFS sha256, else the git blob id.
+    pub etag: String,
+    /// The commit the file was listed at (and is downloaded from).
     pub revision: String,
 }
 
 /// What kind of Hub failure an error is; attached to the `anyhow` chain so
 /// callers can tell "no such path" (try another layout) from "no access"
-/// (stop and tell the user) with `err.downcast_ref::<HubErrorKind>()`.
+/// (stop and tell the user) with [`hub_error_kind`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HubErrorKind {
     AccessRefused,
@@ -117,6 +147,8 @@ pub struct TreeEntry {
     pub is_dir: bool,
     pub size: u64,
     pub sha256: Option<String>,
+    /// Git blob id.
+    pub oid: String,
 }
 
 #[derive(Deserialize)]
@@ -127,12 +159,19 @@ struct RawEntry {
     #[serde(default)]
     size: u64,
     #[serde(default)]
+    oid: String,
+    #[serde(default)]
     lfs: Option<RawLfs>,
 }
 
 #[derive(Deserialize)]
 struct RawLfs {
     oid: String,
+}
+
+#[derive(Deserialize)]
+struct RawRevision {
+    sha: String,
 }
 
 /// Characters escaped inside one path segment of a URL (RFC 3986
@@ -151,6 +190,20 @@ pub fn encode_path(path: &str) -> String {
         .join("/")
 }
 
+/// Percent-encodes a whole revision as one segment (`/` too), as
+/// `huggingface_hub` does with `quote(revision, safe="")`.
+pub fn encode_revision(rev: &str) -> String {
+    utf8_percent_encode(rev, SEGMENT).to_string()
+}
+
+/// An etag header value without `W/` and quotes.
+fn normalize_etag(v: &str) -> String {
+    v.trim()
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .to_string()
+}
+
 pub struct HubClient {
     pub config: HubConfig,
     http: HttpClient,
@@ -162,7 +215,7 @@ impl HubClient {
         HubClient::with_http(config, HttpSettings::default())
     }
 
-    /// A client with explicit timeouts and retries (from `RemoteFlags`).
+    /// A client with explicit timeouts and retries (from `RemoteConfig`).
     pub fn with_http(config: HubConfig, settings: HttpSettings) -> Result<HubClient> {
         anyhow::ensure!(
             config.endpoint.starts_with("http://") || config.endpoint.starts_with("https://"),
@@ -184,17 +237,72 @@ impl HubClient {
 
     fn auth_headers(&self) -> Vec<(String, String)> {
         match &self.config.token {
-            Some(t) => vec![("Authorization".into(), format!("Bearer {t}"))],
+            Some(t) => vec![("Authorization".into(), format!("Bearer {}", t.value))],
             None => Vec::new(),
         }
     }
 
-    fn tree_url(&self, repo: &str, revision: &str, prefix: &str, recursive: bool) -> String {
+    fn repo_cache(&self, repo: &str) -> Result<RepoCache> {
+        RepoCache::dataset(&self.config.cache_dir, repo)
+    }
+
+    /// The commit `revision` (branch, tag, `refs/...` or commit) of dataset
+    /// `repo` points to now, recorded in the cache's `refs/`.
+    pub fn resolve_commit(&self, repo: &str, revision: &str) -> Result<String> {
+        if is_commit(revision) {
+            return Ok(revision.to_ascii_lowercase());
+        }
+        let cache = self.repo_cache(repo)?;
+        if self.config.offline {
+            return cache.read_ref(revision)?.ok_or_else(|| {
+                anyhow!(
+                    "HF_HUB_OFFLINE is set, and the cache {} has no commit for revision \
+                     {revision:?} of {repo}: run once online, or give a commit",
+                    self.config.cache_dir.display()
+                )
+            });
+        }
+        let url = format!(
+            "{}/api/datasets/{}/revision/{}",
+            self.config.endpoint,
+            encode_path(repo),
+            encode_revision(revision)
+        );
+        let (_, body) = match self.http.get_with_retry(&url, &self.auth_headers()) {
+            Ok(r) => r,
+            Err(e) => {
+                let cached = cache.read_ref(revision).ok().flatten();
+                let mut err = self.hub_error(repo, revision, "", e);
+                if let Some(c) = cached {
+                    err = err.context(format!(
+                        "cannot resolve revision {revision:?} of {repo} on the Hub (the cache \
+                         has commit {c} for it: set HF_HUB_OFFLINE=1 to run from the cache)"
+                    ));
+                }
+                return Err(err);
+            }
+        };
+        let raw: RawRevision = serde_json::from_slice(&body).with_context(|| {
+            format!(
+                "the Hub's answer for revision {revision:?} of {repo} ({url}) has no commit sha"
+            )
+        })?;
+        anyhow::ensure!(
+            is_commit(&raw.sha),
+            "the Hub answered {:?} as the commit of {repo}@{revision}, which is not a commit id",
+            raw.sha
+        );
+        let commit = raw.sha.to_ascii_lowercase();
+        cache.write_ref(revision, &commit)?;
+        Ok(commit)
+    }
+
+    fn tree_url(&self, repo: &str, commit: &str, prefix: &str, recursive: bool) -> String {
         let mut url = format!(
             "{}/api/datasets/{}/tree/{}",
             self.config.endpoint,
             encode_path(repo),
-            utf8_percent_encode(revision, SEGMENT)
+            encode_revision(commit)
         );
         let prefix = prefix.trim_matches('/');
         if !prefix.is_empty() {
@@ -207,41 +315,48 @@ impl HubClient {
         url
     }
 
-    /// Files of dataset `repo` at `revision` under `prefix` (empty: all),
-    /// recursively, in the order the Hub lists them.
+    /// Files of dataset `repo` at `revision` (pinned to its commit first)
+    /// under `prefix` (empty: all), recursively, in the order the Hub lists
+    /// them.
     pub fn list_dataset_files(
         &self,
         repo: &str,
         revision: &str,
         prefix: &str,
     ) -> Result<Vec<HubFile>> {
-        let entries = self.list_tree(repo, revision, prefix, true)?;
+        let commit = self.resolve_commit(repo, revision)?;
+        let entries = self.list_tree(repo, &commit, prefix, true)?;
         Ok(entries
             .into_iter()
             .filter(|e| !e.is_dir)
             .map(|e| HubFile {
                 repo: repo.to_string(),
+                etag: e.sha256.clone().unwrap_or(e.oid),
                 path: e.path,
                 size: e.size,
                 sha256: e.sha256,
-                revision: revision.to_string(),
+                revision: commit.clone(),
             })
             .collect())
     }
 
     /// Entries (files and directories) directly under `prefix`.
     pub fn list_dir(&self, repo: &str, revision: &str, prefix: &str) -> Result<Vec<TreeEntry>> {
-        self.list_tree(repo, revision, prefix, false)
+        let commit = self.resolve_commit(repo, revision)?;
+        self.list_tree(repo, &commit, prefix, false)
     }
 
     fn list_tree(
         &self,
         repo: &str,
-        revision: &str,
+        commit: &str,
         prefix: &str,
         recursive: bool,
     ) -> Result<Vec<TreeEntry>> {
-        let mut url = self.tree_url(repo, revision, prefix, recursive);
+        if self.config.offline {
+            return self.list_snapshot(repo, commit, prefix, recursive);
+        }
+        let mut url = self.tree_url(repo, commit, prefix, recursive);
         let headers = self.auth_headers();
         let mut out = Vec::new();
         // A listing of millions of files is a few thousand pages; the bound
@@ -250,9 +365,9 @@ impl HubClient {
             let (hdrs, body) = self
                 .http
                 .get_with_retry(&url, &headers)
-                .map_err(|e| self.hub_error(repo, revision, prefix, e))?;
+                .map_err(|e| self.hub_error(repo, commit, prefix, e))?;
             let raw: Vec<RawEntry> = serde_json::from_slice(&body).with_context(|| {
-                format!("the Hub listing of {repo}@{revision}/{prefix} ({url}) is not the expected JSON array")
+                format!("the Hub listing of {repo}@{commit}/{prefix} ({url}) is not the expected JSON array")
             })?;
             for e in raw {
                 out.push(TreeEntry {
@@ -260,6 +375,7 @@ impl HubClient {
                     path: e.path,
                     size: e.size,
                     sha256: e.lfs.map(|l| l.oid),
+                    oid: e.oid,
                 });
             }
             let link = hdrs.get("link").and_then(|v| v.to_str().ok());
@@ -268,137 +384,264 @@ impl HubClient {
                 None => return Ok(out),
             }
         }
-        bail!("the Hub listing of {repo}@{revision}/{prefix} did not end after 100000 pages")
+        bail!("the Hub listing of {repo}@{commit}/{prefix} did not end after 100000 pages")
     }
 
-    /// Resolves a `Link` target that may be relative to the endpoint.
-    fn absolute(&self, link: &str) -> String {
+    /// The listing of a cached snapshot (offline mode): files are the
+    /// snapshot's links, sizes those of their blobs, the sha256 the blob
+    /// name when it is one.
+    fn list_snapshot(
+        &self,
+        repo: &str,
+        commit: &str,
+        prefix: &str,
+        recursive: bool,
+    ) -> Result<Vec<TreeEntry>> {
+        let cache = self.repo_cache(repo)?;
+        let root = cache.snapshot(commit, "x")?;
+        let root = root.parent().expect("snapshot dir").to_path_buf();
+        let prefix = prefix.trim_matches('/');
+        let start = if prefix.is_empty() {
+            root.clone()
+        } else {
+            cache.snapshot(commit, prefix)?
+        };
+        if !start.is_dir() {
+            return Err(anyhow::Error::new(HubError {
+                kind: HubErrorKind::NotFound,
+                message: format!(
+                    "HF_HUB_OFFLINE is set and the cached snapshot {commit} of {repo} has no \
+                     directory {prefix:?} ({})",
+                    start.display()
+                ),
+            }));
+        }
+        let mut out = Vec::new();
+        let mut stack = vec![start];
+        while let Some(dir) = stack.pop() {
+            let entries =
+                fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))?;
+            for entry in entries {
+                let entry = entry?;
+                let p = entry.path();
+                let rel = p
+                    .strip_prefix(&root)
+                    .expect("under the snapshot")
+                    .to_string_lossy()
+                    .into_owned();
+                let meta = fs::metadata(&p)
+                    .with_context(|| format!("broken link in the cache: {}", p.display()))?;
+                if meta.is_dir() {
+                    out.push(TreeEntry {
+                        path: rel,
+                        is_dir: true,
+                        size: 0,
+                        sha256: None,
+                        oid: String::new(),
+                    });
+                    if recursive {
+                        stack.push(p);
+                    }
+                } else {
+                    let etag = fs::read_link(&p)
+                        .ok()
+                        .and_then(|t| t.file_name().map(|n| n.to_string_lossy().into_owned()))
+                        .unwrap_or_default();
+                    let sha = (etag.len() == 64 && etag.bytes().all(|b| b.is_ascii_hexdigit()))
+                        .then(|| etag.clone());
+                    out.push(TreeEntry {
+                        path: rel,
+                        is_dir: false,
+                        size: meta.len(),
+                        sha256: sha,
+                        oid: etag,
+                    });
+                }
+            }
+        }
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(out)
+    }
+
+    /// Resolves a `Link` or `Location` target that may be relative to `base`.
+    fn absolute_to(base: &str, link: &str) -> String {
         if link.starts_with("http://") || link.starts_with("https://") {
             return link.to_string();
         }
-        // Origin of the endpoint: scheme://host[:port]
-        let ep = &self.config.endpoint;
-        let origin_end = ep
+        // Origin of the base: scheme://host[:port]
+        let origin_end = base
             .find("://")
-            .and_then(|i| ep[i + 3..].find('/').map(|j| i + 3 + j))
-            .unwrap_or(ep.len());
-        format!("{}/{}", &ep[..origin_end], link.trim_start_matches('/'))
+            .and_then(|i| base[i + 3..].find('/').map(|j| i + 3 + j))
+            .unwrap_or(base.len());
+        format!("{}/{}", &base[..origin_end], link.trim_start_matches('/'))
+    }
+
+    fn absolute(&self, link: &str) -> String {
+        HubClient::absolute_to(&self.config.endpoint, link)
     }
 
     /// Turns an HTTP failure into a sentence that says what to do.
     fn hub_error(&self, repo: &str, revision: &str, path: &str, e: HttpError) -> anyhow::Error {
         let page = format!("https://huggingface.co/datasets/{repo}");
-        match &e {
-            HttpError::Status {
-                status: 401 | 403,
+        let tokens = "https://huggingface.co/settings/tokens";
+        let HttpError::Status {
+            status,
+            message,
+            error_code,
+            error_message,
+            ..
+        } = &e
+        else {
+            return anyhow!(e).context(format!("Hub request for {repo}@{revision}/{path} failed"));
+        };
+        let mut detail = String::new();
+        if let Some(c) = error_code {
+            detail.push_str(&format!(" [{c}]"));
+        }
+        let text = error_message.as_deref().unwrap_or(message);
+        if !text.is_empty() {
+            detail.push_str(&format!(" {text}"));
+        }
+        let code = error_code.as_deref();
+        let refused = |message: String| {
+            anyhow::Error::new(HubError {
+                kind: HubErrorKind::AccessRefused,
                 message,
-                error_code,
-                ..
-            } => {
-                let detail = match (error_code, message.is_empty()) {
-                    (Some(c), false) => format!(" [{c}] {message}"),
-                    (Some(c), true) => format!(" [{c}]"),
-                    (None, false) => format!(" {message}"),
-                    (None, true) => String::new(),
-                };
-                let status = e.status().unwrap_or(0);
-                let msg = match &self.config.token {
-                    None => format!(
-                        "the Hub refused access to dataset {repo} (HTTP {status}{detail}). \
-                         It is gated or private: sign in at {page}, accept the dataset's terms, \
-                         create a read token at https://huggingface.co/settings/tokens and set \
-                         HF_TOKEN to it"
-                    ),
-                    Some(_) => format!(
-                        "the Hub refused the token in HF_TOKEN for dataset {repo} (HTTP {status}{detail}). \
-                         Accept the dataset's terms at {page} with the account that owns the token, \
-                         and check that the token is valid and allows reading"
-                    ),
+            })
+        };
+        match (*status, &self.config.token) {
+            // The Hub's answer to a token it does not accept, whatever the
+            // repository (public ones included): the token is the problem.
+            (401, Some(t)) if code != Some("RepoNotFound") && code != Some("GatedRepo") => {
+                refused(format!(
+                    "the Hub refused the token from {} (HTTP 401{detail}): it is invalid, \
+                     expired or revoked. Create a new read token at {tokens} and run `hf auth \
+                     login` or set HF_TOKEN to it; {repo} itself may well be public (unset the \
+                     token, or set HF_HUB_DISABLE_IMPLICIT_TOKEN=1, to read it anonymously)",
+                    t.source
+                ))
+            }
+            (401 | 403, None) if code != Some("RepoNotFound") => refused(format!(
+                "the Hub refused access to dataset {repo} (HTTP {status}{detail}). It is gated \
+                 or private: sign in at {page}, accept the dataset's terms, create a read token \
+                 at {tokens} and set HF_TOKEN to it (or run `hf auth login`)"
+            )),
+            (403, Some(t)) if code == Some("GatedRepo") => refused(format!(
+                "the Hub refused the token from {} for gated dataset {repo} (HTTP 403{detail}): \
+                 accept the dataset's terms at {page} with the account that owns the token",
+                t.source
+            )),
+            (403, Some(t)) => refused(format!(
+                "the Hub refused the token from {} for dataset {repo} (HTTP 403{detail}): the \
+                 token lacks read access to it (a fine-grained token needs this repository or \
+                 public gated repositories allowed); check it at {tokens}",
+                t.source
+            )),
+            (401 | 404, _) if code == Some("RepoNotFound") => {
+                let who = match &self.config.token {
+                    Some(t) => format!("the account of the token from {}", t.source),
+                    None => "anonymous requests (no token)".into(),
                 };
                 anyhow::Error::new(HubError {
-                    kind: HubErrorKind::AccessRefused,
-                    message: msg,
+                    kind: HubErrorKind::NotFound,
+                    message: format!(
+                        "dataset {repo} was not found on the Hub (HTTP {status}{detail}): check \
+                         its name; if it is private, {who} cannot see it"
+                    ),
                 })
             }
-            HttpError::Status {
-                status: 404,
-                message,
-                ..
-            } => anyhow::Error::new(HubError {
+            (404, _) => anyhow::Error::new(HubError {
                 kind: HubErrorKind::NotFound,
                 message: format!(
                     "not found on the Hub: dataset {repo}, revision {revision:?}, path {path:?} \
-                         ({message}). Check the hf:// URI and --hf-revision"
+                     ({}). Check the hf:// URI and --hf-revision",
+                    detail.trim()
                 ),
             }),
             _ => anyhow!(e).context(format!("Hub request for {repo}@{revision}/{path} failed")),
         }
     }
 
-    /// Cache location of `file`:
-    /// `{cache}/datasets/{owner}/{name}/{revision}/{path}`.
+    /// Cache location of `file`: `snapshots/{commit}/{path}` of its repo.
     pub fn cache_path(&self, file: &HubFile) -> Result<PathBuf> {
-        let mut p = self.config.cache_dir.join("datasets");
-        for part in file.repo.split('/') {
-            p.push(safe_component(part, &file.repo)?);
-        }
-        // A revision like `refs/convert/parquet` becomes one directory.
-        p.push(safe_component(
-            &file.revision.replace('/', "%2F"),
-            &file.revision,
-        )?);
-        for part in file.path.split('/') {
-            p.push(safe_component(part, &file.path)?);
-        }
-        Ok(p)
+        self.repo_cache(&file.repo)?
+            .snapshot(&file.revision, &file.path)
     }
 
     /// Bytes of `file` already on disk (complete or partial), for the disk
     /// space estimate.
     pub fn cached_bytes(&self, file: &HubFile) -> u64 {
-        let Ok(dest) = self.cache_path(file) else {
+        let Ok(cache) = self.repo_cache(&file.repo) else {
             return 0;
         };
-        if let Ok(m) = fs::metadata(&dest) {
-            if m.len() == file.size {
+        if let Ok(blob) = cache.blob(&file.etag) {
+            if fs::metadata(&blob).is_ok_and(|m| m.len() == file.size) {
                 return file.size;
             }
         }
-        fs::metadata(with_suffix(&dest, ".part")).map_or(0, |m| m.len().min(file.size))
+        cache
+            .incomplete(&file.etag)
+            .ok()
+            .and_then(|p| fs::metadata(p).ok())
+            .map_or(0, |m| m.len().min(file.size))
     }
 
-    /// Downloads `file` into the cache (or finds it there) and returns its path.
+    /// Downloads `file` into the cache (or finds it there) and returns its
+    /// snapshot path.
     pub fn download(&self, file: &HubFile) -> Result<PathBuf> {
         self.download_cancellable(file, &AtomicBool::new(false))
+    }
+
+    /// Whether the blob of `file` is complete in the cache.
+    fn blob_present(&self, cache: &RepoCache, file: &HubFile) -> Result<bool> {
+        Ok(
+            fs::metadata(cache.blob(&file.etag)?)
+                .is_ok_and(|m| m.is_file() && m.len() == file.size),
+        )
     }
 
     /// [`download`](Self::download) that stops (keeping the part file for a
     /// later resume) as soon as `cancel` is set.
     pub fn download_cancellable(&self, file: &HubFile, cancel: &AtomicBool) -> Result<PathBuf> {
-        let dest = self.cache_path(file)?;
-        if self.verified_in_cache(file, &dest)? {
-            self.stats().add_cache_hit();
-            return Ok(dest);
+        let cache = self.repo_cache(&file.repo)?;
+        let link = |this: &Self| -> Result<PathBuf> {
+            this.stats().add_cache_hit();
+            cache.link_snapshot(&file.revision, &file.path, &file.etag)
+        };
+        if self.blob_present(&cache, file)? {
+            return link(self);
         }
-        let dir = dest.parent().expect("cache path has a parent");
-        fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create cache directory {}", dir.display()))?;
-        let lock_path = with_suffix(&dest, ".lock");
+        if self.config.offline {
+            bail!(
+                "HF_HUB_OFFLINE is set and {} of {} (commit {}) is not in the cache {}",
+                file.path,
+                file.repo,
+                file.revision,
+                self.config.cache_dir.display()
+            );
+        }
+        let lock_path = cache.lock(&file.etag)?;
+        let lock_dir = lock_path.parent().expect("lock has a parent");
+        fs::create_dir_all(lock_dir)
+            .with_context(|| format!("cannot create cache directory {}", lock_dir.display()))?;
         let lock = File::create(&lock_path)
             .with_context(|| format!("cannot create lock file {}", lock_path.display()))?;
         fs4::FileExt::lock(&lock)
             .with_context(|| format!("cannot lock {}", lock_path.display()))?;
         // Another process may have finished it while we waited for the lock.
-        if self.verified_in_cache(file, &dest)? {
-            self.stats().add_cache_hit();
-            return Ok(dest);
+        if self.blob_present(&cache, file)? {
+            return link(self);
         }
-        let part = with_suffix(&dest, ".part");
+        let blob = cache.blob(&file.etag)?;
+        let blob_dir = blob.parent().expect("blob has a parent");
+        fs::create_dir_all(blob_dir)
+            .with_context(|| format!("cannot create cache directory {}", blob_dir.display()))?;
+        let part = cache.incomplete(&file.etag)?;
         let url = format!(
             "{}/datasets/{}/resolve/{}/{}",
             self.config.endpoint,
             encode_path(&file.repo),
-            utf8_percent_encode(&file.revision, SEGMENT),
+            encode_revision(&file.revision),
             encode_path(&file.path)
         );
         let mut retrier = self.http.retrier();
@@ -434,13 +677,65 @@ impl HubClient {
             }
         }
         self.verify_part(file, &part)?;
-        fs::rename(&part, &dest)
-            .with_context(|| format!("cannot move {} to {}", part.display(), dest.display()))?;
-        write_marker(&dest, file)?;
+        fs::rename(&part, &blob)
+            .with_context(|| format!("cannot move {} to {}", part.display(), blob.display()))?;
         self.stats().add_completed();
+        let path = cache.link_snapshot(&file.revision, &file.path, &file.etag)?;
         drop(lock);
-        let _ = fs::remove_file(&lock_path);
-        Ok(dest)
+        Ok(path)
+    }
+
+    /// Sends the resolve request and follows the Hub's redirect ourselves:
+    /// the Hub's answer must name the pinned commit and the listed etag, and
+    /// the token goes to the Hub's host only.
+    fn open_download(
+        &self,
+        file: &HubFile,
+        url: &str,
+        range: Option<u64>,
+    ) -> Result<super::http::BodyResponse, HttpError> {
+        let mut target = url.to_string();
+        let hub_origin = origin(&self.config.endpoint);
+        for _hop in 0..10 {
+            let mut headers = if origin(&target) == hub_origin {
+                self.auth_headers()
+            } else {
+                Vec::new()
+            };
+            if let Some(n) = range {
+                headers.push(("Range".into(), format!("bytes={n}-")));
+            }
+            let resp = self.http.send_manual(&target, &headers)?;
+            let mismatch = |what: &str, got: &str, want: &str| HttpError::Fatal {
+                url: target.clone(),
+                detail: format!(
+                    "the Hub answered {what} {got} for {} where we pinned {want}; the \
+                     repository changed under us or a mirror serves another version",
+                    file.path
+                ),
+            };
+            if let Some(c) = header(&resp, "x-repo-commit") {
+                if !c.eq_ignore_ascii_case(&file.revision) {
+                    return Err(mismatch("commit", &c, &file.revision));
+                }
+            }
+            let linked = header(&resp, "x-linked-etag").map(|e| normalize_etag(&e));
+            if let Some(e) = &linked {
+                if *e != file.etag {
+                    return Err(mismatch("etag", e, &file.etag));
+                }
+            }
+            if resp.status().is_redirection() {
+                let loc = header(&resp, "location").expect("send_manual checked Location");
+                target = HubClient::absolute_to(&target, &loc);
+                continue;
+            }
+            return Ok(resp);
+        }
+        Err(HttpError::Fatal {
+            url: url.to_string(),
+            detail: "more than 10 redirects".into(),
+        })
     }
 
     /// One request: appends to the part file from its current length.
@@ -470,11 +765,7 @@ impl HubClient {
         if have == file.size {
             return Ok(());
         }
-        let mut headers = self.auth_headers();
-        if have > 0 {
-            headers.push(("Range".into(), format!("bytes={have}-")));
-        }
-        let resp = match self.http.send(url, &headers) {
+        let resp = match self.open_download(file, url, (have > 0).then_some(have)) {
             Err(HttpError::Status { status: 416, .. }) => {
                 // Our offset does not fit the server's file: start over.
                 f.set_len(0).map_err(io_err)?;
@@ -558,38 +849,15 @@ impl HubClient {
         }
         Ok(())
     }
-
-    /// Whether `dest` holds `file`: its marker matches, or (marker missing
-    /// after a crash) its size and hash do.
-    fn verified_in_cache(&self, file: &HubFile, dest: &Path) -> Result<bool> {
-        let Ok(meta) = fs::metadata(dest) else {
-            return Ok(false);
-        };
-        if meta.len() != file.size {
-            return Ok(false);
-        }
-        let marker = with_suffix(dest, ".verified");
-        if let Ok(text) = fs::read_to_string(&marker) {
-            return Ok(text.trim() == marker_text(file).trim());
-        }
-        if let Some(expected) = &file.sha256 {
-            if !sha256_file(dest)?.eq_ignore_ascii_case(expected) {
-                return Ok(false);
-            }
-        }
-        write_marker(dest, file)?;
-        Ok(true)
-    }
 }
 
-fn marker_text(file: &HubFile) -> String {
-    format!("{} {}\n", file.size, file.sha256.as_deref().unwrap_or("-"))
-}
-
-fn write_marker(dest: &Path, file: &HubFile) -> Result<()> {
-    let marker = with_suffix(dest, ".verified");
-    fs::write(&marker, marker_text(file))
-        .with_context(|| format!("cannot write {}", marker.display()))
+/// `scheme://host[:port]` of a URL.
+fn origin(url: &str) -> &str {
+    let end = url
+        .find("://")
+        .and_then(|i| url[i + 3..].find('/').map(|j| i + 3 + j))
+        .unwrap_or(url.len());
+    &url[..end]
 }
 
 fn part_len(part: &Path) -> u64 {
@@ -601,16 +869,6 @@ pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(suffix);
     PathBuf::from(s)
-}
-
-/// One path component from the (untrusted) listing, refusing anything that
-/// could escape the cache directory.
-fn safe_component<'a>(part: &'a str, whole: &str) -> Result<&'a str> {
-    let mut comps = Path::new(part).components();
-    match (comps.next(), comps.next()) {
-        (Some(Component::Normal(_)), None) if !part.contains('\\') => Ok(part),
-        _ => bail!("refusing unsafe path {whole:?} from the Hub listing"),
-    }
 }
 
 /// Hex sha256 of a file, read in 1 MiB blocks.
@@ -691,39 +949,24 @@ mod tests {
     }
 
     #[test]
-    fn cache_paths_refuse_escapes() {
-        let client = HubClient::new(HubConfig {
-            endpoint: "http://127.0.0.1:1".into(),
-            token: None,
-            cache_dir: PathBuf::from("/cache"),
-        })
-        .expect("client");
-        let mut f = HubFile {
-            repo: "bigcode/the-stack-v2-dedup".into(),
-            path: "data/Python/train-00000.parquet".into(),
-            size: 1,
-            sha256: None,
-            revision: "refs/convert/parquet".into(),
-        };
+    fn revisions_are_one_segment_and_etags_normalised() {
         assert_eq!(
-            client.cache_path(&f).expect("ok"),
-            PathBuf::from(
-                "/cache/datasets/bigcode/the-stack-v2-dedup/refs%2Fconvert%2Fparquet/data/Python/train-00000.parquet"
-            )
+            encode_revision("refs/convert/parquet"),
+            "refs%2Fconvert%2Fparquet"
         );
-        f.path = "data/../../etc/passwd".into();
-        assert!(client.cache_path(&f).is_err());
-        f.path = "/etc/passwd".into();
-        assert!(client.cache_path(&f).is_err());
+        assert_eq!(encode_revision("main"), "main");
+        assert_eq!(normalize_etag("W/\"abc\""), "abc");
+        assert_eq!(normalize_etag("\"abc\""), "abc");
+        assert_eq!(origin("http://127.0.0.1:8/a/b"), "http://127.0.0.1:8");
+        assert_eq!(
+            HubClient::absolute_to("http://h:1/datasets/a/b", "/cdn/x"),
+            "http://h:1/cdn/x"
+        );
     }
 
     #[test]
     fn endpoint_must_be_http() {
-        let r = HubClient::new(HubConfig {
-            endpoint: "ftp://x".into(),
-            token: None,
-            cache_dir: PathBuf::from("/c"),
-        });
+        let r = HubClient::new(HubConfig::new("ftp://x", None, Path::new("/c")));
         assert!(r.is_err());
     }
 }

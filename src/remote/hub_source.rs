@@ -1,10 +1,19 @@
 //! `hf://` sources: from a URI and a language to the list of Parquet shards
 //! to read.
 //!
-//! URI forms (the first is what users type; the second is the form of
-//! `huggingface_hub`'s `HfFileSystem`, accepted for copy-paste):
-//! - `hf://OWNER/NAME[/PATH]`
-//! - `hf://datasets/OWNER/NAME[@REVISION][/PATH]`
+//! URI forms:
+//! - `hf://OWNER/NAME[/PATH]`, our short form (a dataset);
+//! - `hf://datasets/OWNER/NAME[@REVISION][/PATH]`, the form of
+//!   `huggingface_hub`'s `HfFileSystem` and of datatrove, parsed by the
+//!   rules of `huggingface_hub`'s `utils/_hf_uris.py`: the `@` belongs to
+//!   the repository id only right after `OWNER/NAME` (an `@` further on is
+//!   part of a file name); a revision containing `/` is taken whole when it
+//!   is one of the Hub's special refs (`refs/convert/NAME`, `refs/pr/N`),
+//!   else it ends at the next `/`; and it is percent-decoded, so
+//!   `@refs%2Fconvert%2Fparquet` is `refs/convert/parquet` too.
+//!
+//! Models, spaces and buckets (`hf://models/...`) are refused: we read
+//! datasets.
 //!
 //! Layouts of the datasets we know (each directory holds `*.parquet`):
 //!
@@ -27,6 +36,23 @@
 use super::hub::{hub_error_kind, HubClient, HubErrorKind, HubFile, TreeEntry};
 use anyhow::{bail, Context, Result};
 
+/// Length of the Hub special ref at the start of `s`, if any: the regex
+/// `^refs/(?:convert/[\w.-]+|pr/\d+)` of `huggingface_hub`.
+fn special_ref_len(s: &str) -> Option<usize> {
+    let word = |c: char| c.is_alphanumeric() || c == '_' || c == '.' || c == '-';
+    if let Some(rest) = s.strip_prefix("refs/convert/") {
+        let n = rest.find(|c: char| !word(c)).unwrap_or(rest.len());
+        return (n > 0).then_some("refs/convert/".len() + n);
+    }
+    if let Some(rest) = s.strip_prefix("refs/pr/") {
+        let n = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        return (n > 0).then_some("refs/pr/".len() + n);
+    }
+    None
+}
+
 /// Default content store of datasets whose rows carry `blob_id` only.
 pub const SOFTWARE_HERITAGE_S3: &str = "s3://softwareheritage/content";
 
@@ -48,20 +74,63 @@ impl HfUri {
     }
 
     pub fn parse(s: &str) -> Result<HfUri> {
+        let form = "expected hf://OWNER/NAME[/PATH] or hf://datasets/OWNER/NAME[@REVISION][/PATH]";
         let Some(rest) = s.strip_prefix("hf://") else {
-            bail!("{s:?} is not an hf:// URI (expected hf://OWNER/NAME[/PATH])");
+            bail!("{s:?} is not an hf:// URI ({form})");
         };
-        let rest = rest.strip_prefix("datasets/").unwrap_or(rest);
-        let mut parts = rest.split('/').filter(|p| !p.is_empty());
-        let (Some(owner), Some(name_rev)) = (parts.next(), parts.next()) else {
-            bail!("{s:?} does not name a dataset (expected hf://OWNER/NAME[/PATH])");
+        let rest = match rest.split_once('/') {
+            Some(("datasets", r)) => r,
+            Some((kind @ ("models" | "spaces" | "buckets" | "kernels"), _)) => {
+                bail!("{s:?} names {kind}, not a dataset; only datasets can be read ({form})")
+            }
+            _ => rest,
         };
-        let (name, revision) = match name_rev.split_once('@') {
-            Some((n, r)) if !r.is_empty() => (n, Some(r.to_string())),
-            Some(_) => bail!("{s:?} has an empty @revision"),
-            None => (name_rev, None),
+        let location = rest.trim_matches('/');
+        let at = location.find('@');
+        let (repo, revision, path) = match at {
+            Some(i) if location[..i].matches('/').count() <= 1 => {
+                let repo = &location[..i];
+                let rev_and_path = &location[i + 1..];
+                let (rev, path) = match special_ref_len(rev_and_path) {
+                    Some(n) => (
+                        &rev_and_path[..n],
+                        rev_and_path[n..].trim_start_matches('/'),
+                    ),
+                    None => rev_and_path.split_once('/').unwrap_or((rev_and_path, "")),
+                };
+                let rev = percent_encoding::percent_decode_str(rev)
+                    .decode_utf8()
+                    .with_context(|| format!("{s:?}: the revision is not valid UTF-8"))?;
+                if rev.is_empty() {
+                    bail!("{s:?} has an empty @revision");
+                }
+                (repo, Some(rev.into_owned()), path)
+            }
+            _ => {
+                let mut it = location.splitn(3, '/');
+                match (it.next(), it.next()) {
+                    (Some(o), Some(n)) => {
+                        let end = o.len() + 1 + n.len();
+                        (
+                            &location[..end],
+                            None,
+                            location[end..].trim_start_matches('/'),
+                        )
+                    }
+                    _ => ("", None, ""),
+                }
+            }
         };
-        let path: Vec<&str> = parts.collect();
+        let mut repo_parts = repo.split('/');
+        let (Some(owner), Some(name), None) =
+            (repo_parts.next(), repo_parts.next(), repo_parts.next())
+        else {
+            bail!("{s:?} does not name a dataset ({form})");
+        };
+        if owner.is_empty() || name.is_empty() {
+            bail!("{s:?} does not name a dataset ({form})");
+        }
+        let path: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
         for p in path.iter().chain([&owner, &name]) {
             if *p == "." || *p == ".." {
                 bail!("{s:?} contains a '.' or '..' path segment");
@@ -142,7 +211,11 @@ pub fn language_key(name: &str) -> String {
 #[derive(Clone, Debug)]
 pub struct HubShards {
     pub uri: HfUri,
+    /// The revision asked for (`main`, a tag, `refs/convert/parquet`).
     pub revision: String,
+    /// The commit it pointed to when the run started: everything is listed
+    /// and downloaded at this commit.
+    pub commit: String,
     /// The directory whose Parquet files we read.
     pub dir: String,
     /// Sorted by path, so shard `i` is the same file on every run.
@@ -163,9 +236,12 @@ impl HubShards {
             .revision
             .clone()
             .unwrap_or_else(|| revision.to_string());
-        let dir = find_language_dir(&parsed, language, &revision, client)?;
+        let commit = client
+            .resolve_commit(&parsed.repo, &revision)
+            .with_context(|| format!("pinning revision {revision:?} of {uri}"))?;
+        let dir = find_language_dir(&parsed, language, &commit, client)?;
         let mut files: Vec<HubFile> = client
-            .list_dataset_files(&parsed.repo, &revision, &dir)
+            .list_dataset_files(&parsed.repo, &commit, &dir)
             .with_context(|| format!("listing {uri}"))?
             .into_iter()
             .filter(|f| f.path.ends_with(".parquet"))
@@ -175,13 +251,15 @@ impl HubShards {
         files.sort_by(|a, b| a.path.cmp(&b.path));
         if files.is_empty() {
             bail!(
-                "no Parquet files under {}/{dir} at revision {revision:?} on the Hub",
+                "no Parquet files under {}/{dir} at revision {revision:?} (commit {commit}) on \
+                 the Hub",
                 parsed.repo
             );
         }
         Ok(HubShards {
             uri: parsed,
             revision,
+            commit,
             dir,
             files,
         })
@@ -313,6 +391,28 @@ mod tests {
         assert_eq!(u.path.as_deref(), Some("data/python"));
         assert_eq!(u.default_content_store(), None);
 
+        // Revisions with '/': the Hub's special refs raw, anything %2F-encoded.
+        let u = HfUri::parse("hf://datasets/o/n@refs/convert/parquet/default/train").expect("ok");
+        assert_eq!(u.revision.as_deref(), Some("refs/convert/parquet"));
+        assert_eq!(u.path.as_deref(), Some("default/train"));
+        let u = HfUri::parse("hf://datasets/o/n@refs%2Fconvert%2Fparquet/default").expect("ok");
+        assert_eq!(u.revision.as_deref(), Some("refs/convert/parquet"));
+        assert_eq!(u.path.as_deref(), Some("default"));
+        let u = HfUri::parse("hf://datasets/o/n@refs/pr/12").expect("ok");
+        assert_eq!(
+            (u.revision.as_deref(), u.path.as_deref()),
+            (Some("refs/pr/12"), None)
+        );
+        let u = HfUri::parse("hf://datasets/o/n@my%2Fbranch/data").expect("ok");
+        assert_eq!(u.revision.as_deref(), Some("my/branch"));
+        // An '@' in a file name is not a revision.
+        let u = HfUri::parse("hf://datasets/o/n/data/file@1.parquet").expect("ok");
+        assert_eq!(
+            (u.revision, u.path.as_deref()),
+            (None, Some("data/file@1.parquet"))
+        );
+        assert!(HfUri::parse("hf://models/o/n").is_err());
+        assert!(HfUri::parse("hf://datasets/o@main").is_err());
         assert!(HfUri::parse("hf://onlyowner").is_err());
         assert!(HfUri::parse("s3://x/y").is_err());
         assert!(HfUri::parse("hf://a/b/../c").is_err());

@@ -7,16 +7,21 @@
 //! path-style URLs (`URL/BUCKET/KEY`), which S3-compatible servers accept
 //! without wildcard DNS.
 //!
-//! Signing: with credentials (see `aws_credentials.rs`) each attempt is
-//! signed with AWS Signature Version 4 by the `aws-sigv4` crate (headers
-//! `Authorization: AWS4-HMAC-SHA256 ...`, `x-amz-date`,
-//! `x-amz-content-sha256: UNSIGNED-PAYLOAD`, and `x-amz-security-token` for
-//! session credentials), with the S3 rules: single percent-encoding and no
-//! path normalisation. With `--s3-anonymous`, requests are unsigned, whatever
-//! credentials exist (a public bucket, or a test).
+//! Signing: when the AWS credential chain (`aws_credentials.rs`) finds
+//! credentials, each attempt is signed with AWS Signature Version 4 by the
+//! `aws-sigv4` crate (headers `Authorization: AWS4-HMAC-SHA256 ...`,
+//! `x-amz-date`, `x-amz-content-sha256: UNSIGNED-PAYLOAD`, and
+//! `x-amz-security-token` for session credentials), with the S3 rules:
+//! single percent-encoding and no path normalisation. When it finds none,
+//! requests are unsigned, which public buckets accept: Software Heritage's
+//! `softwareheritage` bucket is AWS Open Data, readable by anyone. With
+//! `--s3-anonymous` they are unsigned whatever credentials exist (a signed
+//! request from an account whose policy forbids the bucket is refused even
+//! though the bucket is public). [`S3Locator::describe`] says which.
 
-use super::aws_credentials::{load_credentials, AwsCredentials};
+use super::aws_credentials::{resolve_chain, AwsCredentials, ChainResult, CredentialProvider};
 use super::blob_store::BlobLocator;
+use super::env::Env;
 use super::hub::encode_path;
 use anyhow::{bail, Result};
 use aws_credential_types::Credentials;
@@ -26,7 +31,7 @@ use aws_sigv4::http_request::{
 };
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 /// How to reach and authenticate to S3.
 #[derive(Clone, Debug)]
@@ -36,6 +41,10 @@ pub struct S3Options {
     pub endpoint: Option<String>,
     /// Unsigned requests, even when credentials are configured.
     pub anonymous: bool,
+    /// Where the credential chain reads its variables.
+    pub env: Env,
+    /// Bound of the chain's STS, container and process calls.
+    pub request_timeout: Duration,
 }
 
 /// `s3://bucket/prefix` split into its parts.
@@ -66,31 +75,36 @@ impl S3Url {
     }
 }
 
+/// How requests are authenticated.
+enum Signing {
+    /// `--s3-anonymous`.
+    Forced,
+    /// The chain found nothing; where it looked.
+    NoCredentials(Vec<String>),
+    Signed(Box<CredentialProvider>),
+}
+
 /// Builds requests for blobs of one bucket and prefix.
 pub struct S3Locator {
     spec: String,
     base: String,
     prefix: String,
     region: String,
-    identity: Option<(Identity, String)>,
+    signing: Signing,
 }
 
 impl S3Locator {
-    /// Resolves credentials (unless anonymous) and the base URL.
+    /// Runs the credential chain (unless anonymous) and builds the base URL.
     pub fn new(spec: &str, opts: &S3Options) -> Result<S3Locator> {
-        let creds = if opts.anonymous {
-            None
+        let signing = if opts.anonymous {
+            Signing::Forced
         } else {
-            match load_credentials()? {
-                Some(c) => Some(c),
-                None => bail!(
-                    "no AWS credentials for {spec}: set AWS_ACCESS_KEY_ID and \
-                     AWS_SECRET_ACCESS_KEY, or a profile in ~/.aws/credentials (AWS_PROFILE), \
-                     or pass --s3-anonymous to send unsigned requests to a public bucket"
-                ),
+            match resolve_chain(&opts.env, &opts.region, opts.request_timeout)? {
+                ChainResult::Found(p) => Signing::Signed(p),
+                ChainResult::None { looked_at } => Signing::NoCredentials(looked_at),
             }
         };
-        S3Locator::with_credentials(spec, opts, creds)
+        S3Locator::build(spec, opts, signing)
     }
 
     /// [`S3Locator::new`] with explicit credentials (`None`: unsigned).
@@ -99,6 +113,14 @@ impl S3Locator {
         opts: &S3Options,
         creds: Option<AwsCredentials>,
     ) -> Result<S3Locator> {
+        let signing = match creds {
+            Some(c) => Signing::Signed(Box::new(CredentialProvider::fixed(c))),
+            None => Signing::Forced,
+        };
+        S3Locator::build(spec, opts, signing)
+    }
+
+    fn build(spec: &str, opts: &S3Options, signing: Signing) -> Result<S3Locator> {
         let url = S3Url::parse(spec)?;
         let base = match &opts.endpoint {
             Some(ep) => {
@@ -109,38 +131,40 @@ impl S3Locator {
             }
             None => format!("https://{}.s3.{}.amazonaws.com", url.bucket, opts.region),
         };
-        let identity = creds.map(|c| {
-            let source = c.source.clone();
-            let identity: Identity = Credentials::new(
-                c.access_key_id,
-                c.secret_access_key,
-                c.session_token,
-                None,
-                "tritter-gpu",
-            )
-            .into();
-            (identity, source)
-        });
         Ok(S3Locator {
             spec: spec.to_string(),
             base,
             prefix: url.prefix,
             region: opts.region.clone(),
-            identity,
+            signing,
         })
     }
 
     /// Whether requests are signed.
     pub fn signed(&self) -> bool {
-        self.identity.is_some()
+        matches!(self.signing, Signing::Signed(_))
     }
 }
 
 impl BlobLocator for S3Locator {
     fn describe(&self) -> String {
-        match &self.identity {
-            Some((_, source)) => format!("{} via {} (signed, {source})", self.spec, self.base),
-            None => format!("{} via {} (unsigned)", self.spec, self.base),
+        match &self.signing {
+            Signing::Signed(p) => format!(
+                "{} via {} (signed requests, AWS credentials from {})",
+                self.spec,
+                self.base,
+                p.source()
+            ),
+            Signing::Forced => format!(
+                "{} via {} (unsigned requests: --s3-anonymous)",
+                self.spec, self.base
+            ),
+            Signing::NoCredentials(looked) => format!(
+                "{} via {} (unsigned requests: no AWS credentials found in {})",
+                self.spec,
+                self.base,
+                looked.join(", ")
+            ),
         }
     }
 
@@ -158,9 +182,19 @@ impl BlobLocator for S3Locator {
     }
 
     fn headers(&self, url: &str) -> Result<Vec<(String, String)>, String> {
-        let Some((identity, _)) = &self.identity else {
+        let Signing::Signed(provider) = &self.signing else {
             return Ok(Vec::new());
         };
+        let c = provider.current().map_err(|e| format!("{e:#}"))?;
+        let identity: Identity = Credentials::new(
+            c.access_key_id,
+            c.secret_access_key,
+            c.session_token,
+            c.expires,
+            "tritter-gpu",
+        )
+        .into();
+        let identity = &identity;
         let mut settings = SigningSettings::default();
         settings.percent_encoding_mode = PercentEncodingMode::Single;
         settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
@@ -200,6 +234,8 @@ mod tests {
             region: "us-east-1".into(),
             endpoint: endpoint.map(str::to_string),
             anonymous: true,
+            env: Env::fixed([("AWS_EC2_METADATA_DISABLED", "true")]),
+            request_timeout: Duration::from_secs(1),
         }
     }
 
@@ -246,6 +282,7 @@ mod tests {
             access_key_id: "AKIDEXAMPLE".into(),
             secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
             session_token: Some("tok".into()),
+            expires: None,
             source: "test".into(),
         };
         let loc = S3Locator::with_credentials("s3://bucket/content", &opts(None), Some(creds))

@@ -26,9 +26,14 @@ impl TestDir {
         self.dir.path().join(p)
     }
 
-    /// A `tritter-gpu` command running in this directory with a clean environment.
+    /// A `tritter-gpu` command running in this directory with a clean
+    /// environment. `TRITTER_TEST_BIN` names another binary (a test binary
+    /// carried to a GPU machine runs there without the checkout it was built
+    /// in).
     pub fn cmd(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_tritter-gpu"));
+        let bin = std::env::var_os("TRITTER_TEST_BIN")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_tritter-gpu").into());
+        let mut c = Command::new(bin);
         c.current_dir(self.path());
         for (k, _) in std::env::vars() {
             if k.starts_with("TRITTER_")
@@ -40,6 +45,10 @@ impl TestDir {
             }
         }
         c.env("HOME", self.path());
+        // No test may reach the real instance metadata address (the AWS
+        // credential chain's last step): tests that need it point
+        // AWS_EC2_METADATA_SERVICE_ENDPOINT at a local server.
+        c.env("AWS_EC2_METADATA_DISABLED", "true");
         c
     }
 }

@@ -83,6 +83,37 @@ pub struct Gpu {
     uncaptured: Arc<Mutex<Option<String>>>,
 }
 
+/// Every Vulkan, Metal or DX12 adapter: name, device type, backend, and
+/// whether it has compute shaders, e.g. `llvmpipe (LLVM 15.0.6, 256 bits)
+/// (Cpu, Vulkan, software)`.
+pub fn list_adapters() -> Vec<String> {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    desc.backends = wgpu::Backends::PRIMARY;
+    let instance = wgpu::Instance::new(desc);
+    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY))
+        .into_iter()
+        .map(|a| {
+            let info = a.get_info();
+            let compute = a
+                .get_downlevel_capabilities()
+                .flags
+                .contains(wgpu::DownlevelFlags::COMPUTE_SHADERS);
+            format!(
+                "{} ({:?}, {:?}, {}{})",
+                info.name,
+                info.device_type,
+                info.backend,
+                if info.device_type == wgpu::DeviceType::Cpu {
+                    "software"
+                } else {
+                    "hardware"
+                },
+                if compute { "" } else { ", no compute shaders" }
+            )
+        })
+        .collect()
+}
+
 /// Picks an adapter: a hardware one (discrete, integrated or virtual GPU)
 /// first; a software one (Mesa lavapipe, SwiftShader) only when
 /// `allow_software`. Returns the adapter and why others were passed over.

@@ -145,19 +145,18 @@ impl<'a> ShardKeyWriter<'a> {
         );
         let backend = self.backend;
         let num_perm = self.settings.perms.len();
-        let sigs = backend
-            .minhash_signatures(buf.as_batch(), &self.settings.perms)
-            .with_context(|| format!("{}: minhash_signatures", backend.describe()))?;
+        let layout = self.settings.layout;
+        // One fused call: the signatures stay on the device for the band
+        // hashes, and both come back together.
+        let (sigs, hashes) = backend
+            .signatures_and_bands(buf.as_batch(), &self.settings.perms, layout)
+            .with_context(|| format!("{}: signatures_and_bands", backend.describe()))?;
         ensure!(
             sigs.len() == n * num_perm,
             "{} returned {} signature values for {n} documents x {num_perm} permutations",
             backend.describe(),
             sigs.len()
         );
-        let layout = self.settings.layout;
-        let hashes = backend
-            .band_hashes(&sigs, num_perm, layout)
-            .with_context(|| format!("{}: band_hashes", backend.describe()))?;
         let b = layout.bands as usize;
         ensure!(
             hashes.len() == n * b,

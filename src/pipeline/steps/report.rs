@@ -61,7 +61,7 @@ pub fn run(ctx: &GlobalContext) -> Result<serde_json::Value> {
         stats.merge(&p.done.stats);
     }
     if cfg.decontam_skipped {
-        stats.note("decontam_skipped_no_benchmarks", 1);
+        stats.note(crate::stats::DECONTAM_SKIPPED_NOTE, 1);
     }
     let mut fin = GlobalReport::default();
     for e in ctx.summaries::<ExactSummary>(EXACT)? {
@@ -97,6 +97,8 @@ pub fn run(ctx: &GlobalContext) -> Result<serde_json::Value> {
         }
         let (totals, samples) = super::output::decontam_samples(ctx)?;
         fin.decontam = serde_json::json!({ "benchmarks": d.description, "flag_only": d.flag_only, "files": files, "totals": totals, "samples": samples });
+    } else if cfg.decontam_skipped {
+        fin.decontam = serde_json::json!({ "status": "skipped (no benchmarks)" });
     }
     if let (Some(path), false) = (&cfg.rejects, cfg.dry_run) {
         write_rejects(ctx, &cfg.resolve(path))?;

@@ -101,6 +101,18 @@ pub fn render(run: &Run<'_>) -> Option<Section> {
             body: out,
         });
     };
+    if let Some(status) = str_at(dec, "status") {
+        if !skipped {
+            out.raw("<p>")
+                .text(&format!("Decontamination: {status}."))
+                .raw("</p>");
+        }
+        return Some(Section {
+            id: "decontam",
+            title: "Decontamination",
+            body: out,
+        });
+    }
     let flag_only = dec.get("flag_only").and_then(Value::as_bool) == Some(true);
     if let Some(b) = str_at(dec, "benchmarks") {
         out.raw("<h3>Benchmarks</h3><pre>").text(b).raw("</pre>");

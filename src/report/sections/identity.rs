@@ -47,7 +47,11 @@ fn commits(v: &Value, path: &str, out: &mut Vec<(String, String)>) {
                     .iter()
                     .find_map(|k| m.get(*k).and_then(Value::as_str))
                     .unwrap_or(path);
-                out.push((name.to_string(), c.to_string()));
+                let name = match m.get("revision").and_then(Value::as_str) {
+                    Some(r) => format!("{name} @ {r}"),
+                    None => name.to_string(),
+                };
+                out.push((name, c.to_string()));
                 return;
             }
             for (k, x) in m {
@@ -234,15 +238,16 @@ mod tests {
 
     #[test]
     fn commits_are_found_next_to_their_names() {
+        // As `curate` records pinned Hub revisions (`transfers.hub_datasets`).
         let v = json!({"hub_shards": {"dataset": "bigcode/x", "resolved_commit": "abc123"},
-                       "list": [{"repo": "o/r", "commit": "def456"}]});
+                       "hub_datasets": [{"repo": "o/r", "revision": "main", "commit": "def456", "shards": 3}]});
         let mut out = Vec::new();
         commits(&v, "transfers", &mut out);
         assert_eq!(
             out,
             vec![
                 ("bigcode/x".to_string(), "abc123".to_string()),
-                ("o/r".to_string(), "def456".to_string())
+                ("o/r @ main".to_string(), "def456".to_string())
             ]
         );
     }
