@@ -245,9 +245,10 @@ mod tests {
         commits(&v, "transfers", &mut out);
         assert_eq!(
             out,
+            // Keys in the stats' (sorted) order.
             vec![
-                ("bigcode/x".to_string(), "abc123".to_string()),
-                ("o/r @ main".to_string(), "def456".to_string())
+                ("o/r @ main".to_string(), "def456".to_string()),
+                ("bigcode/x".to_string(), "abc123".to_string())
             ]
         );
     }
