@@ -638,23 +638,17 @@ fn subsets_lists_the_catalog() {
     }
 }
 
-fn benchmark_dir() -> String {
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/benchmarks").to_string()
-}
-
-/// The canonical solution of HumanEval/0, read from the bundled copy.
-fn humaneval_0() -> (String, String) {
-    use std::io::Read;
-    let mut text = String::new();
-    flate2::read::GzDecoder::new(
-        std::fs::File::open(format!("{}/HumanEval.jsonl.gz", benchmark_dir())).unwrap(),
-    )
-    .read_to_string(&mut text)
-    .unwrap();
-    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+/// Generated HumanEval and MBPP files in `t/bench`, and the canonical
+/// HumanEval/0 (prompt, solution) they hold.
+fn benchmark_fixtures(t: &TestDir) -> (String, (String, String)) {
+    let dir = common::write_benchmark_fixtures(&t.join("bench"));
+    let he = common::fixture_humaneval(0);
     (
-        first["prompt"].as_str().unwrap().to_string(),
-        first["canonical_solution"].as_str().unwrap().to_string(),
+        dir.display().to_string(),
+        (
+            he["prompt"].as_str().unwrap().to_string(),
+            he["canonical_solution"].as_str().unwrap().to_string(),
+        ),
     )
 }
 
@@ -674,7 +668,7 @@ fn near_duplicates_and_benchmark_copies_are_removed_in_curate() {
             }
         })
         .collect();
-    let (prompt, solution) = humaneval_0();
+    let (bdir, (prompt, solution)) = benchmark_fixtures(&t);
     let planted = format!("{}\n{prompt}{solution}\n", code(12, 30));
     let mut files = vec![file(11, 60, &["mit"], 900), file(13, 40, &["mit"], 900)];
     let mut near = SourceFile::new("copy/near.py", "other/fork", "Python", &edited);
@@ -698,7 +692,6 @@ fn near_duplicates_and_benchmark_copies_are_removed_in_curate() {
     )
     .unwrap();
 
-    let bdir = benchmark_dir();
     run_expect(
         t.cmd().args([
             "curate",

@@ -5,13 +5,17 @@
 //!
 //! The benchmark directory is `../shared/benchmarks` next to the repository;
 //! `TRITTER_TEST_BENCHMARK_DIR` overrides it (for a git worktree elsewhere).
+//! The tests that measure recall and false positives on the real copies say
+//! they were skipped when the copies are absent (a fresh clone), and fail
+//! instead under `TRITTER_REQUIRE_BENCHMARKS=1` (CI); the command-line and
+//! loader tests run on generated benchmark files in the published formats.
 //!
 //! The full false-positive measurement is `#[ignore]`d (it reads about 700 MB):
 //! `cargo test --release --test decontam -- --ignored --nocapture`.
 
 mod common;
 
-use common::{read_jsonl, run_expect, TestDir};
+use common::{read_jsonl, real_benchmarks, run_expect, write_benchmark_fixtures, TestDir};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -21,22 +25,30 @@ use tritter_gpu::decontam::{Contamination, DecontamConfig, Decontaminator, Tier}
 
 // ---------------------------------------------------------------- helpers
 
+/// The real benchmark copies: only called by tests that checked [`real`].
 fn bench_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("TRITTER_TEST_BENCHMARK_DIR") {
-        return PathBuf::from(d);
-    }
-    let d = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/benchmarks"));
-    assert!(
-        d.is_dir(),
-        "benchmark copies not found at {}: set TRITTER_TEST_BENCHMARK_DIR",
-        d.display()
-    );
-    d
+    real_benchmarks("bench_dir").expect("checked by real() first")
+}
+
+/// Whether the real copies are here; prints that `test` was skipped when not
+/// (a failure under `TRITTER_REQUIRE_BENCHMARKS=1`).
+fn real(test: &str) -> bool {
+    real_benchmarks(test).is_some()
 }
 
 fn rows(rel: &str) -> Vec<Row> {
-    let p = bench_dir().join(rel);
+    rows_in(&bench_dir(), rel)
+}
+
+fn rows_in(dir: &Path, rel: &str) -> Vec<Row> {
+    let p = dir.join(rel);
     read_rows(&p, Format::from_name(rel).unwrap(), rel).unwrap()
+}
+
+/// Generated HumanEval and MBPP files in the published formats, in `t`: the
+/// command-line and loader tests check logic and need no real copy.
+fn fixtures(t: &TestDir) -> PathBuf {
+    write_benchmark_fixtures(&t.join("fixtures"))
 }
 
 fn field(r: &Row, f: &str) -> String {
@@ -345,6 +357,9 @@ fn planted_corpus() -> Vec<(&'static str, &'static str, String, String)> {
 /// Recall on real benchmark solutions planted in real files, with edits.
 #[test]
 fn recall_on_planted_benchmarks_is_at_least_95_percent() {
+    if !real("recall_on_planted_benchmarks_is_at_least_95_percent") {
+        return;
+    }
     let d = all_benchmarks();
     let corpus = planted_corpus();
     let texts: Vec<&str> = corpus.iter().map(|c| c.2.as_str()).collect();
@@ -391,6 +406,9 @@ fn recall_on_planted_benchmarks_is_at_least_95_percent() {
 /// benchmark, not for its host.
 #[test]
 fn planted_files_are_caught_for_the_planted_item() {
+    if !real("planted_files_are_caught_for_the_planted_item") {
+        return;
+    }
     let d = all_benchmarks();
     let he = rows("HumanEval.jsonl.gz");
     let host = read_lossy(&python_stdlib().join("textwrap.py"));
@@ -432,6 +450,9 @@ fn flagged_report(
 /// the full measurement is `false_positives_on_all_local_code`).
 #[test]
 fn no_false_positives_on_a_sample_of_real_code() {
+    if !real("no_false_positives_on_a_sample_of_real_code") {
+        return;
+    }
     let d = all_benchmarks();
     let mut s = sample(&files(&python_stdlib(), "py", &[]), 11, 6 << 20, 300_000);
     s.extend(sample(
@@ -462,6 +483,9 @@ fn no_false_positives_on_a_sample_of_real_code() {
 #[test]
 #[ignore = "reads ~700 MB of local code; run in release with --ignored --nocapture"]
 fn false_positives_on_all_local_code() {
+    if !real("false_positives_on_all_local_code") {
+        return;
+    }
     let d = all_benchmarks();
     let mut total_files = 0usize;
     let mut total_bytes = 0usize;
@@ -524,6 +548,9 @@ fn false_positives_on_all_local_code() {
 #[test]
 #[ignore = "minutes in release: cargo test --release --test decontam parameter_sweep -- --ignored --nocapture"]
 fn parameter_sweep() {
+    if !real("parameter_sweep") {
+        return;
+    }
     const KS: &[u32] = &[3, 4, 5, 6, 8, 10, 12, 15, 20];
     const LS: &[usize] = &[16, 24, 32, 40, 48, 64];
     let ns: Vec<usize> = std::env::var("DECONTAM_SWEEP_N")
@@ -632,6 +659,9 @@ fn parameter_sweep() {
 /// Verdicts do not depend on batch composition, order or size.
 #[test]
 fn verdicts_do_not_depend_on_batching() {
+    if !real("verdicts_do_not_depend_on_batching") {
+        return;
+    }
     let d = all_benchmarks();
     let corpus = planted_corpus();
     let mut texts: Vec<&str> = corpus.iter().step_by(37).map(|c| c.2.as_str()).collect();
@@ -655,6 +685,9 @@ fn verdicts_do_not_depend_on_batching() {
 /// Every item of every benchmark in the directory is loaded.
 #[test]
 fn all_bundled_benchmarks_load_with_their_item_counts() {
+    if !real("all_bundled_benchmarks_load_with_their_item_counts") {
+        return;
+    }
     let d = all_benchmarks();
     let counts: BTreeMap<&str, usize> = d
         .benchmarks()
@@ -695,6 +728,9 @@ fn all_bundled_benchmarks_load_with_their_item_counts() {
 ///   8 matches and the rare-token rule.
 #[test]
 fn regression_issue4_real_files_flagged_while_tuning_are_clean() {
+    if !real("regression_issue4_real_files_flagged_while_tuning_are_clean") {
+        return;
+    }
     let d = all_benchmarks();
     let stdlib = python_stdlib();
     let mut paths: Vec<PathBuf> = [
@@ -752,6 +788,9 @@ fn regression_issue4_real_files_flagged_while_tuning_are_clean() {
 /// words, which HumanEval 19 and 105 also list.
 #[test]
 fn regression_issue4_number_word_tables_are_clean() {
+    if !real("regression_issue4_number_word_tables_are_clean") {
+        return;
+    }
     let d = all_benchmarks();
     let text = "WORDS = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine']\nNAMES = {1: \"One\", 2: \"Two\", 3: \"Three\", 4: \"Four\", 5: \"Five\", 6: \"Six\", 7: \"Seven\", 8: \"Eight\", 9: \"Nine\"}\n\ndef spell(n):\n    return ' '.join(WORDS[int(c)] for c in str(n))\n";
     assert_eq!(d.check_batch(&[text]).unwrap()[0], None);
@@ -760,6 +799,9 @@ fn regression_issue4_number_word_tables_are_clean() {
 /// Chains of standard-library calls (the shape of the test_future.py hit).
 #[test]
 fn regression_issue4_library_call_chains_are_clean() {
+    if !real("regression_issue4_library_call_chains_are_clean") {
+        return;
+    }
     let d = all_benchmarks();
     let text = "def clean(actual):\n    actual = actual.replace(\"(\", \"\").replace(\")\", \"\").replace(\" \", \"\")\n    return tuple(int(x) for x in actual.split(\",\"))\n";
     assert_eq!(d.check_batch(&[text]).unwrap()[0], None);
@@ -768,6 +810,9 @@ fn regression_issue4_library_call_chains_are_clean() {
 /// Generic nested loops (the shape of the n = 10 hits on HumanEval 40).
 #[test]
 fn regression_issue4_triple_loops_are_clean() {
+    if !real("regression_issue4_triple_loops_are_clean") {
+        return;
+    }
     let d = all_benchmarks();
     let text = "def triples(l):\n    out = []\n    for i in range(len(l)):\n        for j in range(i + 1, len(l)):\n            for k in range(j + 1, len(l)):\n                out.append((l[i], l[j], l[k]))\n    return out\n";
     assert_eq!(d.check_batch(&[text]).unwrap()[0], None);
@@ -789,8 +834,9 @@ fn record(text: &str, path: &str) -> String {
 
 /// An input of clean real files and two contaminated ones.
 fn cli_input(t: &TestDir) -> (PathBuf, Vec<String>) {
-    let he = rows("HumanEval.jsonl.gz");
-    let mbpp = rows("mbpp.jsonl");
+    let dir = fixtures(t);
+    let he = rows_in(&dir, "HumanEval.jsonl.gz");
+    let mbpp = rows_in(&dir, "mbpp.jsonl");
     let clean = [
         read_lossy(&python_stdlib().join("textwrap.py")),
         read_lossy(&python_stdlib().join("colorsys.py")),
@@ -829,7 +875,7 @@ fn cli_removes_contaminated_files_and_keeps_the_rest_byte_identical() {
                 "report.jsonl",
                 "--benchmark-dir",
             ])
-            .arg(bench_dir()),
+            .arg(t.join("fixtures")),
         0,
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -881,7 +927,7 @@ fn cli_flag_only_keeps_every_file_and_marks_the_contaminated() {
             ])
             .arg(&gz)
             .args(["--output", "out.jsonl", "--benchmark-dir"])
-            .arg(bench_dir()),
+            .arg(t.join("fixtures")),
         0,
     );
     let got = std::fs::read_to_string(t.join("out.jsonl")).unwrap();
@@ -913,7 +959,7 @@ fn cli_output_does_not_depend_on_thread_count() {
                 .args(["decontaminate", "--backend", "cpu", "--input"])
                 .arg(&input)
                 .args(["--output", &out, "--report", &rep, "--benchmark-dir"])
-                .arg(bench_dir()),
+                .arg(t.join("fixtures")),
             0,
         );
         outs.push((
@@ -945,7 +991,7 @@ fn cli_counts_invalid_records_and_exits_1() {
                 "o.jsonl",
             ])
             .arg("--benchmark-dir")
-            .arg(bench_dir()),
+            .arg(fixtures(&t)),
         1,
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -987,7 +1033,7 @@ fn cli_errors_name_what_to_do() {
         e.contains("benchmark directory nowhere does not exist"),
         "{e}"
     );
-    let bd = bench_dir().display().to_string();
+    let bd = fixtures(&t).display().to_string();
     let e = run(&["--benchmark-dir", &bd, "--benchmarks", "humaneval,apps"]);
     assert!(e.contains("unknown benchmark \"apps\""), "{e}");
     let e = run(&["--benchmark-dir", &bd, "--benchmarks", "ds1000"]);
@@ -1139,7 +1185,7 @@ fn mbpp_parquet_in_the_hub_layout_loads() {
     let t = TestDir::new();
     let dir = t.join("benchmarks/mbpp");
     std::fs::create_dir_all(&dir).unwrap();
-    let src = rows("mbpp.jsonl");
+    let src = rows_in(&fixtures(&t), "mbpp.jsonl");
     let picked: Vec<&Row> = src.iter().take(20).collect();
     let mut tests = ListBuilder::new(StringBuilder::new());
     for r in &picked {
@@ -1315,7 +1361,10 @@ fn humaneval_parquet(rows: &[Row]) -> Vec<u8> {
 #[test]
 fn hub_source_downloads_and_reads_the_published_layouts() {
     let t = TestDir::new();
-    let he: Vec<Row> = rows("HumanEval.jsonl.gz").into_iter().take(10).collect();
+    let he: Vec<Row> = rows_in(&fixtures(&t), "HumanEval.jsonl.gz")
+        .into_iter()
+        .take(10)
+        .collect();
     write_ds1000(&t.join("ds"));
     let ds = std::fs::read(t.join("ds/ds1000.jsonl")).unwrap();
     let (endpoint, log) = local_hub(vec![

@@ -77,3 +77,141 @@ pub fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
         .collect()
 }
+
+// ------------------------------------------------------ benchmark fixtures
+
+/// The real benchmark copies (HumanEval, MBPP, MBPP+, MultiPL-E), for the
+/// tests that measure recall and false positives on them:
+/// `$TRITTER_TEST_BENCHMARK_DIR`, else `../shared/benchmarks` beside the
+/// repository. `None`, with a line saying that `test` was skipped, when they
+/// are not on this machine (a fresh clone); with `TRITTER_REQUIRE_BENCHMARKS=1`
+/// (CI) their absence fails the test instead.
+pub fn real_benchmarks(test: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os("TRITTER_TEST_BENCHMARK_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/benchmarks"))
+        });
+    if dir.join("HumanEval.jsonl.gz").is_file() {
+        return Some(dir);
+    }
+    if std::env::var("TRITTER_REQUIRE_BENCHMARKS").is_ok_and(|v| v == "1") {
+        panic!(
+            "{test}: the real benchmark copies are not at {} and TRITTER_REQUIRE_BENCHMARKS=1 \
+             requires them: set TRITTER_TEST_BENCHMARK_DIR",
+            dir.display()
+        );
+    }
+    println!(
+        "skipped {test}: the real benchmark copies are not at {} (set TRITTER_TEST_BENCHMARK_DIR)",
+        dir.display()
+    );
+    None
+}
+
+/// A deterministic generator for the fixtures (splitmix64).
+struct FixtureRng(u64);
+
+impl FixtureRng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)) % n
+    }
+}
+
+/// The body of generated Python function number `i` of a fixture family:
+/// statements drawn from a dozen shapes with their own names and numbers,
+/// so no two items share a long run of tokens.
+fn fixture_body(family: &str, i: u64, arg: &str) -> String {
+    let mut rng = FixtureRng(i.wrapping_mul(7919) ^ family.len() as u64);
+    let v = |rng: &mut FixtureRng| {
+        [
+            "acc", "tally", "best", "carry", "span", "width", "score", "level",
+        ][rng.below(8) as usize]
+    };
+    let mut out = format!("    {family}_state_{i} = []\n");
+    for s in 0..9 {
+        let (a, k, m) = (v(&mut rng), rng.below(9) + 2, rng.below(50) + 1);
+        out += &match rng.below(8) {
+            0 => format!(
+                "    for {a}_{s} in {arg}:\n        if {a}_{s} % {k} == {}:\n            {family}_state_{i}.append({a}_{s} * {m})\n",
+                rng.below(k)
+            ),
+            1 => format!("    {a}_{s} = sum({family}_state_{i}) // {k} + {m}\n"),
+            2 => format!(
+                "    while len({family}_state_{i}) > {m}:\n        {family}_state_{i}.pop({})\n",
+                rng.below(2)
+            ),
+            3 => format!("    {a}_{s} = sorted({arg}, key=lambda q: (q % {k}, -q))[:{m}]\n"),
+            4 => format!(
+                "    {a}_{s} = {{n: n ** {} for n in range({m}) if n % {k}}}\n",
+                rng.below(3) + 1
+            ),
+            5 => format!(
+                "    if not {family}_state_{i}:\n        {family}_state_{i}.extend(range({k}, {m} + {k}))\n"
+            ),
+            6 => format!("    {a}_{s} = max({family}_state_{i} or [{m}]) - min({arg} or [{k}])\n"),
+            _ => format!(
+                "    {family}_state_{i} = [x for x in {family}_state_{i} if x != {m}] + [{k}]\n"
+            ),
+        };
+    }
+    out + &format!(
+        "    return {family}_state_{i}[-1] if {family}_state_{i} else {}\n",
+        i
+    )
+}
+
+/// One generated HumanEval-shaped record `i`: `task_id` `HumanEval/i`,
+/// `prompt`, `canonical_solution`, `test`, `entry_point`.
+pub fn fixture_humaneval(i: u64) -> serde_json::Value {
+    let name = format!("fixture_task_{i}");
+    serde_json::json!({
+        "task_id": format!("HumanEval/{i}"),
+        "prompt": format!(
+            "from typing import List\n\n\ndef {name}(numbers: List[int]) -> int:\n    \"\"\" Fold the numbers of fixture task {i} into one value.\n    >>> {name}([1, 2, 3])\n    {i}\n    \"\"\"\n"
+        ),
+        "canonical_solution": fixture_body("humaneval", i, "numbers"),
+        "test": format!("\n\ndef check(candidate):\n    assert candidate([{i}, {}]) is not None\n", i + 3),
+        "entry_point": name,
+    })
+}
+
+/// One generated MBPP-shaped record `i`: `task_id` (a number), `text`,
+/// `code`, `test_list`.
+pub fn fixture_mbpp(i: u64) -> serde_json::Value {
+    let name = format!("mbpp_fixture_{i}");
+    serde_json::json!({
+        "task_id": i,
+        "text": format!("Write a function to fold the list of fixture problem {i}."),
+        "code": format!("def {name}(items):\n{}", fixture_body("mbpp", i, "items")),
+        "test_list": [format!("assert {name}([{i}, 2]) is not None")],
+        "test_setup_code": "",
+        "challenge_test_list": [],
+    })
+}
+
+/// Writes generated benchmark files in the published formats into `dir`
+/// (created): `HumanEval.jsonl.gz` with 20 items and `mbpp.jsonl` with 120,
+/// for the tests of the decontamination logic, which need no real copy.
+pub fn write_benchmark_fixtures(dir: &Path) -> PathBuf {
+    use std::io::Write;
+    std::fs::create_dir_all(dir).unwrap();
+    let he: String = (0..20)
+        .map(|i| fixture_humaneval(i).to_string() + "\n")
+        .collect();
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(dir.join("HumanEval.jsonl.gz")).unwrap(),
+        flate2::Compression::fast(),
+    );
+    gz.write_all(he.as_bytes()).unwrap();
+    gz.finish().unwrap();
+    let mbpp: String = (1..=120)
+        .map(|i| fixture_mbpp(i).to_string() + "\n")
+        .collect();
+    std::fs::write(dir.join("mbpp.jsonl"), mbpp).unwrap();
+    dir.to_path_buf()
+}
