@@ -26,6 +26,7 @@ pub mod alpha;
 pub mod autogen;
 pub mod config_files;
 pub mod flagged;
+pub mod known_languages;
 pub mod language;
 pub mod license;
 pub mod lines;
@@ -34,6 +35,7 @@ pub mod minified;
 pub mod size;
 pub mod stars;
 pub mod text_profile;
+pub mod validate;
 
 pub use language::canonical_language;
 pub use license::{normalize_license, LicensePolicy};

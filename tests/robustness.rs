@@ -1,0 +1,128 @@
+//! The tool attacked with bad input, bad flags and hostile conditions, on
+//! the real binary in a temporary directory: every case must end in either
+//! a valid (possibly empty) result or a clear error naming the file, the
+//! problem and what to do, never a panic, a corrupt file or a silent loss.
+
+mod common;
+
+use common::{run_expect, TestDir};
+use std::path::{Path, PathBuf};
+
+/// The bundled sample shard (The Stack v2 layout) and its content store.
+fn sample() -> (PathBuf, PathBuf) {
+    let d = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/data/sample"));
+    (d.join("the-stack-v2-sample.parquet"), d.join("content"))
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// `curate` on `in/` with the sample's content store and `extra` flags.
+fn curate(t: &TestDir, extra: &[&str]) -> std::process::Command {
+    let (_, content) = sample();
+    let mut c = t.cmd();
+    c.args([
+        "--backend",
+        "cpu",
+        "curate",
+        "--source",
+        "in",
+        "--content-store",
+    ])
+    .arg(content)
+    .args([
+        "--output",
+        "out",
+        "--work-dir",
+        "work",
+        "--decontaminate",
+        "off",
+    ])
+    .args(extra);
+    c
+}
+
+/// The sample copied into `t/in` under `names`.
+fn shards(t: &TestDir, names: &[&str]) {
+    std::fs::create_dir_all(t.join("in")).unwrap();
+    for n in names {
+        std::fs::copy(sample().0, t.join("in").join(n)).unwrap();
+    }
+}
+
+fn assert_no_file_under(dir: &Path) {
+    assert!(!dir.exists(), "{} was created", dir.display());
+}
+
+// ------------------------------------------------ empty shards and parts
+
+/// Shards with no surviving record (every file below `--min-stars`, or a
+/// 0-byte file) give valid empty parts: phase 2 reads them, the run exits 0.
+#[test]
+fn shards_without_survivors_and_empty_files_give_a_valid_run() {
+    let t = TestDir::new();
+    shards(&t, &["a.parquet", "b.parquet"]);
+    std::fs::write(t.join("in/c.jsonl"), b"").unwrap();
+    let out = run_expect(
+        &mut curate(&t, &["--language", "python", "--min-stars", "100000"]),
+        0,
+    );
+    let err = stderr(&out);
+    assert!(!err.contains("zstd"), "{err}");
+    assert_eq!(
+        std::fs::read(t.join("out/python_curated.jsonl")).unwrap(),
+        b""
+    );
+    // Beside good shards, the empty file only adds nothing.
+    let t2 = TestDir::new();
+    shards(&t2, &["a.parquet"]);
+    std::fs::write(t2.join("in/c.jsonl"), b"").unwrap();
+    run_expect(
+        &mut curate(&t2, &["--language", "python", "--min-stars", "0"]),
+        0,
+    );
+    let kept = common::read_jsonl(&t2.join("out/python_curated.jsonl"));
+    assert!(kept.len() > 100, "{}", kept.len());
+}
+
+#[test]
+fn unknown_language_is_refused_up_front_with_the_list() {
+    let t = TestDir::new();
+    shards(&t, &["a.parquet"]);
+    let err = stderr(&run_expect(&mut curate(&t, &["--language", "klingon"]), 2));
+    assert!(
+        err.contains("tritter-gpu: unknown language \"klingon\""),
+        "{err}"
+    );
+    assert!(err.contains("python") && err.contains("rust"), "{err}");
+    assert_no_file_under(&t.join("work"));
+    assert_no_file_under(&t.join("out"));
+    // Aliases and the datasets' spellings are accepted.
+    run_expect(&mut curate(&t, &["--language", "Python", "--dry-run"]), 0);
+}
+
+#[test]
+fn contradictory_thresholds_are_refused_up_front() {
+    let t = TestDir::new();
+    shards(&t, &["a.parquet"]);
+    let err = stderr(&run_expect(
+        &mut curate(
+            &t,
+            &[
+                "--language",
+                "python",
+                "--min-lines",
+                "100",
+                "--max-lines",
+                "10",
+            ],
+        ),
+        2,
+    ));
+    assert!(
+        err.contains("--min-lines 100 is above --max-lines 10"),
+        "{err}"
+    );
+    assert_no_file_under(&t.join("work"));
+}
