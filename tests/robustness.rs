@@ -126,3 +126,77 @@ fn contradictory_thresholds_are_refused_up_front() {
     );
     assert_no_file_under(&t.join("work"));
 }
+
+// ------------------------------------------- decontamination never silent
+
+/// `curate` with decontamination on (the default) in `cwd`, the sample in
+/// `t/in`.
+fn curate_decontam(t: &TestDir, cwd: &Path, extra: &[&str]) -> std::process::Command {
+    let (_, content) = sample();
+    let mut c = t.cmd();
+    c.current_dir(cwd)
+        .args(["--backend", "cpu", "curate", "--source"])
+        .arg(t.join("in"))
+        .arg("--content-store")
+        .arg(content)
+        .args(["--language", "python", "--min-stars", "0", "--output"])
+        .arg(t.join("out"))
+        .arg("--work-dir")
+        .arg(t.join("work"))
+        .args(extra);
+    c
+}
+
+#[test]
+fn invalid_decontamination_flags_are_errors_not_a_skip() {
+    let t = TestDir::new();
+    shards(&t, &["a.parquet"]);
+    for (flags, says) in [
+        (
+            &["--decontam-ngram", "0"][..],
+            "--decontam-ngram must be between 1 and 64",
+        ),
+        (
+            &["--decontam-ngram", "65"][..],
+            "--decontam-ngram must be between 1 and 64",
+        ),
+        (
+            &["--min-matches", "0"][..],
+            "--min-matches must be at least 1",
+        ),
+    ] {
+        let err = stderr(&run_expect(&mut curate_decontam(&t, t.path(), flags), 2));
+        assert!(err.contains(says), "{flags:?}: {err}");
+        assert!(!err.contains("decontamination skipped"), "{err}");
+        assert_no_file_under(&t.join("out"));
+    }
+}
+
+/// A corrupt benchmark file in `$TRITTER_BENCHMARK_DIR` or in the default
+/// `../shared/benchmarks` stops the run naming the file; only a setup with
+/// no benchmarks at all skips decontamination (with a warning).
+#[test]
+fn a_corrupt_benchmark_file_is_an_error_naming_it() {
+    let t = TestDir::new();
+    shards(&t, &["a.parquet"]);
+    let bench = t.join("shared/benchmarks");
+    std::fs::create_dir_all(&bench).unwrap();
+    std::fs::create_dir_all(t.join("run")).unwrap();
+    std::fs::write(bench.join("HumanEval.jsonl.gz"), b"this is not gzip at all").unwrap();
+    let mut from_env = curate_decontam(&t, t.path(), &[]);
+    from_env.env("TRITTER_BENCHMARK_DIR", &bench);
+    let by_default = curate_decontam(&t, &t.join("run"), &[]);
+    for mut cmd in [from_env, by_default] {
+        let err = stderr(&run_expect(&mut cmd, 2));
+        assert!(err.contains("HumanEval.jsonl.gz"), "{err}");
+        assert!(!err.contains("decontamination skipped"), "{err}");
+        assert_no_file_under(&t.join("out"));
+    }
+    // No benchmark at all: skipped, said so, and the run completes.
+    std::fs::remove_dir_all(t.join("shared")).unwrap();
+    let err = stderr(&run_expect(
+        &mut curate_decontam(&t, &t.join("run"), &[]),
+        0,
+    ));
+    assert!(err.contains("decontamination skipped"), "{err}");
+}

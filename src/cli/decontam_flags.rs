@@ -125,6 +125,21 @@ impl DecontamFlags {
                     .collect()
             })
             .collect();
+        // The decontaminator checks these too, but only once benchmarks are
+        // found: checked here, a bad value is a flag error even where
+        // `curate` would otherwise skip decontamination for want of them.
+        if !(1..=64).contains(&self.ngram) {
+            bail!(
+                "--decontam-ngram must be between 1 and 64 tokens, not {} (default {DEFAULT_NGRAM})",
+                self.ngram
+            );
+        }
+        if self.min_matches == 0 {
+            bail!(
+                "--min-matches must be at least 1 (a file shares at least one n-gram with an item \
+                 it copies; default {DEFAULT_MIN_MATCHES})"
+            );
+        }
         if self.benchmark_files.is_empty() && !field_lists.is_empty() {
             bail!("--fields needs a --benchmark-file to apply to");
         }

@@ -17,6 +17,21 @@ pub struct LoadedBenchmark {
     pub files: Vec<String>,
 }
 
+/// The error of a configuration under which no benchmark exists at all (no
+/// benchmark directory, or one without benchmark files): the only case in
+/// which `curate` may skip decontamination with a warning. Every other load
+/// error (a corrupt or unreadable benchmark file) stops the run.
+#[derive(Debug)]
+pub struct NoBenchmarks(pub String);
+
+impl std::fmt::Display for NoBenchmarks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NoBenchmarks {}
+
 /// The built-ins `cfg.benchmarks` asks for; `None` means "all available".
 fn requested(cfg: &DecontamConfig) -> Result<Option<Vec<Builtin>>> {
     if cfg.benchmarks.is_empty() {
@@ -147,16 +162,17 @@ pub fn load(cfg: &DecontamConfig) -> Result<(Vec<LoadedBenchmark>, Vec<Benchmark
     }
     if items.is_empty() {
         match (&cfg.source, &cfg.benchmark_dir) {
-            (BenchmarkSource::Local, Some(dir)) => bail!(
+            (BenchmarkSource::Local, Some(dir)) => bail!(NoBenchmarks(format!(
                 "no benchmark files found in {} (expected names like HumanEval.jsonl.gz, \
                  mbpp.jsonl); use --benchmark-source hub or --benchmark-file FILE --fields a,b",
                 dir.display()
-            ),
-            (BenchmarkSource::Local, None) => bail!(
+            ))),
+            (BenchmarkSource::Local, None) => bail!(NoBenchmarks(
                 "no benchmarks to decontaminate against: pass --benchmark-dir DIR, set \
                  TRITTER_BENCHMARK_DIR, use --benchmark-source hub, or --benchmark-file FILE \
                  --fields a,b"
-            ),
+                    .to_string()
+            )),
             _ => bail!("the benchmarks loaded have no records"),
         }
     }

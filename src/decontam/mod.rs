@@ -71,7 +71,7 @@ use anyhow::{ensure, Result};
 use benchmarks::{BenchmarkItem, UserBenchmark};
 use exact::{ExactIndex, ExactScratch, Form};
 use index::{NgramIndex, NgramParams};
-pub use load::LoadedBenchmark;
+pub use load::{LoadedBenchmark, NoBenchmarks};
 use ngram::NgramHasher;
 use rayon::prelude::*;
 use serde::Serialize;

@@ -259,9 +259,11 @@ fn open_phase1(
     // A run that reads the Hub decontaminates against the Hub's benchmarks
     // unless told otherwise (cached like the shards).
     let hub_decontam;
+    let mut auto_hub = false;
     let decontam = match (decontam, &resolved.hub) {
         (Some((config, explicit)), Some(_)) => {
             hub_decontam = with_hub_benchmarks(config, explicit, &scfg.remote);
+            auto_hub = hub_decontam.source != config.source;
             Some((&hub_decontam, explicit))
         }
         (d, _) => d,
@@ -298,7 +300,15 @@ fn open_phase1(
                     scfg.decontam = Some(config.clone());
                     stages.decontam = Some(dec);
                 }
-                Err(e) if !explicit => {
+                // Skipped only when no benchmark exists at all (or the
+                // Hub's, chosen for the user, cannot be had): a corrupt
+                // benchmark file is an error, never a silent "no
+                // decontamination".
+                Err(e)
+                    if !explicit
+                        && (e.downcast_ref::<crate::decontam::NoBenchmarks>().is_some()
+                            || auto_hub) =>
+                {
                     eprintln!("tritter-gpu: warning: decontamination skipped, no benchmarks available ({e:#}); pass --benchmark-dir DIR or --benchmark-source hub");
                     skipped = true;
                 }
