@@ -164,6 +164,40 @@ pub struct CurateArgs {
 
     #[command(flatten)]
     pub remote: RemoteFlags,
+
+    #[command(flatten)]
+    pub repos: ReposFlags,
+}
+
+/// `--repos`: curated git repositories as a source.
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct ReposFlags {
+    /// Curated repository list (JSON, schema in data/README.md): each repository is fetched with git at its revision and becomes one input shard.
+    ///
+    /// Combines with --source: exact and near dedup then run across both.
+    /// Without --source only the repositories are read.
+    #[arg(long, value_name = "FILE", help_heading = "Repositories")]
+    pub repos: Option<PathBuf>,
+    /// Where fetched repositories and their shards are kept (default: $XDG_CACHE_HOME/tritter-gpu/repos or ~/.cache/tritter-gpu/repos).
+    #[arg(long, value_name = "DIR", help_heading = "Repositories")]
+    pub repo_cache: Option<PathBuf>,
+    /// Repositories fetched at the same time.
+    #[arg(long, value_name = "N", default_value_t = crate::sources::repos::DEFAULT_CONCURRENCY, value_parser = clap::value_parser!(u32).range(1..=64), help_heading = "Repositories")]
+    pub repo_concurrency: u32,
+}
+
+impl ReposFlags {
+    pub fn to_config(&self) -> Option<crate::sources::repos::ReposConfig> {
+        let list = self.repos.clone()?;
+        Some(crate::sources::repos::ReposConfig {
+            list,
+            cache: self
+                .repo_cache
+                .clone()
+                .unwrap_or_else(crate::sources::repos::ReposConfig::default_cache),
+            concurrency: self.repo_concurrency,
+        })
+    }
 }
 
 /// How the global steps are split and written, shared by `curate` and

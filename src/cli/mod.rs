@@ -99,6 +99,7 @@ fn curate(args: CurateArgs, global: &flags::GlobalFlags) -> Result<i32> {
         output_shards: args.steps.output_shards,
         plan_only: args.steps.plan_only,
         report_html: args.report_html.report_html.clone(),
+        repos: args.repos.to_config(),
     };
     crate::filters::validate::check(&cfg.filters)?;
     pipeline::run_curate(&cfg)

@@ -7,10 +7,15 @@
 //! total and the disk check has a need) and downloaded by a [`Prefetcher`] a
 //! few shards ahead of the one being processed, so reading starts as soon as
 //! the first shard is in the cache.
+//!
+//! `--repos` repositories come last, one shard per repository in list
+//! order, made by [`crate::sources::repos`] before phase 1 starts.
 
+use super::work_dir::WorkDir;
 use crate::remote::{self, HfUri, HubClient, HubFile, HubShards, Prefetcher, RemoteConfig};
+use crate::sources::repos::{self as repo_source, RepoInput, ReposConfig};
 use crate::sources::{self, Format, InputFile};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -30,7 +35,15 @@ pub struct ResolvedInputs {
     pub default_content_store: Option<&'static str>,
     /// The listings, for the disk-space check.
     pub hub_shards: Vec<HubShards>,
+    /// `--repos`: each listed repository with the ordinal of its shard.
+    pub repos: Vec<(u32, RepoInput)>,
 }
+
+/// The label of a repository's shard. It names the repository, not the
+/// commit: a moved branch keeps the run's input list (and with it the work
+/// directory) and only that repository's shard is redone, see
+/// [`discard_moved_repos`].
+pub const REPO_LABEL_PREFIX: &str = "repo:";
 
 pub struct HubInputs {
     pub client: Arc<HubClient>,
@@ -39,7 +52,13 @@ pub struct HubInputs {
 }
 
 /// Resolves `--source` values (paths or `hf://` URIs) for `language`.
-pub fn resolve(specs: &[String], language: &str, remote: &RemoteConfig) -> Result<ResolvedInputs> {
+pub fn resolve(
+    specs: &[String],
+    language: &str,
+    remote: &RemoteConfig,
+    repos: Option<&ReposConfig>,
+    quiet: bool,
+) -> Result<ResolvedInputs> {
     let (hub_specs, local): (Vec<&String>, Vec<&String>) =
         specs.iter().partition(|s| HfUri::is_hf_uri(s));
     let mut files = if local.is_empty() {
@@ -54,6 +73,7 @@ pub fn resolve(specs: &[String], language: &str, remote: &RemoteConfig) -> Resul
         hub: None,
         default_content_store: None,
         hub_shards: Vec::new(),
+        repos: Vec::new(),
     };
     if !hub_specs.is_empty() {
         let client = Arc::new(remote::hub_client(remote)?);
@@ -82,9 +102,63 @@ pub fn resolve(specs: &[String], language: &str, remote: &RemoteConfig) -> Resul
             files: hub_files,
         });
     }
+    if let Some(cfg) = repos {
+        let canonical = crate::filters::canonical_language(language);
+        for r in repo_source::prepare(cfg, &canonical, quiet)? {
+            let ordinal = u32::try_from(files.len()).context("too many inputs")?;
+            let (path, size) = match &r.outcome {
+                Ok(s) => (s.path.clone(), s.size),
+                Err(_) => (PathBuf::from(format!("repo {}", r.entry.repo)), 0),
+            };
+            files.push(InputFile {
+                path,
+                ordinal,
+                format: Format::Jsonl,
+                size,
+            });
+            labels.push(format!("{REPO_LABEL_PREFIX}{}", r.entry.repo));
+            resolved.repos.push((ordinal, r));
+        }
+    }
     resolved.files = files;
     resolved.labels = labels;
     Ok(resolved)
+}
+
+/// Every repository of the run with its resolved commit and counts, for
+/// the stats.
+pub fn repo_stats(inputs: &ResolvedInputs) -> serde_json::Value {
+    inputs.repos.iter().map(|(_, r)| r.stats()).collect()
+}
+
+/// Phase 1's resume rule per repository: a shard finished over another
+/// commit (a branch that moved since) is discarded, and with it the global
+/// steps built on it. `WORK/repos/part-NNNNNN.commit` remembers the commit
+/// each repository's shard is made from.
+pub fn discard_moved_repos(inputs: &ResolvedInputs, work: &WorkDir) -> Result<()> {
+    if inputs.repos.is_empty() {
+        return Ok(());
+    }
+    let dir = work.root.join("repos");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for (ordinal, r) in &inputs.repos {
+        let Ok(shard) = &r.outcome else { continue };
+        let marker = dir.join(format!("part-{ordinal:06}.commit"));
+        let before = std::fs::read_to_string(&marker).ok();
+        if before.as_deref() == Some(shard.commit.as_str()) {
+            continue;
+        }
+        if before.is_some() {
+            work.discard_shard(*ordinal)?;
+            let global = work.global_dir();
+            if global.exists() {
+                std::fs::remove_dir_all(&global)
+                    .with_context(|| format!("cannot remove {}", global.display()))?;
+            }
+        }
+        crate::output::atomic::write_atomic(&marker, shard.commit.as_bytes())?;
+    }
+    Ok(())
 }
 
 /// What each Hub dataset of the run was pinned to, for the stats:
@@ -109,20 +183,41 @@ pub fn pinned_revisions(inputs: &ResolvedInputs) -> serde_json::Value {
 /// downloading Hub shards ahead.
 pub struct ShardFetcher {
     prefetcher: Option<(Prefetcher, Vec<u32>)>,
+    /// Repositories that could not be fetched, by ordinal: their shard
+    /// fails with the reason.
+    repo_failures: Vec<(u32, String)>,
 }
 
 impl ShardFetcher {
     /// `todo` are the ordinals this run will process, in order.
     pub fn new(inputs: &ResolvedInputs, todo: &[u32], remote: &RemoteConfig) -> ShardFetcher {
+        let repo_failures: Vec<(u32, String)> = inputs
+            .repos
+            .iter()
+            .filter_map(|(o, r)| {
+                r.outcome.as_ref().err().map(|e| {
+                    (
+                        *o,
+                        format!("repository {} ({}): {e}", r.entry.repo, r.entry.url),
+                    )
+                })
+            })
+            .collect();
         let Some(hub) = &inputs.hub else {
-            return ShardFetcher { prefetcher: None };
+            return ShardFetcher {
+                prefetcher: None,
+                repo_failures,
+            };
         };
         let wanted: Vec<(u32, HubFile)> = todo
             .iter()
             .filter_map(|o| hub.files.iter().find(|(ord, _)| ord == o).cloned())
             .collect();
         if wanted.is_empty() {
-            return ShardFetcher { prefetcher: None };
+            return ShardFetcher {
+                prefetcher: None,
+                repo_failures,
+            };
         }
         let ordinals = wanted.iter().map(|(o, _)| *o).collect();
         let files = wanted.into_iter().map(|(_, f)| f).collect();
@@ -134,11 +229,15 @@ impl ShardFetcher {
         );
         ShardFetcher {
             prefetcher: Some((pre, ordinals)),
+            repo_failures,
         }
     }
 
     /// Blocks until input `input` is on local disk (a no-op for local files).
     pub fn ready(&self, input: &InputFile) -> Result<()> {
+        if let Some((_, why)) = self.repo_failures.iter().find(|(o, _)| *o == input.ordinal) {
+            anyhow::bail!("{why}");
+        }
         if let Some((pre, ordinals)) = &self.prefetcher {
             if let Some(i) = ordinals.iter().position(|&o| o == input.ordinal) {
                 let path = pre.get(i)?;

@@ -86,6 +86,8 @@ pub struct CurateConfig {
     pub plan_only: bool,
     /// Where the run's HTML page goes (`--report-html`).
     pub report_html: crate::report::PageTarget,
+    /// `--repos FILE`: curated git repositories as a source.
+    pub repos: Option<crate::sources::repos::ReposConfig>,
 }
 
 /// Decontamination in `curate`: on by default with whatever benchmarks are
@@ -114,7 +116,11 @@ fn inputs_hash(inputs: &[InputFile], labels: &[String]) -> String {
     for (i, label) in inputs.iter().zip(labels) {
         h.update(label.as_bytes());
         h.update(&[0]);
-        h.update(&i.size.to_le_bytes());
+        // A repository's shard changes size when its branch moves; that is
+        // resumed per repository (inputs::discard_moved_repos), not refused.
+        if !label.starts_with(inputs::REPO_LABEL_PREFIX) {
+            h.update(&i.size.to_le_bytes());
+        }
     }
     format!("{:016x}", h.digest())
 }
@@ -203,7 +209,7 @@ fn plan_phase1(cfg: &CurateConfig) -> Result<Phase1> {
     let decontam = cfg.decontam.as_ref().map(|d| (&d.config, d.explicit));
     let scfg = ShardsConfig {
         cwd: run_config::current_dir()?,
-        sources: if cfg.sources.is_empty() {
+        sources: if cfg.sources.is_empty() && cfg.repos.is_none() {
             vec![inputs::DEFAULT_SOURCE.to_string()]
         } else {
             cfg.sources.clone()
@@ -222,6 +228,7 @@ fn plan_phase1(cfg: &CurateConfig) -> Result<Phase1> {
         decontam_skipped: false,
         decontam_description: None,
         backend_description: None,
+        repos: cfg.repos.clone(),
     };
     let work_root = (!cfg.dry_run).then(|| {
         cfg.work_dir.clone().unwrap_or_else(|| {
@@ -244,7 +251,13 @@ fn open_phase1(
     fresh: bool,
     quiet: bool,
 ) -> Result<Phase1> {
-    let resolved = inputs::resolve(&scfg.sources, &scfg.filters.language, &scfg.remote)?;
+    let resolved = inputs::resolve(
+        &scfg.sources,
+        &scfg.filters.language,
+        &scfg.remote,
+        scfg.repos.as_ref(),
+        quiet,
+    )?;
     let content_spec = scfg
         .content_store
         .clone()
@@ -361,6 +374,7 @@ fn open_phase1(
         }
     };
     let work = WorkDir::open(&root, &fingerprint, fresh)?;
+    inputs::discard_moved_repos(&resolved, &work)?;
     run_config::store(&work.config_path(), &scfg)?;
     Ok(Phase1 {
         resolved,
@@ -517,6 +531,9 @@ fn run_shards(p: &Phase1, slice: ShardSpec, quiet: bool) -> Result<ShardsOutcome
             serde_json::to_value(hub.client.stats().snapshot())?,
         );
         transfers.insert("hub_datasets".into(), inputs::pinned_revisions(&p.resolved));
+    }
+    if !p.resolved.repos.is_empty() {
+        transfers.insert("repositories".into(), inputs::repo_stats(&p.resolved));
     }
     if let Some(o) = &p.stages.content {
         transfers.insert("content".into(), serde_json::to_value(o.stats.snapshot())?);

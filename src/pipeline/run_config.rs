@@ -54,6 +54,9 @@ pub struct ShardsConfig {
     /// The backend of phase 1, as it described itself (for the stats).
     #[serde(default)]
     pub backend_description: Option<String>,
+    /// `--repos`: the curated repository list and its cache.
+    #[serde(default)]
+    pub repos: Option<crate::sources::repos::ReposConfig>,
 }
 
 /// Decontamination in the global steps.

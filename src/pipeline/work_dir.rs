@@ -286,6 +286,23 @@ impl WorkDir {
     }
 
     /// The commit record of shard `ordinal`, if it finished.
+    /// Forgets shard `ordinal`'s commit and failure markers, so that the
+    /// next run redoes it (its input changed: a repository's branch moved).
+    pub fn discard_shard(&self, ordinal: u32) -> Result<()> {
+        for p in [self.done_path(ordinal), self.failed_path(ordinal)] {
+            match std::fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(
+                        anyhow::Error::new(e).context(format!("cannot remove {}", p.display()))
+                    )
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub fn done(&self, ordinal: u32) -> Result<Option<ShardDone>> {
         let p = self.done_path(ordinal);
         match std::fs::read(&p) {

@@ -14,6 +14,7 @@
 mod columns;
 pub mod jsonl;
 pub mod parquet;
+pub mod repos;
 pub mod schema;
 pub mod writer;
 
