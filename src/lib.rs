@@ -12,6 +12,7 @@ pub mod cli;
 pub mod content;
 pub mod decontam;
 pub mod dedup;
+pub mod executor;
 pub mod filters;
 pub mod output;
 pub mod partition;

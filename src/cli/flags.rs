@@ -62,6 +62,8 @@ pub enum Command {
     Backends(super::backends_cmd::BackendsArgs),
     /// Render the HTML report page of a stats file (of any run, old ones too).
     Report(ReportArgs),
+    /// Follow or resume a run submitted with `curate --executor slurm`.
+    Slurm(super::slurm_flags::SlurmArgs),
 }
 
 /// `--report-html`: where a run's HTML page goes.
@@ -167,6 +169,9 @@ pub struct CurateArgs {
 
     #[command(flatten)]
     pub repos: ReposFlags,
+
+    #[command(flatten)]
+    pub slurm: super::slurm_flags::SlurmFlags,
 }
 
 /// `--repos`: curated git repositories as a source.

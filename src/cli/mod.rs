@@ -8,6 +8,7 @@ pub mod decontam_flags;
 pub mod flags;
 pub mod near_flags;
 pub mod remote_flags;
+pub mod slurm_flags;
 
 use crate::pipeline::{self, shard_spec::ShardSpec, CurateConfig};
 use anyhow::{Context, Result};
@@ -58,6 +59,7 @@ fn run(cli: flags::Cli) -> Result<i32> {
         Command::RunStep(args) => run_step(args, &cli.global),
         Command::Backends(args) => backends_cmd::run(args),
         Command::Report(args) => report(args, &cli.global),
+        Command::Slurm(args) => slurm_flags::run(args, cli.global.quiet),
     }
 }
 
@@ -102,6 +104,10 @@ fn curate(args: CurateArgs, global: &flags::GlobalFlags) -> Result<i32> {
         repos: args.repos.to_config(),
     };
     crate::filters::validate::check(&cfg.filters)?;
+    if args.slurm.executor == slurm_flags::Executor::Slurm {
+        let slurm = args.slurm.to_config(global.backend)?;
+        return crate::executor::slurm::curate(&cfg, &slurm, args.slurm.wait, global.quiet);
+    }
     pipeline::run_curate(&cfg)
 }
 

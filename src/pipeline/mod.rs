@@ -203,6 +203,24 @@ pub fn run_curate(cfg: &CurateConfig) -> Result<i32> {
     )
 }
 
+/// What `--plan-only` does, without printing: stores the phase-1 and
+/// global configuration and returns the work directory and the plan
+/// (`{"work_dir": W, "steps": [...]}`). Cluster executors plan this way.
+pub fn store_curate_plan(cfg: &CurateConfig) -> Result<(PathBuf, serde_json::Value)> {
+    let language = crate::filters::canonical_language(&cfg.filters.language);
+    let phase1 = plan_phase1(cfg)?;
+    let global = global_config(cfg, &language, &phase1)?;
+    steps::prepare(&phase1.work, &global)?;
+    Ok((phase1.work.root.clone(), plan_json(&phase1.work)?))
+}
+
+/// The stored plan of a work directory, as `run-step --plan` prints it.
+pub fn stored_plan(work_dir: &Path) -> Result<serde_json::Value> {
+    plan_json(&WorkDir {
+        root: work_dir.to_path_buf(),
+    })
+}
+
 /// Step 1 of `curate`: inputs, stages, fingerprint, work dir and the stored
 /// configuration.
 fn plan_phase1(cfg: &CurateConfig) -> Result<Phase1> {
