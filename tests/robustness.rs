@@ -200,3 +200,114 @@ fn a_corrupt_benchmark_file_is_an_error_naming_it() {
     ));
     assert!(err.contains("decontamination skipped"), "{err}");
 }
+
+// ------------------------------------------- our own disk is not an input
+
+/// A tmpfs mounted at a path for one test, unmounted when dropped. Tests run
+/// as root in CI and here, so a read-only or full disk cannot be made with
+/// permissions; a mount can. `None` (the test prints that it was skipped)
+/// where mounting is refused.
+struct Mount(PathBuf);
+
+impl Mount {
+    fn tmpfs(at: &Path, options: &str, test: &str) -> Option<Mount> {
+        std::fs::create_dir_all(at).unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(at)
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Some(Mount(at.to_path_buf())),
+            Ok(o) => {
+                println!(
+                    "skipped {test}: cannot mount a tmpfs here: {}",
+                    String::from_utf8_lossy(&o.stderr).trim()
+                );
+                None
+            }
+            Err(e) => {
+                println!("skipped {test}: cannot run mount: {e}");
+                None
+            }
+        }
+    }
+
+    fn remount(&self, options: &str) {
+        let ok = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,{options}")])
+            .arg(&self.0)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "remount {options}");
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// A work disk that fills up mid-run stops the run even with
+/// `--keep-going` (no shard skipped as "unreadable"), names the path and
+/// what to do; once space is freed the same command finishes with the
+/// output of a run that never ran out.
+#[test]
+fn a_full_work_disk_stops_the_run_even_with_keep_going() {
+    let t = TestDir::new();
+    let Some(disk) = Mount::tmpfs(
+        &t.join("work"),
+        "size=400k",
+        "a_full_work_disk_stops_the_run_even_with_keep_going",
+    ) else {
+        return;
+    };
+    shards(&t, &["a.parquet", "b.parquet", "c.parquet", "d.parquet"]);
+    let flags = ["--language", "python", "--min-stars", "0", "--keep-going"];
+    let err = stderr(&run_expect(&mut curate(&t, &flags), 2));
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(err.contains("/work/") || err.contains("work/"), "{err}");
+    assert!(err.contains("free space on that disk"), "{err}");
+    assert!(!err.contains("pass --keep-going"), "{err}");
+    assert!(!err.contains("skipping"), "{err}");
+    assert!(!t.join("out/python_curated.jsonl").exists());
+    disk.remount("size=64m");
+    run_expect(&mut curate(&t, &flags), 0);
+    let reference = TestDir::new();
+    shards(
+        &reference,
+        &["a.parquet", "b.parquet", "c.parquet", "d.parquet"],
+    );
+    run_expect(&mut curate(&reference, &flags), 0);
+    assert!(
+        std::fs::read(t.join("out/python_curated.jsonl")).unwrap()
+            == std::fs::read(reference.join("out/python_curated.jsonl")).unwrap(),
+        "the resumed run differs from an uninterrupted one"
+    );
+}
+
+/// An `--output` on a read-only disk is refused before any work.
+#[test]
+fn an_unwritable_output_is_found_at_the_start() {
+    let t = TestDir::new();
+    let Some(_ro) = Mount::tmpfs(
+        &t.join("out"),
+        "ro,size=64k",
+        "an_unwritable_output_is_found_at_the_start",
+    ) else {
+        return;
+    };
+    shards(&t, &["a.parquet"]);
+    let err = stderr(&run_expect(
+        &mut curate(&t, &["--language", "python", "--min-stars", "0"]),
+        2,
+    ));
+    assert!(err.contains("--output out is not writable"), "{err}");
+    assert!(err.contains("Read-only file system"), "{err}");
+    assert!(err.contains("remount it read-write"), "{err}");
+    assert_no_file_under(&t.join("work"));
+}

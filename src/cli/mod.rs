@@ -34,7 +34,16 @@ pub fn main() -> i32 {
             }) {
                 return 0;
             }
-            eprintln!("tritter-gpu: {e:#}");
+            let msg = format!("{e:#}");
+            match crate::output::write_error::local_write_failure(&e) {
+                // A failure of our own disk outside phase 1 (which says it
+                // itself): say what to do.
+                Some(_) if !msg.contains("our own disk failed") => eprintln!(
+                    "tritter-gpu: {msg}; {}",
+                    crate::output::write_error::advice(&e)
+                ),
+                _ => eprintln!("tritter-gpu: {msg}"),
+            }
             2
         }
     }
@@ -101,6 +110,9 @@ fn curate(args: CurateArgs, global: &flags::GlobalFlags) -> Result<i32> {
         report_html: args.report_html.report_html.clone(),
     };
     crate::filters::validate::check(&cfg.filters)?;
+    if !cfg.dry_run && !cfg.plan_only {
+        crate::output::write_error::check_writable(&cfg.output_dir, "--output")?;
+    }
     pipeline::run_curate(&cfg)
 }
 
@@ -134,6 +146,9 @@ fn decontam_stage(stages: &flags::GlobalStageFlags) -> Result<Option<pipeline::D
 }
 
 fn merge(args: MergeArgs, global: &flags::GlobalFlags) -> Result<i32> {
+    if !args.dry_run && !args.steps.plan_only {
+        crate::output::write_error::check_writable(&args.output, "--output")?;
+    }
     pipeline::run_merge(&pipeline::MergeConfig {
         work_dirs: args.work_dirs,
         output_dir: args.output,

@@ -486,7 +486,7 @@ fn run_shards(p: &Phase1, slice: ShardSpec, quiet: bool) -> Result<ShardsOutcome
             .and_then(|()| process_shard::process_shard(input, &ctx, &mut remaining));
         match outcome {
             Ok(_) => {}
-            Err(e) if p.cfg.keep_going && !crate::remote::is_fatal(&e) => {
+            Err(e) if p.cfg.keep_going && input_error(&e) => {
                 progress.println(&format!(
                     "tritter-gpu: skipping {}: {e:#}",
                     input.path.display()
@@ -500,10 +500,7 @@ fn run_shards(p: &Phase1, slice: ShardSpec, quiet: bool) -> Result<ShardsOutcome
             }
             Err(e) => {
                 progress.finish();
-                return Err(e.context(format!(
-                    "input {} failed (pass --keep-going to skip unreadable inputs)",
-                    input.path.display()
-                )));
+                return Err(input_failed(e, &input.path));
             }
         }
         progress.shard_done(input.size);
@@ -874,7 +871,7 @@ fn run_shard_task(work: &WorkDir, ordinal: u32, quiet: bool) -> Result<i32> {
         .and_then(|()| process_shard::process_shard(input, &ctx, &mut remaining));
     match outcome {
         Ok(_) => Ok(0),
-        Err(e) if p.cfg.keep_going && !crate::remote::is_fatal(&e) => {
+        Err(e) if p.cfg.keep_going && input_error(&e) => {
             let f = FailedInput {
                 input: input.path.display().to_string(),
                 error: format!("{e:#}"),
@@ -883,9 +880,35 @@ fn run_shard_task(work: &WorkDir, ordinal: u32, quiet: bool) -> Result<i32> {
             eprintln!("tritter-gpu: skipping {}: {e:#}", input.path.display());
             Ok(1)
         }
-        Err(e) => Err(e.context(format!(
+        Err(e) => Err(input_failed(e, &input.path)),
+    }
+}
+
+/// Whether `--keep-going` may skip the input that failed with `e`: not when
+/// the circuit breaker tripped, nor when our own disk (work dir, outputs)
+/// failed, which no other input would escape.
+fn input_error(e: &anyhow::Error) -> bool {
+    !crate::remote::is_fatal(e) && crate::output::write_error::local_write_failure(e).is_none()
+}
+
+/// The error of a run stopped while processing `input`: a failure to write
+/// our own files says so and what to do; an unreadable input points at
+/// `--keep-going`.
+fn input_failed(e: anyhow::Error, input: &std::path::Path) -> anyhow::Error {
+    use crate::output::write_error::{advice, local_write_failure};
+    match local_write_failure(&e) {
+        Some(_) => {
+            let advice = advice(&e);
+            e.context(format!(
+                "stopped at input {}: our own disk failed, not the input (--keep-going skips only \
+                 unreadable inputs); {advice}",
+                input.display()
+            ))
+        }
+        None if crate::remote::is_fatal(&e) => e,
+        None => e.context(format!(
             "input {} failed (pass --keep-going to skip unreadable inputs)",
-            input.path.display()
-        ))),
+            input.display()
+        )),
     }
 }
