@@ -311,3 +311,113 @@ fn an_unwritable_output_is_found_at_the_start() {
     assert!(err.contains("remount it read-write"), "{err}");
     assert_no_file_under(&t.join("work"));
 }
+
+// ------------------------------------------------------ work-dir lock
+
+/// A second run on a work dir in use is refused with the first one's PID,
+/// before it touches anything; the lock goes when its holder dies.
+#[test]
+fn a_second_run_on_a_busy_work_dir_is_refused_with_the_holders_pid() {
+    let t = TestDir::new();
+    shards(
+        &t,
+        &[
+            "a.parquet",
+            "b.parquet",
+            "c.parquet",
+            "d.parquet",
+            "e.parquet",
+            "f.parquet",
+        ],
+    );
+    let flags = ["--language", "python", "--min-stars", "0"];
+    let mut first = curate(&t, &flags)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lock = t.join("work/lock");
+    let start = std::time::Instant::now();
+    while !std::fs::read_to_string(&lock).is_ok_and(|s| s.starts_with("PID")) {
+        assert!(
+            start.elapsed().as_secs() < 60,
+            "the first run never took the lock"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let second = curate(&t, &flags).output().unwrap();
+    let still_running = first.try_wait().unwrap().is_none();
+    let err = stderr(&second);
+    if still_running {
+        assert_eq!(second.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains(&format!("is in use by PID {} (curate)", first.id())),
+            "{err}"
+        );
+        assert!(err.contains("another --work-dir"), "{err}");
+    } else {
+        println!("the first run finished before the second started: only the end is checked");
+    }
+    assert!(first.wait().unwrap().success());
+    // A holder that died (here: killed) leaves no stale lock.
+    let mut killed = curate(&t, &[&flags[..], &["--fresh"]].concat())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    while !std::fs::read_to_string(&lock).is_ok_and(|s| s.contains(&killed.id().to_string())) {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    run_expect(&mut curate(&t, &flags), 0);
+}
+
+/// `run-step` tasks share the directory (tasks of one step run at once by
+/// design) but keep out `curate`, and one task cannot run twice.
+#[test]
+fn run_step_tasks_share_the_work_dir_but_not_a_task() {
+    use std::fs::File;
+    let t = TestDir::new();
+    shards(&t, &["a.parquet", "b.parquet"]);
+    run_expect(
+        &mut curate(
+            &t,
+            &["--language", "python", "--min-stars", "0", "--plan-only"],
+        ),
+        0,
+    );
+    // Another process's shared lock, as a running run-step task holds it.
+    let shared = File::open(t.join("work/lock")).unwrap();
+    shared.lock_shared().unwrap();
+    let err = stderr(&run_expect(
+        &mut curate(&t, &["--language", "python", "--min-stars", "0"]),
+        2,
+    ));
+    assert!(err.contains("is in use by run-step tasks"), "{err}");
+    let step = |task: &str| {
+        let mut c = t.cmd();
+        c.args([
+            "run-step",
+            "--work-dir",
+            "work",
+            "--step",
+            "shards",
+            "--task",
+            task,
+        ]);
+        c
+    };
+    run_expect(&mut step("0"), 0);
+    // Task 1 held by another process: refused, naming it.
+    std::fs::create_dir_all(t.join("work/locks")).unwrap();
+    let task = File::create(t.join("work/locks/shards-1.lock")).unwrap();
+    task.lock().unwrap();
+    std::fs::write(t.join("work/locks/shards-1.lock"), "PID 4242 (run-step)\n").unwrap();
+    let err = stderr(&run_expect(&mut step("1"), 2));
+    assert!(
+        err.contains("task 1 of step shards") && err.contains("PID 4242"),
+        "{err}"
+    );
+    drop(task);
+    run_expect(&mut step("1"), 0);
+    drop(shared);
+}

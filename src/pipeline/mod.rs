@@ -30,6 +30,7 @@ pub mod run_config;
 pub mod shard_spec;
 pub mod steps;
 pub mod work_dir;
+pub mod work_lock;
 
 use crate::backends::{Backend, BackendKind};
 use crate::content::ContentStore;
@@ -360,6 +361,9 @@ fn open_phase1(
             (t.path().to_path_buf(), Some(t))
         }
     };
+    // Locked before `--fresh` clears anything: a second run on this
+    // directory is refused, not interleaved.
+    work_lock::lock_whole(&root, "curate")?;
     let work = WorkDir::open(&root, &fingerprint, fresh)?;
     run_config::store(&work.config_path(), &scfg)?;
     Ok(Phase1 {
@@ -626,7 +630,9 @@ pub fn run_merge(m: &MergeConfig) -> Result<i32> {
     anyhow::ensure!(m.partitions >= 1, "--partitions must be at least 1");
     let mut opened = Vec::new();
     for dir in &m.work_dirs {
-        opened.push(WorkDir::open_existing(dir)?);
+        let opened_dir = WorkDir::open_existing(dir)?;
+        work_lock::lock_whole(dir, "merge")?;
+        opened.push(opened_dir);
     }
     let first_fp = opened[0].1.clone();
     for (w, fp) in &opened[1..] {
@@ -744,9 +750,11 @@ pub fn run_step(work_dir: &Path, action: &StepAction, quiet: bool) -> Result<i32
             Ok(if done { 0 } else { 1 })
         }
         StepAction::Run { step, task } if step == steps::SHARDS => {
+            work_lock::lock_task(&work.root, step, *task)?;
             run_shard_task(&work, *task, quiet)
         }
         StepAction::Run { step, task } => {
+            work_lock::lock_task(&work.root, step, *task)?;
             if task_done(&work, step, *task)? {
                 if !quiet {
                     eprintln!("tritter-gpu: task {task} of step {step} is already done");
