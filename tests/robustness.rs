@@ -200,3 +200,224 @@ fn a_corrupt_benchmark_file_is_an_error_naming_it() {
     ));
     assert!(err.contains("decontamination skipped"), "{err}");
 }
+
+// ------------------------------------------- our own disk is not an input
+
+/// A tmpfs mounted at a path for one test, unmounted when dropped. Tests run
+/// as root in CI and here, so a read-only or full disk cannot be made with
+/// permissions; a mount can. `None` (the test prints that it was skipped)
+/// where mounting is refused.
+struct Mount(PathBuf);
+
+impl Mount {
+    fn tmpfs(at: &Path, options: &str, test: &str) -> Option<Mount> {
+        std::fs::create_dir_all(at).unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(at)
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Some(Mount(at.to_path_buf())),
+            Ok(o) => {
+                println!(
+                    "skipped {test}: cannot mount a tmpfs here: {}",
+                    String::from_utf8_lossy(&o.stderr).trim()
+                );
+                None
+            }
+            Err(e) => {
+                println!("skipped {test}: cannot run mount: {e}");
+                None
+            }
+        }
+    }
+
+    fn remount(&self, options: &str) {
+        let ok = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,{options}")])
+            .arg(&self.0)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "remount {options}");
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// A work disk that fills up mid-run stops the run even with
+/// `--keep-going` (no shard skipped as "unreadable"), names the path and
+/// what to do; once space is freed the same command finishes with the
+/// output of a run that never ran out.
+#[test]
+fn a_full_work_disk_stops_the_run_even_with_keep_going() {
+    let t = TestDir::new();
+    let Some(disk) = Mount::tmpfs(
+        &t.join("work"),
+        "size=400k",
+        "a_full_work_disk_stops_the_run_even_with_keep_going",
+    ) else {
+        return;
+    };
+    shards(&t, &["a.parquet", "b.parquet", "c.parquet", "d.parquet"]);
+    let flags = ["--language", "python", "--min-stars", "0", "--keep-going"];
+    let err = stderr(&run_expect(&mut curate(&t, &flags), 2));
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(err.contains("/work/") || err.contains("work/"), "{err}");
+    assert!(err.contains("free space on that disk"), "{err}");
+    assert!(!err.contains("pass --keep-going"), "{err}");
+    assert!(!err.contains("skipping"), "{err}");
+    assert!(!t.join("out/python_curated.jsonl").exists());
+    disk.remount("size=64m");
+    run_expect(&mut curate(&t, &flags), 0);
+    let reference = TestDir::new();
+    shards(
+        &reference,
+        &["a.parquet", "b.parquet", "c.parquet", "d.parquet"],
+    );
+    run_expect(&mut curate(&reference, &flags), 0);
+    assert!(
+        std::fs::read(t.join("out/python_curated.jsonl")).unwrap()
+            == std::fs::read(reference.join("out/python_curated.jsonl")).unwrap(),
+        "the resumed run differs from an uninterrupted one"
+    );
+}
+
+/// An `--output` on a read-only disk is refused before any work.
+#[test]
+fn an_unwritable_output_is_found_at_the_start() {
+    let t = TestDir::new();
+    let Some(_ro) = Mount::tmpfs(
+        &t.join("out"),
+        "ro,size=64k",
+        "an_unwritable_output_is_found_at_the_start",
+    ) else {
+        return;
+    };
+    shards(&t, &["a.parquet"]);
+    let err = stderr(&run_expect(
+        &mut curate(&t, &["--language", "python", "--min-stars", "0"]),
+        2,
+    ));
+    assert!(err.contains("--output out is not writable"), "{err}");
+    assert!(err.contains("Read-only file system"), "{err}");
+    assert!(err.contains("remount it read-write"), "{err}");
+    assert_no_file_under(&t.join("work"));
+}
+
+// ------------------------------------------------------ work-dir lock
+
+/// A second run on a work dir in use is refused with the first one's PID,
+/// before it touches anything; the lock goes when its holder dies.
+#[test]
+fn a_second_run_on_a_busy_work_dir_is_refused_with_the_holders_pid() {
+    let t = TestDir::new();
+    shards(
+        &t,
+        &[
+            "a.parquet",
+            "b.parquet",
+            "c.parquet",
+            "d.parquet",
+            "e.parquet",
+            "f.parquet",
+        ],
+    );
+    let flags = ["--language", "python", "--min-stars", "0"];
+    let mut first = curate(&t, &flags)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lock = t.join("work/lock");
+    let start = std::time::Instant::now();
+    while !std::fs::read_to_string(&lock).is_ok_and(|s| s.starts_with("PID")) {
+        assert!(
+            start.elapsed().as_secs() < 60,
+            "the first run never took the lock"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let second = curate(&t, &flags).output().unwrap();
+    let still_running = first.try_wait().unwrap().is_none();
+    let err = stderr(&second);
+    if still_running {
+        assert_eq!(second.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains(&format!("is in use by PID {} (curate)", first.id())),
+            "{err}"
+        );
+        assert!(err.contains("another --work-dir"), "{err}");
+    } else {
+        println!("the first run finished before the second started: only the end is checked");
+    }
+    assert!(first.wait().unwrap().success());
+    // A holder that died (here: killed) leaves no stale lock.
+    let mut killed = curate(&t, &[&flags[..], &["--fresh"]].concat())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    while !std::fs::read_to_string(&lock).is_ok_and(|s| s.contains(&killed.id().to_string())) {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    run_expect(&mut curate(&t, &flags), 0);
+}
+
+/// `run-step` tasks share the directory (tasks of one step run at once by
+/// design) but keep out `curate`, and one task cannot run twice.
+#[test]
+fn run_step_tasks_share_the_work_dir_but_not_a_task() {
+    use std::fs::File;
+    let t = TestDir::new();
+    shards(&t, &["a.parquet", "b.parquet"]);
+    run_expect(
+        &mut curate(
+            &t,
+            &["--language", "python", "--min-stars", "0", "--plan-only"],
+        ),
+        0,
+    );
+    // Another process's shared lock, as a running run-step task holds it.
+    let shared = File::open(t.join("work/lock")).unwrap();
+    shared.lock_shared().unwrap();
+    let err = stderr(&run_expect(
+        &mut curate(&t, &["--language", "python", "--min-stars", "0"]),
+        2,
+    ));
+    assert!(err.contains("is in use by run-step tasks"), "{err}");
+    let step = |task: &str| {
+        let mut c = t.cmd();
+        c.args([
+            "run-step",
+            "--work-dir",
+            "work",
+            "--step",
+            "shards",
+            "--task",
+            task,
+        ]);
+        c
+    };
+    run_expect(&mut step("0"), 0);
+    // Task 1 held by another process: refused, naming it.
+    std::fs::create_dir_all(t.join("work/locks")).unwrap();
+    let task = File::create(t.join("work/locks/shards-1.lock")).unwrap();
+    task.lock().unwrap();
+    std::fs::write(t.join("work/locks/shards-1.lock"), "PID 4242 (run-step)\n").unwrap();
+    let err = stderr(&run_expect(&mut step("1"), 2));
+    assert!(
+        err.contains("task 1 of step shards") && err.contains("PID 4242"),
+        "{err}"
+    );
+    drop(task);
+    run_expect(&mut step("1"), 0);
+    drop(shared);
+}

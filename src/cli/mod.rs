@@ -35,7 +35,16 @@ pub fn main() -> i32 {
             }) {
                 return 0;
             }
-            eprintln!("tritter-gpu: {e:#}");
+            let msg = format!("{e:#}");
+            match crate::output::write_error::local_write_failure(&e) {
+                // A failure of our own disk outside phase 1 (which says it
+                // itself): say what to do.
+                Some(_) if !msg.contains("our own disk failed") => eprintln!(
+                    "tritter-gpu: {msg}; {}",
+                    crate::output::write_error::advice(&e)
+                ),
+                _ => eprintln!("tritter-gpu: {msg}"),
+            }
             2
         }
     }
@@ -104,6 +113,9 @@ fn curate(args: CurateArgs, global: &flags::GlobalFlags) -> Result<i32> {
         repos: args.repos.to_config(),
     };
     crate::filters::validate::check(&cfg.filters)?;
+    if !cfg.dry_run && !cfg.plan_only {
+        crate::output::write_error::check_writable(&cfg.output_dir, "--output")?;
+    }
     if args.slurm.executor == slurm_flags::Executor::Slurm {
         let slurm = args.slurm.to_config(global.backend)?;
         return crate::executor::slurm::curate(&cfg, &slurm, args.slurm.wait, global.quiet);
@@ -141,6 +153,9 @@ fn decontam_stage(stages: &flags::GlobalStageFlags) -> Result<Option<pipeline::D
 }
 
 fn merge(args: MergeArgs, global: &flags::GlobalFlags) -> Result<i32> {
+    if !args.dry_run && !args.steps.plan_only {
+        crate::output::write_error::check_writable(&args.output, "--output")?;
+    }
     pipeline::run_merge(&pipeline::MergeConfig {
         work_dirs: args.work_dirs,
         output_dir: args.output,

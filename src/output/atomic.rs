@@ -2,7 +2,8 @@
 //! then rename over the target. A reader (or a resumed run) sees either the old
 //! file or the complete new one, never a torn write.
 
-use anyhow::{Context, Result};
+use super::write_error::WriteFailed;
+use anyhow::Result;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -21,8 +22,8 @@ impl AtomicFile {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create output directory {}", dir.display()))?;
+        let failed = |what: &str, e| WriteFailed::new(format!("{what} {}", dir.display()), dir, e);
+        std::fs::create_dir_all(dir).map_err(|e| failed("cannot create output directory", e))?;
         let tmp = tempfile::Builder::new()
             .prefix(&format!(
                 ".{}.",
@@ -30,8 +31,13 @@ impl AtomicFile {
             ))
             .suffix(".tmp")
             .tempfile_in(dir)
-            .with_context(|| format!("cannot write in output directory {}", dir.display()))?;
-        let writer = BufWriter::with_capacity(1 << 20, tmp.as_file().try_clone()?);
+            .map_err(|e| failed("cannot write in output directory", e))?;
+        let writer = BufWriter::with_capacity(
+            1 << 20,
+            tmp.as_file()
+                .try_clone()
+                .map_err(|e| failed("cannot write in output directory", e))?,
+        );
         Ok(AtomicFile {
             target: target.to_path_buf(),
             tmp: Some(tmp),
@@ -56,47 +62,68 @@ impl AtomicFile {
     }
 
     fn finish(mut self, sync: bool) -> Result<()> {
+        let target = self.target.clone();
+        let failed =
+            |what: &str, e| WriteFailed::new(format!("{what} {}", target.display()), &target, e);
         let mut w = self.writer.take().expect("writer present until commit");
-        w.flush()
-            .with_context(|| format!("cannot write {}", self.target.display()))?;
-        let file = w.into_inner().map_err(|e| e.into_error())?;
+        w.flush().map_err(|e| failed("cannot write", e))?;
+        let file = w
+            .into_inner()
+            .map_err(|e| failed("cannot write", e.into_error()))?;
         if sync {
-            file.sync_all()
-                .with_context(|| format!("cannot sync {}", self.target.display()))?;
+            file.sync_all().map_err(|e| failed("cannot sync", e))?;
         }
         let tmp = self.tmp.take().expect("temp file present until commit");
         tmp.persist(&self.target)
-            .with_context(|| format!("cannot rename into {}", self.target.display()))?;
+            .map_err(|e| failed("cannot rename into", e.error))?;
         Ok(())
+    }
+}
+
+impl AtomicFile {
+    /// `e` naming the target, its kind kept: a full disk while writing
+    /// says which file.
+    fn named(&self, e: std::io::Error) -> std::io::Error {
+        WriteFailed::new(
+            format!("cannot write {}", self.target.display()),
+            &self.target,
+            e,
+        )
+        .into_io()
     }
 }
 
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.writer
+        let r = self
+            .writer
             .as_mut()
             .expect("writer present until commit")
-            .write(buf)
+            .write(buf);
+        r.map_err(|e| self.named(e))
     }
     fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        self.writer
+        let r = self
+            .writer
             .as_mut()
             .expect("writer present until commit")
-            .write_all(buf)
+            .write_all(buf);
+        r.map_err(|e| self.named(e))
     }
     fn flush(&mut self) -> std::io::Result<()> {
-        self.writer
+        let r = self
+            .writer
             .as_mut()
             .expect("writer present until commit")
-            .flush()
+            .flush();
+        r.map_err(|e| self.named(e))
     }
 }
 
 /// Writes `bytes` to `target` atomically.
 pub fn write_atomic(target: &Path, bytes: &[u8]) -> Result<()> {
     let mut f = AtomicFile::create(target)?;
-    f.write_all(bytes)
-        .with_context(|| format!("cannot write {}", target.display()))?;
+    f.write_all(bytes)?;
     f.commit()
 }
 
@@ -106,11 +133,16 @@ pub fn write_atomic(target: &Path, bytes: &[u8]) -> Result<()> {
 /// commits them is written.
 pub fn sync_filesystem(dir: &Path) -> Result<()> {
     use std::os::fd::AsRawFd;
-    let d = File::open(dir).with_context(|| format!("cannot open {}", dir.display()))?;
+    let d = File::open(dir)
+        .map_err(|e| WriteFailed::new(format!("cannot open {}", dir.display()), dir, e))?;
     // SAFETY: syncfs takes an open descriptor and touches no memory of ours.
     if unsafe { libc::syncfs(d.as_raw_fd()) } != 0 {
-        return Err(std::io::Error::last_os_error())
-            .with_context(|| format!("cannot sync the filesystem of {}", dir.display()));
+        return Err(WriteFailed::new(
+            format!("cannot sync the filesystem of {}", dir.display()),
+            dir,
+            std::io::Error::last_os_error(),
+        )
+        .into());
     }
     Ok(())
 }
@@ -118,8 +150,7 @@ pub fn sync_filesystem(dir: &Path) -> Result<()> {
 /// [`write_atomic`] without the sync (see [`AtomicFile::commit_unsynced`]).
 pub fn write_atomic_unsynced(target: &Path, bytes: &[u8]) -> Result<()> {
     let mut f = AtomicFile::create(target)?;
-    f.write_all(bytes)
-        .with_context(|| format!("cannot write {}", target.display()))?;
+    f.write_all(bytes)?;
     f.commit_unsynced()
 }
 

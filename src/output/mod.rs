@@ -3,3 +3,4 @@
 pub mod atomic;
 pub mod run_report;
 pub mod tool_jsonl;
+pub mod write_error;

@@ -30,6 +30,7 @@ pub mod run_config;
 pub mod shard_spec;
 pub mod steps;
 pub mod work_dir;
+pub mod work_lock;
 
 use crate::backends::{Backend, BackendKind};
 use crate::content::ContentStore;
@@ -391,6 +392,9 @@ fn open_phase1(
             (t.path().to_path_buf(), Some(t))
         }
     };
+    // Locked before `--fresh` clears anything: a second run on this
+    // directory is refused, not interleaved.
+    work_lock::lock_whole(&root, "curate")?;
     let work = WorkDir::open(&root, &fingerprint, fresh)?;
     inputs::discard_moved_repos(&resolved, &work)?;
     run_config::store(&work.config_path(), &scfg)?;
@@ -518,7 +522,7 @@ fn run_shards(p: &Phase1, slice: ShardSpec, quiet: bool) -> Result<ShardsOutcome
             .and_then(|()| process_shard::process_shard(input, &ctx, &mut remaining));
         match outcome {
             Ok(_) => {}
-            Err(e) if p.cfg.keep_going && !crate::remote::is_fatal(&e) => {
+            Err(e) if p.cfg.keep_going && input_error(&e) => {
                 progress.println(&format!(
                     "tritter-gpu: skipping {}: {e:#}",
                     input.path.display()
@@ -532,10 +536,7 @@ fn run_shards(p: &Phase1, slice: ShardSpec, quiet: bool) -> Result<ShardsOutcome
             }
             Err(e) => {
                 progress.finish();
-                return Err(e.context(format!(
-                    "input {} failed (pass --keep-going to skip unreadable inputs)",
-                    input.path.display()
-                )));
+                return Err(input_failed(e, &input.path));
             }
         }
         progress.shard_done(input.size);
@@ -664,7 +665,9 @@ pub fn run_merge(m: &MergeConfig) -> Result<i32> {
     anyhow::ensure!(m.partitions >= 1, "--partitions must be at least 1");
     let mut opened = Vec::new();
     for dir in &m.work_dirs {
-        opened.push(WorkDir::open_existing(dir)?);
+        let opened_dir = WorkDir::open_existing(dir)?;
+        work_lock::lock_whole(dir, "merge")?;
+        opened.push(opened_dir);
     }
     let first_fp = opened[0].1.clone();
     for (w, fp) in &opened[1..] {
@@ -782,9 +785,11 @@ pub fn run_step(work_dir: &Path, action: &StepAction, quiet: bool) -> Result<i32
             Ok(if done { 0 } else { 1 })
         }
         StepAction::Run { step, task } if step == steps::SHARDS => {
+            work_lock::lock_task(&work.root, step, *task)?;
             run_shard_task(&work, *task, quiet)
         }
         StepAction::Run { step, task } => {
+            work_lock::lock_task(&work.root, step, *task)?;
             if task_done(&work, step, *task)? {
                 if !quiet {
                     eprintln!("tritter-gpu: task {task} of step {step} is already done");
@@ -909,7 +914,7 @@ fn run_shard_task(work: &WorkDir, ordinal: u32, quiet: bool) -> Result<i32> {
         .and_then(|()| process_shard::process_shard(input, &ctx, &mut remaining));
     match outcome {
         Ok(_) => Ok(0),
-        Err(e) if p.cfg.keep_going && !crate::remote::is_fatal(&e) => {
+        Err(e) if p.cfg.keep_going && input_error(&e) => {
             let f = FailedInput {
                 input: input.path.display().to_string(),
                 error: format!("{e:#}"),
@@ -918,9 +923,35 @@ fn run_shard_task(work: &WorkDir, ordinal: u32, quiet: bool) -> Result<i32> {
             eprintln!("tritter-gpu: skipping {}: {e:#}", input.path.display());
             Ok(1)
         }
-        Err(e) => Err(e.context(format!(
+        Err(e) => Err(input_failed(e, &input.path)),
+    }
+}
+
+/// Whether `--keep-going` may skip the input that failed with `e`: not when
+/// the circuit breaker tripped, nor when our own disk (work dir, outputs)
+/// failed, which no other input would escape.
+fn input_error(e: &anyhow::Error) -> bool {
+    !crate::remote::is_fatal(e) && crate::output::write_error::local_write_failure(e).is_none()
+}
+
+/// The error of a run stopped while processing `input`: a failure to write
+/// our own files says so and what to do; an unreadable input points at
+/// `--keep-going`.
+fn input_failed(e: anyhow::Error, input: &std::path::Path) -> anyhow::Error {
+    use crate::output::write_error::{advice, local_write_failure};
+    match local_write_failure(&e) {
+        Some(_) => {
+            let advice = advice(&e);
+            e.context(format!(
+                "stopped at input {}: our own disk failed, not the input (--keep-going skips only \
+                 unreadable inputs); {advice}",
+                input.display()
+            ))
+        }
+        None if crate::remote::is_fatal(&e) => e,
+        None => e.context(format!(
             "input {} failed (pass --keep-going to skip unreadable inputs)",
-            input.path.display()
-        ))),
+            input.display()
+        )),
     }
 }

@@ -1,6 +1,7 @@
 //! The work directory: what makes a run resumable and shardable.
 //!
 //! ```text
+//! WORK/lock                           held by the run working here (see `super::work_lock`)
 //! WORK/run.json                       settings that shape the parts (checked on resume)
 //! WORK/config.json                    the whole resolved run configuration (for `run-step`)
 //! WORK/manifest.json                  finished input shards, for people (rewritten atomically)
@@ -121,6 +122,20 @@ pub struct WorkDir {
     pub root: PathBuf,
 }
 
+/// Removes what a run killed during `--fresh` left half deleted
+/// (`WORK/.trash-*`); called with the work dir locked, so no live run owns
+/// them.
+fn sweep_trash(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_name().to_string_lossy().starts_with(".trash-") {
+            std::fs::remove_dir_all(e.path()).ok();
+        }
+    }
+}
+
 impl WorkDir {
     /// Opens (creating if needed) a work dir for a run with `fingerprint`.
     /// An existing dir made with other settings is an error unless `fresh`,
@@ -128,12 +143,19 @@ impl WorkDir {
     pub fn open(root: &Path, fingerprint: &RunFingerprint, fresh: bool) -> Result<WorkDir> {
         let run_json = root.join("run.json");
         if fresh && root.exists() {
-            std::fs::remove_dir_all(root.join("parts")).ok();
-            std::fs::remove_dir_all(root.join("global")).ok();
+            // The old run goes first, in one rename each: a run killed while
+            // deleting must not leave a `done.json` whose part is gone.
             std::fs::remove_file(&run_json).ok();
             std::fs::remove_file(root.join("config.json")).ok();
             std::fs::remove_file(root.join("manifest.json")).ok();
+            for dir in ["parts", "global"] {
+                let trash = root.join(format!(".trash-{dir}-{}", std::process::id()));
+                if std::fs::rename(root.join(dir), &trash).is_ok() {
+                    std::fs::remove_dir_all(&trash).ok();
+                }
+            }
         }
+        sweep_trash(root);
         std::fs::create_dir_all(root.join("parts"))
             .with_context(|| format!("cannot create work directory {}", root.display()))?;
         if run_json.exists() {
