@@ -669,21 +669,21 @@ fn a_weak_chain_never_merges_distant_files() {
     }
 }
 
-/// A giant component: 20,000 copies of one 200-word body (each with one
+/// A giant component: 20,000 copies of one 100-word body (each with one
 /// word of its own, so exact dedup leaves them) below a preferred chain of
-/// 400 copies, each a 20-word shift of the previous, that starts at that
+/// 400 copies, each a 10-word shift of the previous, that starts at that
 /// body (neighbours have Jaccard 0.81, two apart 0.66). Each chain centre preferred before the
 /// body's cluster forms would, compared with every unassigned member,
 /// verify against all 20,000 copies.
 fn giant_docs() -> (Vec<Doc>, usize) {
     let chain = 400;
     let mut rng = Rng(29);
-    let words: Vec<String> = (0..chain * 20 + 200)
+    let words: Vec<String> = (0..chain * 10 + 100)
         .map(|_| format!("t{}", rng.below(1 << 30)))
         .collect();
     let mut docs: Vec<Doc> = (0..chain)
         .map(|i| Doc {
-            text: words[i * 20..i * 20 + 200].join(" "),
+            text: words[i * 10..i * 10 + 100].join(" "),
             path: format!("chain{i}.rs"),
             repo: "o/chain".into(),
             stars: 100,
@@ -691,7 +691,7 @@ fn giant_docs() -> (Vec<Doc>, usize) {
             recipe: format!("chain{i}"),
         })
         .collect();
-    let body = words[..200].join(" ");
+    let body = words[..100].join(" ");
     docs.extend((0..20_000).map(|j| Doc {
         text: format!("{body} own{j}"),
         path: format!("copy{j}.rs"),
@@ -719,6 +719,8 @@ fn a_giant_cluster_is_clustered_quickly_and_keeps_the_chain_rule() {
                 &[
                     "--verify",
                     verify,
+                    "--num-perm",
+                    "128",
                     "--clusters",
                     &format!("c-{verify}.jsonl"),
                 ],

@@ -44,6 +44,32 @@
 use super::cluster::Star;
 use super::verify::Thresholds;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// Hasher for keys that are already uniform hashes (shingle hashes, block
+/// hashes): one multiply spreads them; SipHash would cost more than the
+/// rest of the index.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.write_u64(v as u64);
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0 ^ v).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type KeyMap<K, V> = HashMap<K, V, BuildHasherDefault<KeyHasher>>;
 
 /// Tokens per member, in compressed rows: member `i` has
 /// `keys[offsets[i]..offsets[i + 1]]`.
@@ -64,7 +90,7 @@ impl Tokens {
     /// Prefix-filter tokens of sorted, deduplicated shingle sets for exact
     /// Jaccard at `jaccard`.
     pub fn prefixes(sets: &[&[u32]], jaccard: f64) -> Tokens {
-        let mut freq: HashMap<u32, u32> = HashMap::new();
+        let mut freq: KeyMap<u32, u32> = KeyMap::default();
         for s in sets {
             for &v in s.iter() {
                 *freq.entry(v).or_insert(0) += 1;
@@ -137,7 +163,7 @@ pub fn indexed_stars(
     let mut posting: Vec<u32> = pairs.iter().map(|&(_, m)| m).collect();
     let mut list_start: Vec<u32> = Vec::new();
     let mut list_len: Vec<u32> = Vec::new();
-    let mut list_of: HashMap<u64, u32> = HashMap::new();
+    let mut list_of: KeyMap<u64, u32> = KeyMap::default();
     let mut i = 0;
     while i < pairs.len() {
         let key = pairs[i].0;
