@@ -8,6 +8,11 @@
 //! * `lsh+cluster`: band hashes, band-record sort, candidate edges,
 //!   verification, union-find and stars for 100,000 synthetic signatures
 //!   (10% of them in families of near-copies); multiply by 10 for a million.
+//! * `giant_cluster/<members>`: greedy stars of one component of 10k, 20k and
+//!   40k shingle sets (one family of copies below a preferred chain of
+//!   edited copies, one chain step per 50 members), exact Jaccard through the
+//!   candidate index, and the all-pairs reference at 10k; the index's time
+//!   should double with the size, one thread.
 //!
 //! The source corpus is up to 16 MB of `.rs` files from the local cargo
 //! registry, picked by a hash of their paths. Run:
@@ -19,9 +24,11 @@ use std::path::PathBuf;
 use tritter_gpu::backends::cpu::{CpuBackend, MinhashKernel};
 use tritter_gpu::backends::ops::{splitmix64, Permutations};
 use tritter_gpu::backends::{Backend, BandLayout, ShingleBuffer};
+use tritter_gpu::dedup::near::cluster::stars;
 use tritter_gpu::dedup::near::lsh::BandRecord;
 use tritter_gpu::dedup::near::shingle::Shingler;
 use tritter_gpu::dedup::near::spill::ExternalSorter;
+use tritter_gpu::dedup::near::star_index::exact_stars;
 use tritter_gpu::dedup::near::store::SignatureStore;
 use tritter_gpu::dedup::near::verify::Thresholds;
 use tritter_gpu::dedup::near::{link_components, signature_stars, LshParams};
@@ -237,5 +244,67 @@ fn bench_lsh_cluster(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_signatures, bench_lsh_cluster);
+/// One component of `n` sorted shingle sets in preference order: a chain
+/// of `n / 50` sets, each a 20-token shift of the previous (neighbours at
+/// Jaccard 0.8), then `n - n / 50` copies of the chain's first set with one
+/// token of their own.
+fn giant_component(n: usize) -> Vec<Vec<u32>> {
+    let mut s = 13u64;
+    let chain = n / 50;
+    let tokens: Vec<u32> = (0..chain * 20 + 200)
+        .map(|_| splitmix64(&mut s) as u32)
+        .collect();
+    let mut sets: Vec<Vec<u32>> = (0..chain)
+        .map(|i| tokens[i * 20..i * 20 + 200].to_vec())
+        .collect();
+    // The chain in a shuffled preference order, as ties broken by hash are.
+    for i in (1..sets.len()).rev() {
+        let j = (splitmix64(&mut s) % (i as u64 + 1)) as usize;
+        sets.swap(i, j);
+    }
+    for _ in chain..n {
+        let mut v = tokens[..200].to_vec();
+        v.push(splitmix64(&mut s) as u32);
+        sets.push(v);
+    }
+    for v in &mut sets {
+        v.sort_unstable();
+        v.dedup();
+    }
+    sets
+}
+
+fn bench_giant_cluster(c: &mut Criterion) {
+    let thresholds = Thresholds::new(0.75, NUM_PERM);
+    let mut g = c.benchmark_group("giant_cluster");
+    g.sample_size(10);
+    for n in [10_000, 20_000, 40_000] {
+        let sets = giant_component(n);
+        let refs: Vec<&[u32]> = sets.iter().map(|v| v.as_slice()).collect();
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_function(BenchmarkId::new("indexed, 1 thread", n), |b| {
+            b.iter(|| one_thread(|| exact_stars(&refs, &thresholds).len()))
+        });
+        if n == 10_000 {
+            g.bench_function(BenchmarkId::new("all pairs, 1 thread", n), |b| {
+                b.iter(|| {
+                    one_thread(|| {
+                        stars(refs.len(), |i, j| {
+                            thresholds.member_passes_exact(refs[i], refs[j])
+                        })
+                        .len()
+                    })
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_signatures,
+    bench_lsh_cluster,
+    bench_giant_cluster
+);
 criterion_main!(benches);

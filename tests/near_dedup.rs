@@ -669,6 +669,119 @@ fn a_weak_chain_never_merges_distant_files() {
     }
 }
 
+/// A giant component: 20,000 copies of one 100-word body (each with one
+/// word of its own, so exact dedup leaves them) below a preferred chain of
+/// 400 copies, each a 10-word shift of the previous, that starts at that
+/// body (neighbours have Jaccard 0.81, two apart 0.66). Each chain centre preferred before the
+/// body's cluster forms would, compared with every unassigned member,
+/// verify against all 20,000 copies.
+fn giant_docs() -> (Vec<Doc>, usize) {
+    let chain = 400;
+    let mut rng = Rng(29);
+    let words: Vec<String> = (0..chain * 10 + 100)
+        .map(|_| format!("t{}", rng.below(1 << 30)))
+        .collect();
+    let mut docs: Vec<Doc> = (0..chain)
+        .map(|i| Doc {
+            text: words[i * 10..i * 10 + 100].join(" "),
+            path: format!("chain{i}.rs"),
+            repo: "o/chain".into(),
+            stars: 100,
+            license: "mit".into(),
+            recipe: format!("chain{i}"),
+        })
+        .collect();
+    let body = words[..100].join(" ");
+    docs.extend((0..20_000).map(|j| Doc {
+        text: format!("{body} own{j}"),
+        path: format!("copy{j}.rs"),
+        repo: "o/copies".into(),
+        stars: 1,
+        license: "mit".into(),
+        recipe: format!("copy{j}"),
+    }));
+    (docs, chain)
+}
+
+#[test]
+fn a_giant_cluster_is_clustered_quickly_and_keeps_the_chain_rule() {
+    let (docs, chain) = giant_docs();
+    let sets: Vec<Vec<u32>> = docs.iter().map(|d| shingle_set(&d.text, 5)).collect();
+    let dir = TestDir::new();
+    write_corpus(&dir.join("in.jsonl"), &docs);
+    for verify in ["exact", "signature"] {
+        let started = std::time::Instant::now();
+        run_expect(
+            &mut dedup_cmd(
+                &dir,
+                "in.jsonl",
+                &format!("out-{verify}.jsonl"),
+                &[
+                    "--verify",
+                    verify,
+                    "--num-perm",
+                    "128",
+                    "--clusters",
+                    &format!("c-{verify}.jsonl"),
+                ],
+            ),
+            0,
+        );
+        eprintln!(
+            "{verify}: {:.2?} for {} files",
+            started.elapsed(),
+            docs.len()
+        );
+        let clusters = read_clusters(&dir.join(&format!("c-{verify}.jsonl")));
+        let mut removed_copies = 0;
+        for (kept, members) in &clusters {
+            let k = *kept as usize - 1;
+            let mut chain_members: Vec<usize> = Vec::new();
+            if k < chain {
+                chain_members.push(k);
+            }
+            for &(m, sim) in members {
+                let m = m as usize - 1;
+                let exact = exact_jaccard(&sets[k], &sets[m]);
+                if verify == "exact" {
+                    assert!(
+                        exact >= THRESHOLD,
+                        "{} kept for {}",
+                        docs[k].recipe,
+                        docs[m].recipe
+                    );
+                    assert_eq!(sim, exact);
+                } else {
+                    assert!(sim >= THRESHOLD);
+                }
+                if m < chain {
+                    chain_members.push(m);
+                } else {
+                    removed_copies += 1;
+                }
+            }
+            // Chain members of one cluster are within 2(1 - t) of each other.
+            for &a in &chain_members {
+                for &b in &chain_members {
+                    let s = exact_jaccard(&sets[a], &sets[b]);
+                    assert!(
+                        s >= 0.5,
+                        "{verify}: chain{a} and chain{b} (J {s:.2}) share a cluster"
+                    );
+                }
+            }
+        }
+        // The copies collapse into one star (at most one of them kept).
+        assert!(
+            removed_copies >= 19_999,
+            "{verify}: {removed_copies} copies removed"
+        );
+        let out = common::read_jsonl(&dir.join(&format!("out-{verify}.jsonl")));
+        assert!(out.len() <= chain + 1, "{verify}: {} survivors", out.len());
+        assert!(out.len() >= chain / 3, "{verify}: {} survivors", out.len());
+    }
+}
+
 #[test]
 fn exactly_one_survivor_per_cluster_and_the_rest_pass_through() {
     let docs = corpus();

@@ -201,6 +201,7 @@ pub fn run_curate(cfg: &CurateConfig) -> Result<i32> {
         Some(started.elapsed().as_secs_f64()),
         outcome.transfers,
         "curate",
+        cfg.quiet,
     )
 }
 
@@ -617,6 +618,7 @@ fn run_global(
     phase1_seconds: Option<f64>,
     transfers: serde_json::Value,
     command: &'static str,
+    quiet: bool,
 ) -> Result<i32> {
     // The process's CPU time so far is phase 1's (and set-up's).
     let phase1_cpu = crate::usage::Usage::now().cpu_seconds();
@@ -632,7 +634,7 @@ fn run_global(
         started_at: started.map(crate::output::run_report::rfc3339_since),
     });
     ctx.own_process = false;
-    steps::run_local(&ctx)?;
+    steps::run_local(&ctx, quiet)?;
     let report = ctx.done_markers(steps::REPORT)?;
     let failed = report
         .first()
@@ -731,6 +733,7 @@ pub fn run_merge(m: &MergeConfig) -> Result<i32> {
         None,
         serde_json::Value::Null,
         "merge",
+        m.quiet,
     )
 }
 

@@ -68,3 +68,38 @@ impl Progress {
         self.bar.finish_and_clear();
     }
 }
+
+/// A counter bar for one global step (or any long loop over a known number
+/// of units): `label`, units done of `total`, rate and ETA. Hidden when
+/// stderr is not a terminal or with `--quiet`, like [`Progress`].
+pub struct StepBar {
+    bar: ProgressBar,
+}
+
+impl StepBar {
+    pub fn new(quiet: bool, total: u64, label: &str, unit: &str) -> StepBar {
+        let visible = !quiet && std::io::stderr().is_terminal();
+        let bar = ProgressBar::new(total);
+        bar.set_draw_target(if visible {
+            ProgressDrawTarget::stderr_with_hz(4)
+        } else {
+            ProgressDrawTarget::hidden()
+        });
+        let template = format!(
+            "{{spinner}} [{{elapsed_precise}}] {label:<10} {{wide_bar}} {{human_pos}}/{{human_len}} {unit} {{per_sec}} ETA {{eta}}"
+        );
+        bar.set_style(
+            ProgressStyle::with_template(&template)
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        StepBar { bar }
+    }
+
+    pub fn inc(&self, n: u64) {
+        self.bar.inc(n);
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}

@@ -24,9 +24,12 @@
 //! `2 (1 - t)` of each other (the Jaccard distance is a metric), so at the
 //! default `t = 0.75` no cluster holds two files with Jaccard below 0.5.
 //!
-//! Cost: step 2 compares each unassigned member with each centre, so a
-//! component of `k` members with `c` kept centres costs at most `k * c`
-//! comparisons; families of copies have one or few centres.
+//! Cost: [`stars`] compares each unassigned member with each centre, so a
+//! component of `k` members with `c` kept centres costs `k * c`
+//! comparisons. It stays as the reference; the steps run
+//! [`super::star_index`], which gives the same stars while comparing a centre
+//! only with members that could pass (a prefix filter for exact Jaccard,
+//! pigeonhole blocks for signatures), linear in the component's size.
 //!
 //! DETERMINISM: components do not depend on the order of unions; members and
 //! components are ordered by preference, so the clusters are the same for any

@@ -82,6 +82,7 @@ pub mod shard_keys;
 pub mod shingle;
 pub mod signature;
 pub mod spill;
+pub mod star_index;
 pub mod store;
 pub mod verify;
 
@@ -462,12 +463,7 @@ pub fn signature_stars(
             for (i, &k) in c.iter().enumerate() {
                 store.get(k, &mut sigs[i * np..(i + 1) * np])?;
             }
-            Ok(cluster::stars(c.len(), |i, j| {
-                thresholds.member_passes_signature(
-                    &sigs[i * np..(i + 1) * np],
-                    &sigs[j * np..(j + 1) * np],
-                )
-            }))
+            Ok(star_index::signature_stars(&sigs, np, thresholds))
         })
         .collect()
 }
@@ -557,9 +553,8 @@ fn exact_stars(
         let part: Vec<Vec<cluster::Star>> = chunk
             .par_iter()
             .map(|c| {
-                cluster::stars(c.len(), |i, j| {
-                    thresholds.member_passes_exact(&sets[slot[&c[i]]], &sets[slot[&c[j]]])
-                })
+                let members: Vec<&[u32]> = c.iter().map(|k| sets[slot[k]].as_slice()).collect();
+                star_index::exact_stars(&members, thresholds)
             })
             .collect();
         out.extend(part);

@@ -1,7 +1,8 @@
 //! Step `clusters`: greedy stars inside components, the keep rule.
 //!
-//! Task `p` of `P` takes components `i` with `i mod P == p` and runs
-//! [`crate::dedup::near::cluster::stars`] on each: the best unassigned member
+//! Task `p` of `P` takes components `i` with `i mod P == p` and runs greedy
+//! stars ([`crate::dedup::near::star_index`], a candidate index that gives
+//! the stars of [`crate::dedup::near::cluster::stars`] in linear time) on each: the best unassigned member
 //! is kept and removes every later member verified similar to it, with exact
 //! Jaccard of the shingle sets (the default) or the signature estimate
 //! (`--verify signature`). Exact verification reads only the members' texts,
@@ -18,8 +19,9 @@
 use super::components::read_components;
 use super::verify::Signatures;
 use super::{GlobalContext, CLUSTERS};
-use crate::dedup::near::cluster::{stars, Star};
+use crate::dedup::near::cluster::Star;
 use crate::dedup::near::shingle::shingle_set;
+use crate::dedup::near::star_index::{self, signature_stars};
 use crate::dedup::near::verify::{Thresholds, VerifyMode};
 use crate::pipeline::part::PartLookup;
 use anyhow::{bail, Context, Result};
@@ -45,15 +47,7 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
                     for (j, &rid) in c.iter().enumerate() {
                         sigs.get(ctx, rid, &mut all[j * np..(j + 1) * np])?;
                     }
-                    Ok((
-                        i,
-                        stars(c.len(), |a, b| {
-                            thresholds.member_passes_signature(
-                                &all[a * np..(a + 1) * np],
-                                &all[b * np..(b + 1) * np],
-                            )
-                        }),
-                    ))
+                    Ok((i, signature_stars(&all, np, &thresholds)))
                 })
                 .collect::<Result<_>>()?
         }
@@ -151,10 +145,8 @@ fn exact_stars(
             .par_iter()
             .map(|&i| {
                 let c = &comps[i];
-                let ss = stars(c.len(), |a, b| {
-                    thresholds.member_passes_exact(&sets[slot(c[a])], &sets[slot(c[b])])
-                });
-                (i, ss)
+                let members: Vec<&[u32]> = c.iter().map(|&k| sets[slot(k)].as_slice()).collect();
+                (i, star_index::exact_stars(&members, thresholds))
             })
             .collect();
         out.extend(part);

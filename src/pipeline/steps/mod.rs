@@ -282,7 +282,7 @@ pub fn run_task(ctx: &GlobalContext, step: &str, task: u32) -> Result<()> {
 
 /// The local executor: every step in order, the tasks of a step on the
 /// rayon pool, skipping tasks already done (a resumed run).
-pub fn run_local(ctx: &GlobalContext) -> Result<()> {
+pub fn run_local(ctx: &GlobalContext, quiet: bool) -> Result<()> {
     for step in global_plan(&ctx.cfg) {
         let wall = Instant::now();
         let cpu = cpu_seconds();
@@ -292,10 +292,17 @@ pub fn run_local(ctx: &GlobalContext) -> Result<()> {
         if todo.is_empty() {
             continue;
         }
+        let bar =
+            crate::pipeline::progress::StepBar::new(quiet, todo.len() as u64, &step.name, "tasks");
         todo.par_iter()
             .with_max_len(1)
-            .try_for_each(|&t| run_task(ctx, &step.name, t))
+            .try_for_each(|&t| {
+                run_task(ctx, &step.name, t)?;
+                bar.inc(1);
+                Ok::<(), anyhow::Error>(())
+            })
             .with_context(|| format!("step {}", step.name))?;
+        bar.finish();
         crate::output::atomic::write_atomic_unsynced(
             &ctx.step_dir(&step.name).join("step.json"),
             &serde_json::to_vec(&StepTiming {
