@@ -58,6 +58,21 @@ pub fn resume(work_dir: &Path, wait: bool, quiet: bool) -> Result<i32> {
             st.line()
         );
     }
+    // Arrays left pending behind a failed step (where the cluster does not
+    // honour --kill-on-invalid-dep) would never run: cancel them first.
+    let ids = ledger.job_ids();
+    let stuck: Vec<String> = client::squeue()?
+        .into_iter()
+        .filter(|q| {
+            ids.contains(&q.array_job)
+                && q.state == "PENDING"
+                && q.reason.contains("DependencyNeverSatisfied")
+        })
+        .map(|q| q.array_job)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    client::scancel(&stuck)?;
     submit_pending(&work_dir, &mut ledger, quiet)?;
     if wait {
         wait_for(&work_dir, quiet)
