@@ -22,4 +22,5 @@ pub mod remote;
 pub mod report;
 pub mod sources;
 pub mod stats;
+pub mod tokens;
 pub mod usage;

@@ -62,6 +62,8 @@ pub enum Command {
     Backends(super::backends_cmd::BackendsArgs),
     /// Render the HTML report page of a stats file (of any run, old ones too).
     Report(ReportArgs),
+    /// Count the tokens of files with a tokenizer (cl100k_base, o200k_base or a tokenizer.json).
+    Tokens(super::tokens_flags::TokensArgs),
 }
 
 /// `--report-html`: where a run's HTML page goes.

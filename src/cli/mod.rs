@@ -8,6 +8,7 @@ pub mod decontam_flags;
 pub mod flags;
 pub mod near_flags;
 pub mod remote_flags;
+pub mod tokens_flags;
 
 use crate::pipeline::{self, shard_spec::ShardSpec, CurateConfig};
 use anyhow::{Context, Result};
@@ -58,6 +59,7 @@ fn run(cli: flags::Cli) -> Result<i32> {
         Command::RunStep(args) => run_step(args, &cli.global),
         Command::Backends(args) => backends_cmd::run(args),
         Command::Report(args) => report(args, &cli.global),
+        Command::Tokens(args) => tokens_flags::run(args, cli.global.quiet),
     }
 }
 
