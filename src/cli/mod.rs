@@ -6,6 +6,7 @@
 pub mod backends_cmd;
 pub mod decontam_flags;
 pub mod flags;
+pub mod mix_flags;
 pub mod near_flags;
 pub mod remote_flags;
 pub mod tokens_flags;
@@ -60,6 +61,7 @@ fn run(cli: flags::Cli) -> Result<i32> {
         Command::Backends(args) => backends_cmd::run(args),
         Command::Report(args) => report(args, &cli.global),
         Command::Tokens(args) => tokens_flags::run(args, cli.global.quiet),
+        Command::Mix(args) => mix_flags::run(args, cli.global.quiet),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Writers: curated JSONL, rejects, stats; all written atomically.
 
 pub mod atomic;
+pub mod parquet;
 pub mod run_report;
 pub mod tool_jsonl;
