@@ -145,3 +145,106 @@ fn a_tokenizer_json_path_counts_with_that_tokenizer() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(stdout.contains("\"tokens\":3"), "{stdout}");
 }
+
+/// `dedup` counts tokens in and out of its stage: the kept and removed
+/// texts' cl100k_base tokens, as the library counts them, in the stats file
+/// and the retention table; `--tokens off` leaves them out.
+#[test]
+fn dedup_reports_tokens_in_and_out() {
+    let dir = TestDir::new();
+    let tok = tritter_gpu::tokens::TokenizerSpec::Cl100kBase
+        .load()
+        .unwrap();
+    let mut lines = String::new();
+    let mut total = 0;
+    for i in 0..40 {
+        // Pairs of near-identical files: one of each pair is removed.
+        let body = format!(
+            "def function_number_{}(alpha, beta):\n    gamma = alpha * beta + {}\n    return gamma - alpha\n",
+            i / 2,
+            i / 2
+        )
+        .repeat(12);
+        let text = if i % 2 == 0 {
+            body
+        } else {
+            format!("{body}# end\n")
+        };
+        total += tok.count(&text).unwrap();
+        let row = serde_json::json!({"text": text, "language": "python", "license": "mit",
+            "stars": 1, "path": format!("f{i}.py"), "repo": "o/r"});
+        lines.push_str(&format!("{row}\n"));
+    }
+    std::fs::write(dir.join("in.jsonl"), lines).unwrap();
+    let out = run_expect(
+        dir.cmd().args([
+            "dedup",
+            "--backend",
+            "cpu",
+            "--input",
+            "in.jsonl",
+            "--output",
+            "out.jsonl",
+            "--stats",
+            "stats.json",
+            "--report-html",
+            "off",
+        ]),
+        0,
+    );
+    let table = String::from_utf8_lossy(&out.stderr);
+    assert!(table.contains("tokens in"), "{table}");
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("stats.json")).unwrap()).unwrap();
+    let text = stats.to_string();
+    let stage = find_stage(&stats, "near_dedup");
+    assert_eq!(stage["tokens_in"].as_u64(), Some(total), "{text}");
+    let kept: u64 = std::fs::read_to_string(dir.join("out.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            tok.count(v["text"].as_str().unwrap()).unwrap()
+        })
+        .sum();
+    assert_eq!(stage["tokens_out"].as_u64(), Some(kept), "{text}");
+    assert!(kept < total, "something was removed: {text}");
+
+    run_expect(
+        dir.cmd().args([
+            "dedup",
+            "--backend",
+            "cpu",
+            "--input",
+            "in.jsonl",
+            "--output",
+            "out2.jsonl",
+            "--stats",
+            "stats2.json",
+            "--report-html",
+            "off",
+            "--tokens",
+            "off",
+        ]),
+        0,
+    );
+    let off = std::fs::read_to_string(dir.join("stats2.json")).unwrap();
+    assert!(!off.contains("tokens_in"), "{off}");
+}
+
+/// The stage named `name` in a stats file (stages as a list or a map).
+fn find_stage(stats: &serde_json::Value, name: &str) -> serde_json::Value {
+    fn walk(v: &serde_json::Value, name: &str) -> Option<serde_json::Value> {
+        match v {
+            serde_json::Value::Object(m) => {
+                if m.get("stage").and_then(|s| s.as_str()) == Some(name) {
+                    return Some(v.clone());
+                }
+                m.values().find_map(|x| walk(x, name))
+            }
+            serde_json::Value::Array(a) => a.iter().find_map(|x| walk(x, name)),
+            _ => None,
+        }
+    }
+    walk(stats, name).unwrap_or_else(|| panic!("no stage {name} in {stats}"))
+}

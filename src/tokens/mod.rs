@@ -7,6 +7,7 @@
 //! - [`count`]: exact counting of many texts in parallel, and the
 //!   deterministic sampled estimate (`--tokens estimate`) with its 95 %
 //!   confidence interval.
+//! - [`stage`]: tokens in and out of a stage, added to the stats.
 //!
 //! Texts are tokenised as ordinary text: a special-token string such as
 //! `<|endoftext|>` inside a source file counts as the tokens of its
@@ -14,6 +15,7 @@
 //! Python `tiktoken`'s `encode_ordinary` returns).
 
 pub mod count;
+pub mod stage;
 pub mod tokenizer;
 
 pub use count::{TokenCount, TokenCounter, TokensMode};
