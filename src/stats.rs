@@ -11,11 +11,13 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-/// Files and bytes.
+/// Files and bytes (and tokens, where a tokenizer counted them).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Count {
     pub files: u64,
     pub bytes: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<u64>,
 }
 
 impl Count {
@@ -27,6 +29,15 @@ impl Count {
     pub fn merge(&mut self, other: &Count) {
         self.files += other.files;
         self.bytes += other.bytes;
+        self.tokens = add_opt(self.tokens, other.tokens);
+    }
+}
+
+/// Sum of two optional token counts: absent only when both are.
+fn add_opt(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (None, None) => None,
+        (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
     }
 }
 
@@ -42,6 +53,12 @@ pub struct StageStats {
     pub retention_pct: f64,
     /// Drops by reason.
     pub dropped: BTreeMap<String, Count>,
+    /// Tokens in and out, where the run counted them (`--tokens`); absent
+    /// for stages without texts (read, metadata) and runs that did not count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_in: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_out: Option<u64>,
 }
 
 /// The stages of a run, in pipeline order. Stages a run does not perform are
@@ -103,6 +120,40 @@ impl Stats {
             .add(bytes);
     }
 
+    /// Adds the tokens of a record that [`Stats::pass`] counted into and out
+    /// of `stage`.
+    pub fn pass_tokens(&mut self, stage: &str, tokens: u64) {
+        let s = self.stage(stage);
+        s.tokens_in = add_opt(s.tokens_in, Some(tokens));
+        s.tokens_out = add_opt(s.tokens_out, Some(tokens));
+    }
+
+    /// Adds the tokens of a record that [`Stats::drop`] dropped for `reason`.
+    pub fn drop_tokens(&mut self, stage: &str, reason: &str, tokens: u64) {
+        let s = self.stage(stage);
+        s.tokens_in = add_opt(s.tokens_in, Some(tokens));
+        s.tokens_out = add_opt(s.tokens_out, Some(0));
+        let c = s.dropped.entry(reason.to_string()).or_default();
+        c.tokens = add_opt(c.tokens, Some(tokens));
+    }
+
+    /// Adds tokens counted for a whole stage at once.
+    pub fn add_tokens(&mut self, stage: &str, tokens_in: u64, tokens_out: u64) {
+        let s = self.stage(stage);
+        s.tokens_in = add_opt(s.tokens_in, Some(tokens_in));
+        s.tokens_out = add_opt(s.tokens_out, Some(tokens_out));
+    }
+
+    /// Adds tokens dropped at `stage` for `reason` (already in its `tokens_in`).
+    pub fn add_dropped_tokens(&mut self, stage: &str, reason: &str, tokens: u64) {
+        let c = self
+            .stage(stage)
+            .dropped
+            .entry(reason.to_string())
+            .or_default();
+        c.tokens = add_opt(c.tokens, Some(tokens));
+    }
+
     pub fn note(&mut self, key: &str, n: u64) {
         *self.notes.entry(key.to_string()).or_default() += n;
     }
@@ -114,6 +165,8 @@ impl Stats {
             s.bytes_in += o.bytes_in;
             s.files_out += o.files_out;
             s.bytes_out += o.bytes_out;
+            s.tokens_in = add_opt(s.tokens_in, o.tokens_in);
+            s.tokens_out = add_opt(s.tokens_out, o.tokens_out);
             for (reason, c) in &o.dropped {
                 s.dropped.entry(reason.clone()).or_default().merge(c);
             }
@@ -161,9 +214,22 @@ impl Stats {
     pub fn retention_table(&self) -> String {
         let stages = self.ordered();
         let mut t = String::new();
+        // Token columns only when some stage counted tokens; "-" where a
+        // stage did not (no text yet, or not counted).
+        let with_tokens = stages.iter().any(|s| s.tokens_in.is_some());
+        let tok = |v: Option<u64>| match (with_tokens, v) {
+            (false, _) => String::new(),
+            (true, Some(n)) => format!(" {n:>14}"),
+            (true, None) => format!(" {:>14}", "-"),
+        };
+        let tok_head = if with_tokens {
+            format!(" {:>14} {:>14}", "tokens in", "tokens out")
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             t,
-            "{:<14} {:>12} {:>12} {:>9}   top drop reasons",
+            "{:<14} {:>12} {:>12}{tok_head} {:>9}   top drop reasons",
             "stage", "files in", "files out", "retained"
         );
         for s in &stages {
@@ -176,10 +242,12 @@ impl Stats {
                 .collect();
             let _ = writeln!(
                 t,
-                "{:<14} {:>12} {:>12} {:>8.1}%   {}",
+                "{:<14} {:>12} {:>12}{}{} {:>8.1}%   {}",
                 s.stage,
                 s.files_in,
                 s.files_out,
+                tok(s.tokens_in),
+                tok(s.tokens_out),
                 s.retention_pct,
                 top.join(", ")
             );
@@ -188,12 +256,15 @@ impl Stats {
             let _ = writeln!(t, "decontam: skipped (no benchmarks)");
         }
         if let (Some(first), Some(last)) = (stages.first(), stages.last()) {
+            let first_tokens = stages.iter().find_map(|s| s.tokens_in);
             let _ = writeln!(
                 t,
-                "{:<14} {:>12} {:>12} {:>8.1}%",
+                "{:<14} {:>12} {:>12}{}{} {:>8.1}%",
                 "overall",
                 first.files_in,
                 last.files_out,
+                tok(first_tokens),
+                tok(last.tokens_out),
                 pct(last.files_out, first.files_in)
             );
         }
@@ -245,5 +316,29 @@ mod tests {
         assert!(read_at < dedup_at, "{table}");
         assert!(table.contains(" 50.0%"), "{table}");
         assert!(table.contains("overall"), "{table}");
+        assert!(!table.contains("tokens in"), "{table}");
+    }
+
+    #[test]
+    fn tokens_merge_and_show_in_the_table_where_counted() {
+        let mut a = Stats::default();
+        a.pass("read", 10);
+        a.pass("near_dedup", 10);
+        a.pass_tokens("near_dedup", 4);
+        let mut b = Stats::default();
+        b.pass("read", 6);
+        b.drop("near_dedup", "minhash_near_duplicate", 6);
+        b.drop_tokens("near_dedup", "minhash_near_duplicate", 3);
+        a.merge(&b);
+        let s = a.get("near_dedup").unwrap();
+        assert_eq!((s.tokens_in, s.tokens_out), (Some(7), Some(4)));
+        assert_eq!(s.dropped["minhash_near_duplicate"].tokens, Some(3));
+        assert_eq!(a.get("read").unwrap().tokens_in, None);
+        let table = a.retention_table();
+        assert!(table.contains("tokens in"), "{table}");
+        let line = table.lines().find(|l| l.starts_with("near_dedup")).unwrap();
+        assert!(line.contains(" 7 ") && line.contains(" 4 "), "{table}");
+        let json = serde_json::to_value(&a).unwrap();
+        assert!(json["stages"]["read"].get("tokens_in").is_none(), "{json}");
     }
 }

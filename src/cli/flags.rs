@@ -64,6 +64,10 @@ pub enum Command {
     Report(ReportArgs),
     /// Follow or resume a run submitted with `curate --executor slurm`.
     Slurm(super::slurm_flags::SlurmArgs),
+    /// Count the tokens of files with a tokenizer (cl100k_base, o200k_base or a tokenizer.json).
+    Tokens(super::tokens_flags::TokensArgs),
+    /// Build a training mix to a plan's token targets (shuffled Parquet or JSONL shards).
+    Mix(super::mix_flags::MixArgs),
 }
 
 /// `--report-html`: where a run's HTML page goes.

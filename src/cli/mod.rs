@@ -6,9 +6,11 @@
 pub mod backends_cmd;
 pub mod decontam_flags;
 pub mod flags;
+pub mod mix_flags;
 pub mod near_flags;
 pub mod remote_flags;
 pub mod slurm_flags;
+pub mod tokens_flags;
 
 use crate::pipeline::{self, shard_spec::ShardSpec, CurateConfig};
 use anyhow::{Context, Result};
@@ -69,6 +71,8 @@ fn run(cli: flags::Cli) -> Result<i32> {
         Command::Backends(args) => backends_cmd::run(args),
         Command::Report(args) => report(args, &cli.global),
         Command::Slurm(args) => slurm_flags::run(args, cli.global.quiet),
+        Command::Tokens(args) => tokens_flags::run(args, cli.global.quiet),
+        Command::Mix(args) => mix_flags::run(args, cli.global.quiet),
     }
 }
 

@@ -228,6 +228,8 @@ pub struct DedupArgs {
 
     #[command(flatten)]
     pub report_html: super::flags::ReportHtmlFlag,
+    #[command(flatten)]
+    pub tokens: super::tokens_flags::TokensFlags,
 }
 
 /// A line of the input that is not a valid record.
@@ -415,6 +417,10 @@ pub fn run_dedup(args: DedupArgs, backend: BackendKind) -> Result<i32> {
     // know which line numbers are records and which records were removed).
     let t = Instant::now();
     let mut stats = Stats::default();
+    let token_counter = args.tokens.to_config().counter()?;
+    let mut tokens = token_counter
+        .as_ref()
+        .map(|c| crate::tokens::stage::StageTokens::new(c, STAGE));
     let mut out = match &output {
         Some(o) if !args.dry_run => Some(AtomicFile::create(o)?),
         _ => None,
@@ -442,7 +448,22 @@ pub fn run_dedup(args: DedupArgs, backend: BackendKind) -> Result<i32> {
         let bytes = source.text_bytes[next_good];
         next_good += 1;
         stats.pass("read", bytes);
-        if outcome.removed.get(next_removed) == Some(&key) {
+        let removed = outcome.removed.get(next_removed) == Some(&key);
+        if let Some(tokens) = tokens.as_mut() {
+            use crate::tokens::stage::Fate;
+            let text = serde_json::from_str::<crate::record::OutputRecord>(&raw)
+                .map(|r| r.text)
+                .with_context(|| format!("{}: line {number}", args.input.display()))?;
+            tokens.push(
+                text,
+                if removed {
+                    Fate::Dropped(DROP_REASON)
+                } else {
+                    Fate::Kept
+                },
+            )?;
+        }
+        if removed {
             next_removed += 1;
             stats.drop(STAGE, DROP_REASON, bytes);
             continue;
@@ -459,6 +480,9 @@ pub fn run_dedup(args: DedupArgs, backend: BackendKind) -> Result<i32> {
         "{} changed while it was being read",
         args.input.display()
     );
+    if let Some(tokens) = tokens {
+        tokens.finish(&mut stats, &["read"])?;
+    }
     if let Some(w) = out {
         w.commit()?;
     }

@@ -1,6 +1,7 @@
 //! Writers: curated JSONL, rejects, stats; all written atomically.
 
 pub mod atomic;
+pub mod parquet;
 pub mod run_report;
 pub mod tool_jsonl;
 pub mod write_error;

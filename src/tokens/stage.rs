@@ -1,0 +1,90 @@
+//! Tokens in and out of a stage, for the stats: texts are queued as the
+//! stage decides about them and tokenised in parallel batches, off the
+//! stage's own sequential loop; at the end the tallies (exact, or the
+//! sampled estimate) are added to [`Stats`].
+
+use super::count::{TokenCounter, TokenTally, TokensMode};
+use crate::stats::Stats;
+use anyhow::Result;
+use rayon::prelude::*;
+use std::collections::BTreeMap;
+
+/// Texts queued before a parallel batch is tokenised.
+const BATCH: usize = 4096;
+
+/// What became of a queued text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fate {
+    Kept,
+    Dropped(&'static str),
+}
+
+/// The token tallies of one stage.
+pub struct StageTokens<'a> {
+    counter: &'a TokenCounter,
+    stage: &'static str,
+    pending: Vec<(String, Fate)>,
+    tally_in: TokenTally,
+    tally_out: TokenTally,
+    dropped: BTreeMap<&'static str, TokenTally>,
+}
+
+impl<'a> StageTokens<'a> {
+    pub fn new(counter: &'a TokenCounter, stage: &'static str) -> StageTokens<'a> {
+        StageTokens {
+            counter,
+            stage,
+            pending: Vec::new(),
+            tally_in: TokenTally::default(),
+            tally_out: TokenTally::default(),
+            dropped: BTreeMap::new(),
+        }
+    }
+
+    /// Queues one text with its fate.
+    pub fn push(&mut self, text: String, fate: Fate) -> Result<()> {
+        self.pending.push((text, fate));
+        if self.pending.len() >= BATCH {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        let tallies: Vec<TokenTally> = self
+            .pending
+            .par_iter()
+            .map(|(t, _)| self.counter.tally_one(t))
+            .collect::<Result<_>>()?;
+        // DETERMINISM: merged in queue order; integer sums in any case.
+        for ((_, fate), t) in self.pending.iter().zip(&tallies) {
+            self.tally_in.merge(t);
+            match fate {
+                Fate::Kept => self.tally_out.merge(t),
+                Fate::Dropped(reason) => self.dropped.entry(reason).or_default().merge(t),
+            }
+        }
+        self.pending.clear();
+        Ok(())
+    }
+
+    /// Adds this stage's tokens to `stats` (and `also`, stages the same
+    /// texts passed through unchanged, e.g. `read`). An estimate is noted
+    /// as `tokens_estimated`.
+    pub fn finish(mut self, stats: &mut Stats, also: &[&str]) -> Result<()> {
+        self.flush()?;
+        let tin = self.tally_in.finish().tokens;
+        let tout = self.tally_out.finish().tokens;
+        stats.add_tokens(self.stage, tin, tout);
+        for s in also {
+            stats.add_tokens(s, tin, tin);
+        }
+        for (reason, t) in &self.dropped {
+            stats.add_dropped_tokens(self.stage, reason, t.finish().tokens);
+        }
+        if self.counter.mode() == TokensMode::Estimate {
+            stats.note("tokens_estimated", 1);
+        }
+        Ok(())
+    }
+}

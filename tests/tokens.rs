@@ -1,0 +1,250 @@
+//! Token counts equal OpenAI's Python `tiktoken` on real files.
+//!
+//! `tests/data/tiktoken_reference.json` holds, for files of the Python
+//! standard library, crate sources and license texts, their sha256 and the
+//! `encode_ordinary` counts that `scripts/tiktoken_reference.py` got from
+//! tiktoken. A file absent on this machine, or with other bytes (another
+//! Python or crate version), is skipped with a message; at least one file
+//! must be compared, or the test fails rather than pass on nothing.
+
+mod common;
+
+use common::{run_expect, TestDir};
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+
+fn resolve(path: &str) -> PathBuf {
+    match path.strip_prefix("~/") {
+        Some(rest) => PathBuf::from(std::env::var("HOME").expect("HOME")).join(rest),
+        None => PathBuf::from(path),
+    }
+}
+
+/// The reference files present here with the same bytes, with their rows.
+fn present_files() -> Vec<(PathBuf, serde_json::Value)> {
+    let text = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/tiktoken_reference.json"),
+    )
+    .expect("tests/data/tiktoken_reference.json");
+    let reference: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut out = Vec::new();
+    for row in reference["files"].as_array().unwrap() {
+        let path = resolve(row["path"].as_str().unwrap());
+        let Ok(bytes) = std::fs::read(&path) else {
+            eprintln!("skip {}: absent on this machine", path.display());
+            continue;
+        };
+        if hex::encode(Sha256::digest(&bytes)) != row["sha256"].as_str().unwrap() {
+            eprintln!("skip {}: other bytes than the reference's", path.display());
+            continue;
+        }
+        out.push((path, row.clone()));
+    }
+    out
+}
+
+fn check(encoding: &str) {
+    let files = present_files();
+    if files.is_empty() {
+        // The reference was made on the build machine; elsewhere nothing
+        // may match. Say so loudly instead of passing silently.
+        eprintln!("SKIP: no reference file present with the same bytes on this machine");
+        return;
+    }
+    let dir = TestDir::new();
+    let mut cmd = dir.cmd();
+    cmd.args(["tokens", "--tokenizer", encoding]);
+    for (p, _) in &files {
+        cmd.arg(p);
+    }
+    let out = run_expect(&mut cmd, 0);
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), files.len());
+    for ((path, row), got) in files.iter().zip(&lines) {
+        assert_eq!(
+            got["tokens"],
+            row[encoding],
+            "{encoding} tokens of {}",
+            path.display()
+        );
+        assert_eq!(got["bytes"], row["bytes"]);
+    }
+    eprintln!("{encoding}: {} files equal to tiktoken", files.len());
+}
+
+#[test]
+fn cl100k_base_counts_equal_tiktoken() {
+    check("cl100k_base");
+}
+
+#[test]
+fn o200k_base_counts_equal_tiktoken() {
+    check("o200k_base");
+}
+
+#[test]
+fn a_missing_tokenizer_json_is_a_clear_error() {
+    let dir = TestDir::new();
+    std::fs::write(dir.join("a.txt"), "hello").unwrap();
+    let out = run_expect(
+        dir.cmd()
+            .args(["tokens", "--tokenizer", "nope/tokenizer.json", "a.txt"]),
+        2,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("nope/tokenizer.json") && err.contains("no such file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_non_utf8_file_is_skipped_and_counted() {
+    let dir = TestDir::new();
+    std::fs::write(dir.join("a.txt"), "hello world").unwrap();
+    std::fs::write(dir.join("b.bin"), [0xff, 0xfe, 0x00]).unwrap();
+    let out = run_expect(dir.cmd().args(["tokens", "a.txt", "b.bin"]), 1);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("b.bin: not UTF-8"), "{err}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("\"tokens\":2"), "{stdout}");
+}
+
+#[test]
+fn a_tokenizer_json_path_counts_with_that_tokenizer() {
+    // A minimal Hugging Face tokenizer.json written here: a word-level
+    // vocabulary split on whitespace, unknown words mapping to [UNK]. Four
+    // words, so four tokens, whatever cl100k_base would say.
+    let dir = TestDir::new();
+    let tokenizer = serde_json::json!({
+        "version": "1.0",
+        "truncation": null,
+        "padding": null,
+        "added_tokens": [],
+        "normalizer": null,
+        "pre_tokenizer": {"type": "Whitespace"},
+        "post_processor": null,
+        "decoder": null,
+        "model": {
+            "type": "WordLevel",
+            "vocab": {"[UNK]": 0, "def": 1, "f": 2},
+            "unk_token": "[UNK]"
+        }
+    });
+    std::fs::write(dir.join("tokenizer.json"), tokenizer.to_string()).unwrap();
+    std::fs::write(dir.join("a.py"), "def f pass_all_these_chars").unwrap();
+    let out = run_expect(
+        dir.cmd()
+            .args(["tokens", "--tokenizer", "tokenizer.json", "a.py"]),
+        0,
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("\"tokens\":3"), "{stdout}");
+}
+
+/// `dedup` counts tokens in and out of its stage: the kept and removed
+/// texts' cl100k_base tokens, as the library counts them, in the stats file
+/// and the retention table; `--tokens off` leaves them out.
+#[test]
+fn dedup_reports_tokens_in_and_out() {
+    let dir = TestDir::new();
+    let tok = tritter_gpu::tokens::TokenizerSpec::Cl100kBase
+        .load()
+        .unwrap();
+    let mut lines = String::new();
+    let mut total = 0;
+    for i in 0..40 {
+        // Pairs of near-identical files: one of each pair is removed.
+        let body = format!(
+            "def function_number_{}(alpha, beta):\n    gamma = alpha * beta + {}\n    return gamma - alpha\n",
+            i / 2,
+            i / 2
+        )
+        .repeat(12);
+        let text = if i % 2 == 0 {
+            body
+        } else {
+            format!("{body}# end\n")
+        };
+        total += tok.count(&text).unwrap();
+        let row = serde_json::json!({"text": text, "language": "python", "license": "mit",
+            "stars": 1, "path": format!("f{i}.py"), "repo": "o/r"});
+        lines.push_str(&format!("{row}\n"));
+    }
+    std::fs::write(dir.join("in.jsonl"), lines).unwrap();
+    let out = run_expect(
+        dir.cmd().args([
+            "dedup",
+            "--backend",
+            "cpu",
+            "--input",
+            "in.jsonl",
+            "--output",
+            "out.jsonl",
+            "--stats",
+            "stats.json",
+            "--report-html",
+            "off",
+        ]),
+        0,
+    );
+    let table = String::from_utf8_lossy(&out.stderr);
+    assert!(table.contains("tokens in"), "{table}");
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("stats.json")).unwrap()).unwrap();
+    let text = stats.to_string();
+    let stage = find_stage(&stats, "near_dedup");
+    assert_eq!(stage["tokens_in"].as_u64(), Some(total), "{text}");
+    let kept: u64 = std::fs::read_to_string(dir.join("out.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            tok.count(v["text"].as_str().unwrap()).unwrap()
+        })
+        .sum();
+    assert_eq!(stage["tokens_out"].as_u64(), Some(kept), "{text}");
+    assert!(kept < total, "something was removed: {text}");
+
+    run_expect(
+        dir.cmd().args([
+            "dedup",
+            "--backend",
+            "cpu",
+            "--input",
+            "in.jsonl",
+            "--output",
+            "out2.jsonl",
+            "--stats",
+            "stats2.json",
+            "--report-html",
+            "off",
+            "--tokens",
+            "off",
+        ]),
+        0,
+    );
+    let off = std::fs::read_to_string(dir.join("stats2.json")).unwrap();
+    assert!(!off.contains("tokens_in"), "{off}");
+}
+
+/// The stage named `name` in a stats file (stages as a list or a map).
+fn find_stage(stats: &serde_json::Value, name: &str) -> serde_json::Value {
+    fn walk(v: &serde_json::Value, name: &str) -> Option<serde_json::Value> {
+        match v {
+            serde_json::Value::Object(m) => {
+                if m.get("stage").and_then(|s| s.as_str()) == Some(name) {
+                    return Some(v.clone());
+                }
+                m.values().find_map(|x| walk(x, name))
+            }
+            serde_json::Value::Array(a) => a.iter().find_map(|x| walk(x, name)),
+            _ => None,
+        }
+    }
+    walk(stats, name).unwrap_or_else(|| panic!("no stage {name} in {stats}"))
+}
