@@ -13,6 +13,7 @@ pub mod content;
 pub mod decontam;
 pub mod dedup;
 pub mod filters;
+pub mod license_detect;
 pub mod output;
 pub mod partition;
 pub mod pipeline;
