@@ -19,6 +19,7 @@ pub mod partition;
 pub mod pipeline;
 pub mod rank;
 pub mod record;
+pub mod redact;
 pub mod remote;
 pub mod report;
 pub mod sources;

@@ -512,3 +512,51 @@ fn a_malformed_list_names_the_entry_and_field() {
         "{err}"
     );
 }
+
+#[test]
+fn planted_secrets_are_redacted_and_the_file_kept() {
+    let t = TestDir::new();
+    let dir = t.join("leaky");
+    let settings = format!(
+        "{}\nAWS_ACCESS_KEY_ID = \"AKIA2E3A5F3B244C7Q6W\"\nGITHUB = \"ghp_R8aD2kQw9ZpL3mN7xV1cB5tY6uJ0hG4fE2sA\"\n# Maintainer: Jane Roe <jane.roe@acme-corp.com>\nLOCAL = \"127.0.0.1\"\nDOCS = \"someone@example.com\"\n",
+        python("settings", 6)
+    );
+    licensed_repo(
+        &dir,
+        "LICENSE",
+        "Apache-2.0",
+        &[("app/settings.py", settings.clone())],
+    );
+    std::fs::write(
+        t.join("list.json"),
+        serde_json::json!([{"repo": "t/leaky", "url": "leaky"}]).to_string(),
+    )
+    .unwrap();
+    run_expect(&mut curate(&t, "list.json", &[]), 0);
+    let rows = read_jsonl(&t.join("out/python_curated.jsonl"));
+    assert_eq!(rows.len(), 1);
+    let text = rows[0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("AWS_ACCESS_KEY_ID = \"<AWS_ACCESS_KEY>\""),
+        "{text}"
+    );
+    assert!(text.contains("GITHUB = \"<GITHUB_TOKEN>\""), "{text}");
+    assert!(text.contains("Jane Roe <<EMAIL>>"), "{text}");
+    assert!(text.contains("\"127.0.0.1\"") && text.contains("someone@example.com"));
+    let notes = &stats(&t)["notes"];
+    for k in [
+        "redacted_aws_access_key",
+        "redacted_github_token",
+        "redacted_email",
+    ] {
+        assert_eq!(notes[k], 1, "{k}: {notes}");
+    }
+    // `--redact off` keeps the text as it is (a new work dir: the setting
+    // shapes the parts).
+    run_expect(
+        &mut curate(&t, "list.json", &["--redact", "off", "--fresh"]),
+        0,
+    );
+    let rows = read_jsonl(&t.join("out/python_curated.jsonl"));
+    assert_eq!(rows[0]["text"].as_str().unwrap(), settings);
+}
