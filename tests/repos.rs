@@ -419,18 +419,82 @@ fn an_interrupted_fetch_fails_the_repository_and_a_rerun_recovers() {
     assert_eq!(paths_of(&t, "t/cut"), vec!["pkg/core.py", "scripts/tool"]);
 }
 
+/// A one-commit repository at `dir` with `LICENSE`-like file `name` holding
+/// Debian's copy of license `common`, and the given Python files.
+fn licensed_repo(dir: &Path, name: &str, common: &str, files: &[(&str, String)]) {
+    std::fs::create_dir_all(dir).unwrap();
+    git(dir, &["init", "-q", "-b", "main"]);
+    let text = std::fs::read(Path::new("/usr/share/common-licenses").join(common))
+        .expect("this test reads Debian's /usr/share/common-licenses");
+    write(dir, name, &text);
+    for (p, t) in files {
+        write(dir, p, t.as_bytes());
+    }
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-qm", "c"]);
+}
+
 #[test]
-fn a_gpl_repository_is_dropped_by_the_license_filter() {
+fn detected_gpl_is_dropped_except_a_file_with_its_own_spdx_header() {
     let t = TestDir::new();
-    make_fixture(&t.join("fix"));
+    let own = format!(
+        "# SPDX-License-Identifier: MIT
+{}",
+        python("own", 6)
+    );
+    licensed_repo(
+        &t.join("gpl"),
+        "COPYING",
+        "GPL-3",
+        &[("pkg/core.py", python("gplcore", 6)), ("pkg/own.py", own)],
+    );
+    licensed_repo(
+        &t.join("apache"),
+        "LICENSE",
+        "Apache-2.0",
+        &[("src/app.py", python("app", 6))],
+    );
     let list = serde_json::json!([
-        {"repo": "t/gpl", "url": "fix", "license": "GPL-3.0-only"},
+        {"repo": "t/gpl", "url": "gpl"},
+        {"repo": "t/apache", "url": "apache"},
+        {"repo": "t/declared", "url": "gpl", "license": "GPL-3.0-only"},
     ]);
     std::fs::write(t.join("list.json"), list.to_string()).unwrap();
-    run_expect(&mut curate(&t, "list.json", &[]), 0);
-    assert!(paths_of(&t, "t/gpl").is_empty());
+    run_expect(&mut curate(&t, "list.json", &["--near-dedup", "off"]), 0);
+    let rows = read_jsonl(&t.join("out/python_curated.jsonl"));
+    let got: Vec<(String, String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["repo"].as_str().unwrap().to_string(),
+                r["path"].as_str().unwrap().to_string(),
+                r["license"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        got.contains(&("t/gpl".into(), "pkg/own.py".into(), "mit".into())),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&("t/apache".into(), "src/app.py".into(), "apache-2.0".into())),
+        "{got:?}"
+    );
+    assert!(!got.iter().any(|g| g.1 == "pkg/core.py"), "{got:?}");
     let s = stats(&t);
-    assert_eq!(repo_stats(&s, "t/gpl")["files"], 2);
+    let gpl = &repo_stats(&s, "t/gpl")["license"];
+    assert!(
+        gpl["detected"].as_str().unwrap().starts_with("GPL-3.0"),
+        "{gpl}"
+    );
+    assert_eq!(gpl["files_with_header"], 1);
+    assert_eq!(
+        repo_stats(&s, "t/apache")["license"]["applied"],
+        "Apache-2.0"
+    );
+    let declared = &repo_stats(&s, "t/declared")["license"];
+    assert_eq!(declared["declared"], "GPL-3.0-only");
+    assert_eq!(repo_stats(&s, "t/declared")["files"], 2);
 }
 
 #[test]
@@ -447,4 +511,52 @@ fn a_malformed_list_names_the_entry_and_field() {
         err.contains("list.json") && err.contains("entry 1 (c/d)") && err.contains("\"stars\""),
         "{err}"
     );
+}
+
+#[test]
+fn planted_secrets_are_redacted_and_the_file_kept() {
+    let t = TestDir::new();
+    let dir = t.join("leaky");
+    let settings = format!(
+        "{}\nAWS_ACCESS_KEY_ID = \"AKIA2E3A5F3B244C7Q6W\"\nGITHUB = \"ghp_R8aD2kQw9ZpL3mN7xV1cB5tY6uJ0hG4fE2sA\"\n# Maintainer: Jane Roe <jane.roe@acme-corp.com>\nLOCAL = \"127.0.0.1\"\nDOCS = \"someone@example.com\"\n",
+        python("settings", 6)
+    );
+    licensed_repo(
+        &dir,
+        "LICENSE",
+        "Apache-2.0",
+        &[("app/settings.py", settings.clone())],
+    );
+    std::fs::write(
+        t.join("list.json"),
+        serde_json::json!([{"repo": "t/leaky", "url": "leaky"}]).to_string(),
+    )
+    .unwrap();
+    run_expect(&mut curate(&t, "list.json", &[]), 0);
+    let rows = read_jsonl(&t.join("out/python_curated.jsonl"));
+    assert_eq!(rows.len(), 1);
+    let text = rows[0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("AWS_ACCESS_KEY_ID = \"<AWS_ACCESS_KEY>\""),
+        "{text}"
+    );
+    assert!(text.contains("GITHUB = \"<GITHUB_TOKEN>\""), "{text}");
+    assert!(text.contains("Jane Roe <<EMAIL>>"), "{text}");
+    assert!(text.contains("\"127.0.0.1\"") && text.contains("someone@example.com"));
+    let notes = &stats(&t)["notes"];
+    for k in [
+        "redacted_aws_access_key",
+        "redacted_github_token",
+        "redacted_email",
+    ] {
+        assert_eq!(notes[k], 1, "{k}: {notes}");
+    }
+    // `--redact off` keeps the text as it is (a new work dir: the setting
+    // shapes the parts).
+    run_expect(
+        &mut curate(&t, "list.json", &["--redact", "off", "--fresh"]),
+        0,
+    );
+    let rows = read_jsonl(&t.join("out/python_curated.jsonl"));
+    assert_eq!(rows[0]["text"].as_str().unwrap(), settings);
 }

@@ -193,9 +193,23 @@ pub struct ReposFlags {
     /// Repositories fetched at the same time.
     #[arg(long, value_name = "N", default_value_t = crate::sources::repos::DEFAULT_CONCURRENCY, value_parser = clap::value_parser!(u32).range(1..=64), help_heading = "Repositories")]
     pub repo_concurrency: u32,
+    /// Replace e-mail addresses, public IP addresses and secrets (API tokens, private keys, passwords) with placeholders, before dedup and decontamination (default: on for --repos shards, off for the others).
+    ///
+    /// `on` redacts every source, `off` none. Counts per kind are in the
+    /// stats' notes (`redacted_email`, `redacted_github_token`, ...).
+    #[arg(long, value_name = "on|off", help_heading = "Repositories")]
+    pub redact: Option<Toggle>,
 }
 
 impl ReposFlags {
+    pub fn redact_mode(&self) -> crate::redact::RedactMode {
+        match self.redact {
+            None => crate::redact::RedactMode::Repos,
+            Some(Toggle::On) => crate::redact::RedactMode::On,
+            Some(Toggle::Off) => crate::redact::RedactMode::Off,
+        }
+    }
+
     pub fn to_config(&self) -> Option<crate::sources::repos::ReposConfig> {
         let list = self.repos.clone()?;
         Some(crate::sources::repos::ReposConfig {

@@ -115,6 +115,7 @@ fn curate(args: CurateArgs, global: &flags::GlobalFlags) -> Result<i32> {
         plan_only: args.steps.plan_only,
         report_html: args.report_html.report_html.clone(),
         repos: args.repos.to_config(),
+        redact: args.repos.redact_mode(),
     };
     crate::filters::validate::check(&cfg.filters)?;
     if !cfg.dry_run && !cfg.plan_only {

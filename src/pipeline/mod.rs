@@ -89,6 +89,8 @@ pub struct CurateConfig {
     pub report_html: crate::report::PageTarget,
     /// `--repos FILE`: curated git repositories as a source.
     pub repos: Option<crate::sources::repos::ReposConfig>,
+    /// `--redact on|off` (unset: the repositories only).
+    pub redact: crate::redact::RedactMode,
 }
 
 /// Decontamination in `curate`: on by default with whatever benchmarks are
@@ -133,6 +135,8 @@ struct ShardStages {
     backend: Option<Arc<dyn Backend>>,
     keys: Option<KeySettings>,
     decontam: Option<Decontaminator>,
+    /// The shards whose texts are redacted.
+    redact: crate::redact::RedactScope,
 }
 
 impl ShardStages {
@@ -159,6 +163,7 @@ impl ShardStages {
                 _ => None,
             },
             decontam: self.decontam.as_ref(),
+            redact: &self.redact,
         }
     }
 }
@@ -249,6 +254,7 @@ fn plan_phase1(cfg: &CurateConfig) -> Result<Phase1> {
         decontam_description: None,
         backend_description: None,
         repos: cfg.repos.clone(),
+        redact: cfg.redact,
     };
     let work_root = (!cfg.dry_run).then(|| {
         cfg.work_dir.clone().unwrap_or_else(|| {
@@ -307,6 +313,14 @@ fn open_phase1(
         backend: None,
         keys: None,
         decontam: None,
+        redact: crate::redact::RedactScope {
+            all: scfg.redact == crate::redact::RedactMode::On,
+            ordinals: if scfg.redact == crate::redact::RedactMode::Repos {
+                resolved.repos.iter().map(|(o, _)| *o).collect()
+            } else {
+                Vec::new()
+            },
+        },
     };
     let mut skipped = false;
     let mut description = None;
@@ -356,6 +370,7 @@ fn open_phase1(
         scfg.decontam_description = description.clone();
     }
     let fingerprint = RunFingerprint {
+        redact: scfg.redact,
         format_version: work_dir::FORMAT_VERSION,
         filters: scfg.filters.clone(),
         max_samples: scfg.max_samples,

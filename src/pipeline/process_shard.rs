@@ -48,6 +48,9 @@ pub struct ShardContext<'a> {
     /// Near dedup's key settings and the backend that computes them.
     pub near: Option<(&'a KeySettings, &'a dyn Backend)>,
     pub decontam: Option<&'a Decontaminator>,
+    /// Which shards get their texts redacted (before MD5, keys and
+    /// decontamination, so every later stage sees the redacted text).
+    pub redact: &'a crate::redact::RedactScope,
 }
 
 /// The per-file work on the records a batch kept, and its sidecars.
@@ -142,6 +145,10 @@ pub fn process_shard(
     let schema = reader.schema();
 
     let mut stats = Stats::default();
+    let redact = ctx
+        .redact
+        .covers(input.ordinal)
+        .then(|| std::sync::Mutex::new(crate::redact::Counts::new()));
     let mut part = PartWriter::create(&ctx.work.part_path(input.ordinal))?;
     let mut batch_work = KeptBatch {
         near: match ctx.near {
@@ -219,7 +226,7 @@ pub fn process_shard(
                 }
             }
             let last_row = records.last().map(|r| r.id.row);
-            let verdicts = run_records(records, ctx, needs_content)
+            let verdicts = run_records(records, ctx, needs_content, redact.as_ref())
                 .with_context(|| format!("{display} (schema {schema:?})"))?;
             let stages: &[&str] = if needs_content {
                 &["metadata", "content", "basic", "quality"]
@@ -301,6 +308,11 @@ pub fn process_shard(
     if let Some(r) = rejects {
         r.commit_unsynced()?;
     }
+    if let Some(counts) = redact {
+        for (kind, n) in counts.into_inner().unwrap_or_default() {
+            stats.note(&crate::redact::note_name(&kind), n);
+        }
+    }
     let done = ShardDone {
         ordinal: input.ordinal,
         input: display,
@@ -352,6 +364,7 @@ fn run_records(
     records: Vec<Record>,
     ctx: &ShardContext<'_>,
     needs_content: bool,
+    redact: Option<&std::sync::Mutex<crate::redact::Counts>>,
 ) -> Result<Vec<(u64, String, String, Verdict)>> {
     let filters = ctx.filters;
     // Cheap metadata filters first, so that nothing is fetched for records
@@ -441,7 +454,17 @@ fn run_records(
             let verdict = match v {
                 Some(v) => v,
                 None => {
-                    let text = r.text.take().unwrap_or_default();
+                    let mut text = r.text.take().unwrap_or_default();
+                    if let Some(tally) = redact {
+                        let (clean, counts) = crate::redact::redact(&r.path, &text);
+                        if !counts.is_empty() {
+                            text = clean;
+                            crate::redact::add_counts(
+                                &mut tally.lock().unwrap_or_else(|e| e.into_inner()),
+                                &counts,
+                            );
+                        }
+                    }
                     match filters.check_content(&r, &text) {
                         Ok(()) => {
                             let md5 = exact::md5_of(&text);

@@ -57,6 +57,9 @@ pub struct ShardsConfig {
     /// `--repos`: the curated repository list and its cache.
     #[serde(default)]
     pub repos: Option<crate::sources::repos::ReposConfig>,
+    /// `--redact`.
+    #[serde(default)]
+    pub redact: crate::redact::RedactMode,
 }
 
 /// Decontamination in the global steps.

@@ -48,6 +48,9 @@ pub struct RunFingerprint {
     pub near_keys: Option<NearKeyFingerprint>,
     /// What decides the decontamination verdicts; `None` without it.
     pub decontam: Option<DecontamFingerprint>,
+    /// `--redact`: which texts are redacted before they are hashed.
+    #[serde(default)]
+    pub redact: crate::redact::RedactMode,
 }
 
 /// The near-dedup settings that change signatures or band hashes.
@@ -109,6 +112,9 @@ impl RunFingerprint {
         }
         if self.decontam != other.decontam {
             d.push("decontamination settings or benchmarks");
+        }
+        if self.redact != other.redact {
+            d.push("--redact");
         }
         if d.is_empty() {
             "none".to_string()

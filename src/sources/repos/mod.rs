@@ -40,7 +40,7 @@ use std::sync::Mutex;
 
 /// Bumped when the shard layout or the walk's rules change, so that cached
 /// shards of an older version are not reused.
-const SHARD_VERSION: u32 = 1;
+const SHARD_VERSION: u32 = 2;
 
 /// Default number of repositories fetched at the same time.
 pub const DEFAULT_CONCURRENCY: u32 = 4;
@@ -91,6 +91,29 @@ pub struct RepoShard {
     pub entries: u64,
     pub files: u64,
     pub skipped: BTreeMap<String, u64>,
+    /// What license detection found, and the license the files got.
+    pub license: LicenseOutcome,
+}
+
+/// A repository's license: detected, declared, and the one applied.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct LicenseOutcome {
+    /// The expression detected from license files and manifests.
+    pub detected: Option<String>,
+    /// The list's `license`, which overrides detection when given.
+    pub declared: Option<String>,
+    /// What the files without their own header get (`declared`, else
+    /// `detected`; `None` drops them as unlicensed).
+    pub applied: Option<String>,
+    /// The list's license differs from the detected one.
+    pub overridden: bool,
+    /// License files matched below the confidence threshold:
+    /// `(file, best candidate, score)`, reported, not used.
+    pub low_confidence: Vec<(String, Option<String>, f32)>,
+    /// Manifest `license` fields that are not SPDX expressions.
+    pub invalid_manifest_fields: Vec<(String, String)>,
+    /// Files whose `SPDX-License-Identifier:` header set their license.
+    pub files_with_header: u64,
 }
 
 impl RepoInput {
@@ -111,6 +134,7 @@ impl RepoInput {
                 v["entries"] = s.entries.into();
                 v["files"] = s.files.into();
                 v["skipped"] = serde_json::to_value(&s.skipped).unwrap_or_default();
+                v["license"] = serde_json::to_value(&s.license).unwrap_or_default();
             }
             Err(err) => {
                 v["status"] = "failed".into();
@@ -199,7 +223,26 @@ fn one(
                 }))
     };
     let walk = tree::walk(&dir, &commit, entry, &wanted).map_err(walk_err)?;
-    let bytes = render_shard(entry, &walk.files).map_err(walk_err)?;
+    let found = crate::license_detect::detect(&walk.license_files);
+    let declared = entry
+        .license
+        .as_deref()
+        .map(|l| crate::license_detect::valid_expression(l).unwrap_or_else(|| l.to_string()));
+    let mut license = LicenseOutcome {
+        overridden: declared.is_some() && declared != found.expression,
+        applied: declared.clone().or(found.expression.clone()),
+        detected: found.expression,
+        declared,
+        low_confidence: found
+            .files
+            .iter()
+            .filter(|f| !f.confident)
+            .map(|f| (f.file.clone(), f.best.clone(), f.score))
+            .collect(),
+        invalid_manifest_fields: found.invalid_manifest_fields,
+        files_with_header: 0,
+    };
+    let bytes = render_shard(entry, &walk.files, &mut license).map_err(walk_err)?;
     let write = |p: &Path, b: &[u8]| {
         std::fs::create_dir_all(p.parent().unwrap_or(Path::new(".")))
             .and_then(|()| write_atomic(p, b).map_err(std::io::Error::other))
@@ -220,6 +263,7 @@ fn one(
             .iter()
             .map(|(k, v)| (k.to_string(), *v))
             .collect(),
+        license,
     };
     write(
         &counts_path,
@@ -247,18 +291,29 @@ fn shard_path(cache: &Path, entry: &RepoEntry, language: &str, commit: &str) -> 
 }
 
 /// The JSONL shard of a repository's files, in this tool's schema.
-fn render_shard(entry: &RepoEntry, files: &[tree::TreeFile]) -> Result<Vec<u8>> {
-    let license = entry
-        .license
+///
+/// A file's `SPDX-License-Identifier:` header overrides the repository's
+/// license for that file.
+fn render_shard(
+    entry: &RepoEntry,
+    files: &[tree::TreeFile],
+    license: &mut LicenseOutcome,
+) -> Result<Vec<u8>> {
+    let repo_license = license
+        .applied
         .as_deref()
-        .map(|l| l.trim().to_ascii_lowercase())
+        .map(str::to_ascii_lowercase)
         .unwrap_or_default();
     let mut out = Vec::new();
     for f in files {
+        let own = crate::license_detect::spdx_header(&f.text);
+        if own.is_some() {
+            license.files_with_header += 1;
+        }
         let row = serde_json::json!({
             "text": f.text,
             "language": f.language,
-            "license": license,
+            "license": own.map(|l| l.to_ascii_lowercase()).unwrap_or_else(|| repo_license.clone()),
             "stars": entry.stars,
             "path": f.path,
             "repo": entry.repo,

@@ -39,6 +39,9 @@ pub struct Walk {
     pub files: Vec<TreeFile>,
     pub skipped: BTreeMap<&'static str, u64>,
     pub entries: u64,
+    /// Root license files and manifests `(path, text)`, whatever their
+    /// language, for license detection.
+    pub license_files: Vec<(String, String)>,
 }
 
 struct Entry {
@@ -81,6 +84,7 @@ pub fn walk(
     };
     let mut skip = |reason: &'static str| *walk.skipped.entry(reason).or_insert(0) += 1;
     let mut files = Vec::new();
+    let mut license_files = Vec::new();
     for e in &entries {
         let reason = match e.mode.as_str() {
             "160000" => Some("repo_submodule"),
@@ -91,6 +95,13 @@ pub fn walk(
         if let Some(r) = reason {
             skip(r);
             continue;
+        }
+        if (crate::license_detect::is_license_file(&e.path)
+            || crate::license_detect::is_manifest(&e.path))
+            && e.size.unwrap_or(0) <= 1 << 20
+        {
+            let bytes = blobs.read(&e.oid)?;
+            license_files.push((e.path.clone(), String::from_utf8_lossy(&bytes).into_owned()));
         }
         if !include.as_ref().is_none_or(|g| g.is_match(&e.path))
             || exclude.as_ref().is_some_and(|g| g.is_match(&e.path))
@@ -149,6 +160,7 @@ pub fn walk(
     }
     blobs.finish();
     walk.files = files;
+    walk.license_files = license_files;
     Ok(walk)
 }
 
