@@ -537,17 +537,22 @@ fn a_cancelled_array_task_is_resumed_to_the_same_bytes() {
     assert_eq!(code, 2, "{status}");
     assert!(status.contains("failed: step shards task 1"), "{status}");
     assert!(!t.join("sl/python_curated.jsonl").exists());
-    // The resubmission keeps the first one's sbatch options, --hold too.
+    // Without the first submission's --hold this time.
     let resumed = run_expect(
-        c.cmd(&t)
-            .args(["--quiet", "slurm", "resume", "--work-dir", "w"]),
+        c.cmd(&t).args([
+            "--quiet",
+            "slurm",
+            "resume",
+            "--work-dir",
+            "w",
+            "--wait",
+            "--slurm-extra",
+            "",
+        ]),
         0,
     );
     let again = job_ids(&resumed.stdout);
     assert_eq!(again[0].0, "shards", "{}", text(&resumed.stdout));
-    release(c, &again);
-    let (code, status) = settled_status(c, &t, "w");
-    assert_eq!(code, 0, "{status}");
     // Only the cancelled slot's tasks (1 and 4 of six over three slots).
     let script = std::fs::read_to_string(t.join("w/slurm/shards.resume-1.sbatch")).unwrap();
     assert!(script.contains("TASKS=(1 4)"), "{script}");
