@@ -484,9 +484,19 @@ fn slurm_run_with_every_stage_gives_the_local_bytes() {
     let t = TestDir::new();
     corpus(&t);
     let want = local_reference(&t);
-    let out = run_expect(c.cmd(&t).args(slurm_args("sl", "w", &["--wait"])), 0);
+    // Arrays of at most two tasks: a step of three array tasks is split in two.
+    let out = run_expect(
+        c.cmd(&t).args(slurm_args(
+            "sl",
+            "w",
+            &["--wait", "--slurm-max-array-size", "2"],
+        )),
+        0,
+    );
     let jobs = job_ids(&out.stdout);
-    let steps: Vec<&str> = jobs.iter().map(|(s, _)| s.as_str()).collect();
+    let mut steps: Vec<&str> = jobs.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(steps.iter().filter(|s| **s == "shards").count(), 2);
+    steps.dedup();
     assert_eq!(
         steps,
         [
@@ -502,8 +512,9 @@ fn slurm_run_with_every_stage_gives_the_local_bytes() {
     );
     assert_eq!(result(&t.join("sl")), want);
     // The scripts and logs are in the work dir, readable.
-    let script = std::fs::read_to_string(t.join("w/slurm/shards.sbatch")).unwrap();
-    assert!(script.contains("#SBATCH --array=0-2"), "{script}");
+    let script = std::fs::read_to_string(t.join("w/slurm/shards.part-1.sbatch")).unwrap();
+    assert!(script.contains("#SBATCH --array=0-0"), "{script}");
+    assert!(script.contains("OFFSET=2"), "{script}");
     assert!(script.contains("run-step"), "{script}");
     assert!(t.join("w/slurm/logs").read_dir().unwrap().count() >= 8);
     let (code, status) = settled_status(c, &t, "w");
@@ -609,6 +620,20 @@ fn a_rejected_submission_shows_sbatch_s_message() {
     );
     assert!(err.contains("sbatch rejected"), "{err}");
     assert!(err.to_lowercase().contains("partition"), "{err}");
+}
+
+#[test]
+fn wait_without_the_slurm_executor_is_refused() {
+    let t = TestDir::new();
+    corpus(&t);
+    let mut args = curate_args("o");
+    args.push("--wait".into());
+    let o = run_expect(t.cmd().args(args), 2);
+    assert!(
+        text(&o.stderr).contains("--wait waits for cluster jobs: it needs --executor slurm"),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 #[test]

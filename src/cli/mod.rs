@@ -102,6 +102,11 @@ fn curate(args: CurateArgs, global: &flags::GlobalFlags) -> Result<i32> {
         plan_only: args.steps.plan_only,
         report_html: args.report_html.report_html.clone(),
     };
+    if args.slurm.executor == slurm_flags::Executor::Local && args.slurm.wait {
+        anyhow::bail!(
+            "--wait waits for cluster jobs: it needs --executor slurm (a local run always waits)"
+        );
+    }
     if args.slurm.executor == slurm_flags::Executor::Slurm {
         let slurm = args.slurm.to_config(global.backend)?;
         return crate::executor::slurm::curate(&cfg, &slurm, args.slurm.wait, global.quiet);
