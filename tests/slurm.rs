@@ -600,6 +600,43 @@ fn a_failing_task_is_reported_with_its_log_and_the_exit_code() {
 }
 
 #[test]
+fn a_node_that_cannot_see_the_work_dir_fails_fast_and_says_so() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(c) = cluster() else { return };
+    let t = TestDir::new();
+    corpus(&t);
+    let out = run_expect(
+        c.cmd(&t)
+            .args(slurm_args("sl", "w", &["--slurm-extra", "--hold"])),
+        0,
+    );
+    // What a node without the shared filesystem sees: no stored plan.
+    std::fs::rename(t.join("w/config.json"), t.join("w/config.json.away")).unwrap();
+    release(c, &job_ids(&out.stdout));
+    // Until the queue (this test's jobs only) is empty.
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(120) {
+        let q = c
+            .client("squeue")
+            .args(["-h", "-t", "PENDING,RUNNING,COMPLETING,CONFIGURING"])
+            .output()
+            .unwrap();
+        if q.stdout.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    std::fs::rename(t.join("w/config.json.away"), t.join("w/config.json")).unwrap();
+    let (code, status) = settled_status(c, &t, "w");
+    assert_eq!(code, 2, "{status}");
+    assert!(status.contains("cannot see the work directory"), "{status}");
+    assert!(
+        status.contains("a filesystem every node mounts"),
+        "{status}"
+    );
+}
+
+#[test]
 fn a_rejected_submission_shows_sbatch_s_message() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let Some(c) = cluster() else { return };
