@@ -484,9 +484,19 @@ fn slurm_run_with_every_stage_gives_the_local_bytes() {
     let t = TestDir::new();
     corpus(&t);
     let want = local_reference(&t);
-    let out = run_expect(c.cmd(&t).args(slurm_args("sl", "w", &["--wait"])), 0);
+    // Arrays of at most two tasks: a step of three array tasks is split in two.
+    let out = run_expect(
+        c.cmd(&t).args(slurm_args(
+            "sl",
+            "w",
+            &["--wait", "--slurm-max-array-size", "2"],
+        )),
+        0,
+    );
     let jobs = job_ids(&out.stdout);
-    let steps: Vec<&str> = jobs.iter().map(|(s, _)| s.as_str()).collect();
+    let mut steps: Vec<&str> = jobs.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(steps.iter().filter(|s| **s == "shards").count(), 2);
+    steps.dedup();
     assert_eq!(
         steps,
         [
@@ -502,8 +512,9 @@ fn slurm_run_with_every_stage_gives_the_local_bytes() {
     );
     assert_eq!(result(&t.join("sl")), want);
     // The scripts and logs are in the work dir, readable.
-    let script = std::fs::read_to_string(t.join("w/slurm/shards.sbatch")).unwrap();
-    assert!(script.contains("#SBATCH --array=0-2"), "{script}");
+    let script = std::fs::read_to_string(t.join("w/slurm/shards.part-1.sbatch")).unwrap();
+    assert!(script.contains("#SBATCH --array=0-0"), "{script}");
+    assert!(script.contains("OFFSET=2"), "{script}");
     assert!(script.contains("run-step"), "{script}");
     assert!(t.join("w/slurm/logs").read_dir().unwrap().count() >= 8);
     let (code, status) = settled_status(c, &t, "w");
@@ -537,17 +548,22 @@ fn a_cancelled_array_task_is_resumed_to_the_same_bytes() {
     assert_eq!(code, 2, "{status}");
     assert!(status.contains("failed: step shards task 1"), "{status}");
     assert!(!t.join("sl/python_curated.jsonl").exists());
-    // The resubmission keeps the first one's sbatch options, --hold too.
+    // Without the first submission's --hold this time.
     let resumed = run_expect(
-        c.cmd(&t)
-            .args(["--quiet", "slurm", "resume", "--work-dir", "w"]),
+        c.cmd(&t).args([
+            "--quiet",
+            "slurm",
+            "resume",
+            "--work-dir",
+            "w",
+            "--wait",
+            "--slurm-extra",
+            "",
+        ]),
         0,
     );
     let again = job_ids(&resumed.stdout);
     assert_eq!(again[0].0, "shards", "{}", text(&resumed.stdout));
-    release(c, &again);
-    let (code, status) = settled_status(c, &t, "w");
-    assert_eq!(code, 0, "{status}");
     // Only the cancelled slot's tasks (1 and 4 of six over three slots).
     let script = std::fs::read_to_string(t.join("w/slurm/shards.resume-1.sbatch")).unwrap();
     assert!(script.contains("TASKS=(1 4)"), "{script}");
@@ -584,6 +600,43 @@ fn a_failing_task_is_reported_with_its_log_and_the_exit_code() {
 }
 
 #[test]
+fn a_node_that_cannot_see_the_work_dir_fails_fast_and_says_so() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(c) = cluster() else { return };
+    let t = TestDir::new();
+    corpus(&t);
+    let out = run_expect(
+        c.cmd(&t)
+            .args(slurm_args("sl", "w", &["--slurm-extra", "--hold"])),
+        0,
+    );
+    // What a node without the shared filesystem sees: no stored plan.
+    std::fs::rename(t.join("w/config.json"), t.join("w/config.json.away")).unwrap();
+    release(c, &job_ids(&out.stdout));
+    // Until the queue (this test's jobs only) is empty.
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(120) {
+        let q = c
+            .client("squeue")
+            .args(["-h", "-t", "PENDING,RUNNING,COMPLETING,CONFIGURING"])
+            .output()
+            .unwrap();
+        if q.stdout.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    std::fs::rename(t.join("w/config.json.away"), t.join("w/config.json")).unwrap();
+    let (code, status) = settled_status(c, &t, "w");
+    assert_eq!(code, 2, "{status}");
+    assert!(status.contains("cannot see the work directory"), "{status}");
+    assert!(
+        status.contains("a filesystem every node mounts"),
+        "{status}"
+    );
+}
+
+#[test]
 fn a_rejected_submission_shows_sbatch_s_message() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let Some(c) = cluster() else { return };
@@ -604,6 +657,20 @@ fn a_rejected_submission_shows_sbatch_s_message() {
     );
     assert!(err.contains("sbatch rejected"), "{err}");
     assert!(err.to_lowercase().contains("partition"), "{err}");
+}
+
+#[test]
+fn wait_without_the_slurm_executor_is_refused() {
+    let t = TestDir::new();
+    corpus(&t);
+    let mut args = curate_args("o");
+    args.push("--wait".into());
+    let o = run_expect(t.cmd().args(args), 2);
+    assert!(
+        text(&o.stderr).contains("--wait waits for cluster jobs: it needs --executor slurm"),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 #[test]

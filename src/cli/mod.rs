@@ -118,6 +118,11 @@ fn curate(args: CurateArgs, global: &flags::GlobalFlags) -> Result<i32> {
         redact: args.repos.redact_mode(),
     };
     crate::filters::validate::check(&cfg.filters)?;
+    if args.slurm.executor == slurm_flags::Executor::Local && args.slurm.wait {
+        anyhow::bail!(
+            "--wait waits for cluster jobs: it needs --executor slurm (a local run always waits)"
+        );
+    }
     if !cfg.dry_run && !cfg.plan_only {
         crate::output::write_error::check_writable(&cfg.output_dir, "--output")?;
     }

@@ -120,6 +120,10 @@ pub enum SlurmCommand {
         work_dir: PathBuf,
     },
     /// Resubmit only the tasks that are not done (failed, cancelled, lost with their node).
+    ///
+    /// The resources are those of the first submission; the --slurm-*
+    /// flags given here replace them (say, a larger --slurm-mem after a
+    /// task ran out of memory) for this and later resubmissions.
     Resume {
         /// The run's work directory.
         #[arg(long = "work-dir", value_name = "DIR")]
@@ -127,14 +131,81 @@ pub enum SlurmCommand {
         /// Block until the run has finished; exit 0 when the output is complete.
         #[arg(long)]
         wait: bool,
+        #[command(flatten)]
+        overrides: ResumeOverrides,
     },
+}
+
+/// `slurm resume`'s replacements for the stored resources.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ResumeOverrides {
+    /// Array tasks per step.
+    #[arg(long = "slurm-tasks", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub tasks: Option<u32>,
+    /// Slurm partition.
+    #[arg(long = "slurm-partition", value_name = "NAME")]
+    pub partition: Option<String>,
+    /// CPUs of each array task.
+    #[arg(long = "slurm-cpus-per-task", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub cpus_per_task: Option<u32>,
+    /// Memory of each array task (8G).
+    #[arg(long = "slurm-mem", value_name = "SIZE")]
+    pub mem: Option<String>,
+    /// Time limit of each array task (4:00:00).
+    #[arg(long = "slurm-time", value_name = "TIME")]
+    pub time: Option<String>,
+    /// GPUs of each phase-1 array task.
+    #[arg(long = "slurm-gpus-per-task", value_name = "N")]
+    pub gpus_per_task: Option<u32>,
+    /// Account to charge.
+    #[arg(long = "slurm-account", value_name = "NAME")]
+    pub account: Option<String>,
+    /// sbatch options replacing the stored ones ("" for none).
+    #[arg(long = "slurm-extra", value_name = "ARGS", allow_hyphen_values = true)]
+    pub extra: Option<String>,
+}
+
+impl ResumeOverrides {
+    /// `cfg` with the given flags replaced.
+    pub fn apply(&self, mut cfg: SlurmConfig) -> Result<SlurmConfig> {
+        if let Some(v) = self.tasks {
+            cfg.tasks = v;
+        }
+        if let Some(v) = &self.partition {
+            cfg.partition = Some(v.clone());
+        }
+        if let Some(v) = self.cpus_per_task {
+            cfg.cpus_per_task = Some(v);
+        }
+        if let Some(v) = &self.mem {
+            cfg.mem = Some(v.clone());
+        }
+        if let Some(v) = &self.time {
+            cfg.time = Some(v.clone());
+        }
+        if let Some(v) = self.gpus_per_task {
+            cfg.gpus_per_task = v;
+        }
+        if let Some(v) = &self.account {
+            cfg.account = Some(v.clone());
+        }
+        if let Some(s) = &self.extra {
+            cfg.extra = shlex::split(s)
+                .with_context(|| format!("--slurm-extra {s:?} has an unterminated quote"))?;
+        }
+        Ok(cfg)
+    }
 }
 
 /// Runs `tritter-gpu slurm ...`.
 pub fn run(args: SlurmArgs, quiet: bool) -> Result<i32> {
     match args.command {
         SlurmCommand::Status { work_dir } => slurm::resume::print_status(&work_dir),
-        SlurmCommand::Resume { work_dir, wait } => slurm::resume::resume(&work_dir, wait, quiet),
+        SlurmCommand::Resume {
+            work_dir,
+            wait,
+            overrides,
+        } => slurm::resume::resume(&work_dir, wait, quiet, &|c| overrides.apply(c)),
     }
 }
 

@@ -4,6 +4,7 @@
 //! resources of the first submission.
 
 use super::ledger::Ledger;
+use super::SlurmConfig;
 use super::{absolute, client, status, submit_pending, wait_for};
 use anyhow::{bail, Result};
 use std::path::Path;
@@ -34,8 +35,14 @@ pub fn print_status(work_dir: &Path) -> Result<i32> {
     })
 }
 
-/// `slurm resume`: resubmits what is not done; with `wait`, waits.
-pub fn resume(work_dir: &Path, wait: bool, quiet: bool) -> Result<i32> {
+/// `slurm resume`: resubmits what is not done, with the stored resources
+/// as `overrides` changes them; with `wait`, waits.
+pub fn resume(
+    work_dir: &Path,
+    wait: bool,
+    quiet: bool,
+    overrides: &dyn Fn(SlurmConfig) -> Result<SlurmConfig>,
+) -> Result<i32> {
     client::check_available()?;
     let work_dir = absolute(work_dir)?;
     let Some(mut ledger) = Ledger::load(&work_dir)? else {
@@ -73,6 +80,7 @@ pub fn resume(work_dir: &Path, wait: bool, quiet: bool) -> Result<i32> {
         .into_iter()
         .collect();
     client::scancel(&stuck)?;
+    ledger.config = overrides(ledger.config.clone())?;
     submit_pending(&work_dir, &mut ledger, quiet)?;
     if wait {
         wait_for(&work_dir, quiet)
