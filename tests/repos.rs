@@ -668,3 +668,35 @@ fn refresh_stars_reads_the_api_honours_the_rate_limit_and_caches() {
     assert_eq!(s["transfers"]["stars_refresh"]["from_cache"], 1);
     assert_eq!(hits.load(Ordering::SeqCst), 5);
 }
+
+#[test]
+fn repos_and_another_source_are_deduplicated_together() {
+    let t = TestDir::new();
+    let shared = python("shared", 6);
+    licensed_repo(
+        &t.join("r"),
+        "LICENSE",
+        "Apache-2.0",
+        &[
+            ("lib/shared.py", shared.clone()),
+            ("lib/own.py", python("own", 6)),
+        ],
+    );
+    std::fs::write(
+        t.join("list.json"),
+        serde_json::json!([{"repo": "t/r", "url": "r"}]).to_string(),
+    )
+    .unwrap();
+    let row = serde_json::json!({"text": shared, "language": "python", "license": "mit",
+        "stars": 500, "path": "copy/shared.py", "repo": "other/copy"});
+    std::fs::write(t.join("local.jsonl"), format!("{row}\n")).unwrap();
+    run_expect(
+        &mut curate(&t, "list.json", &["--source", "local.jsonl"]),
+        0,
+    );
+    let s = stats(&t);
+    assert_eq!(s["exact_dedup"]["duplicates"], 1, "{}", s["exact_dedup"]);
+    let rows = read_jsonl(&t.join("out/python_curated.jsonl"));
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(rows.iter().any(|r| r["path"] == "lib/own.py"));
+}
