@@ -255,6 +255,19 @@ impl Stats {
         if self.notes.contains_key(DECONTAM_SKIPPED_NOTE) {
             let _ = writeln!(t, "decontam: skipped (no benchmarks)");
         }
+        // Redaction replaces, it does not drop: its counts per kind follow
+        // the stages.
+        let redacted: Vec<String> = self
+            .notes
+            .iter()
+            .filter_map(|(k, v)| {
+                k.strip_prefix("redacted_")
+                    .map(|kind| format!("{kind}={v}"))
+            })
+            .collect();
+        if !redacted.is_empty() {
+            let _ = writeln!(t, "redacted: {}", redacted.join(", "));
+        }
         if let (Some(first), Some(last)) = (stages.first(), stages.last()) {
             let first_tokens = stages.iter().find_map(|s| s.tokens_in);
             let _ = writeln!(

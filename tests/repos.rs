@@ -532,7 +532,13 @@ fn planted_secrets_are_redacted_and_the_file_kept() {
         serde_json::json!([{"repo": "t/leaky", "url": "leaky"}]).to_string(),
     )
     .unwrap();
-    run_expect(&mut curate(&t, "list.json", &[]), 0);
+    let out = run_expect(&mut curate(&t, "list.json", &[]), 0);
+    let table =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        table.contains("redacted: aws_access_key=1, email=1, github_token=1"),
+        "{table}"
+    );
     let rows = read_jsonl(&t.join("out/python_curated.jsonl"));
     assert_eq!(rows.len(), 1);
     let text = rows[0]["text"].as_str().unwrap();
@@ -559,4 +565,138 @@ fn planted_secrets_are_redacted_and_the_file_kept() {
     );
     let rows = read_jsonl(&t.join("out/python_curated.jsonl"));
     assert_eq!(rows[0]["text"].as_str().unwrap(), settings);
+}
+
+/// A server answering like the GitHub REST API: `t/a` has 1234 stars,
+/// `t/gone` is 404, `t/limited` answers 403 with the rate limit exhausted.
+/// Counts the requests.
+fn github_api() -> (String, Arc<std::sync::atomic::AtomicU64>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let hits = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let h = hits.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            h.fetch_add(1, Ordering::SeqCst);
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            let mut auth = None;
+            loop {
+                let mut l = String::new();
+                if reader.read_line(&mut l).unwrap_or(0) == 0 || l.trim().is_empty() {
+                    break;
+                }
+                if l.to_ascii_lowercase().starts_with("authorization:") {
+                    auth = Some(l.trim().to_string());
+                }
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+            let (status, extra, body) = match path.as_str() {
+                "/repos/t/a" => (
+                    "200 OK",
+                    "x-ratelimit-remaining: 59\r\n",
+                    format!(
+                        "{{\"full_name\":\"t/a\",\"stargazers_count\":1234,\"auth\":{:?}}}",
+                        auth.unwrap_or_default()
+                    ),
+                ),
+                "/repos/t/limited" => (
+                    "403 Forbidden",
+                    "x-ratelimit-remaining: 0\r\nx-ratelimit-reset: 1900000000\r\n",
+                    "{\"message\":\"API rate limit exceeded\"}".to_string(),
+                ),
+                _ => (
+                    "404 Not Found",
+                    "",
+                    "{\"message\":\"Not Found\"}".to_string(),
+                ),
+            };
+            let mut s = stream;
+            let _ = write!(
+                s,
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\n{extra}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (url, hits)
+}
+
+#[test]
+fn refresh_stars_reads_the_api_honours_the_rate_limit_and_caches() {
+    let t = TestDir::new();
+    licensed_repo(
+        &t.join("r"),
+        "LICENSE",
+        "Apache-2.0",
+        &[("m.py", python("m", 6))],
+    );
+    let list = serde_json::json!([
+        {"repo": "t/a", "url": "r"},
+        {"repo": "t/gone", "url": "r", "stars": 5},
+        {"repo": "t/limited", "url": "r", "stars": 7},
+        {"repo": "t/after", "url": "r"},
+    ]);
+    std::fs::write(t.join("list.json"), list.to_string()).unwrap();
+    let (api, hits) = github_api();
+    let run = |extra: &[&str]| {
+        let mut c = curate(&t, "list.json", &["--refresh-stars", "--near-dedup", "off"]);
+        c.args(extra)
+            .env("GITHUB_API_URL", &api)
+            .env("GITHUB_TOKEN", "test-token");
+        run_expect(&mut c, 0);
+        stats(&t)
+    };
+    let s = run(&[]);
+    let r = &s["transfers"]["stars_refresh"];
+    assert_eq!(r["refreshed"], 1, "{r}");
+    assert_eq!(r["not_found"], 1, "{r}");
+    // The limit stops the refresh: t/limited and t/after are not asked.
+    assert_eq!(r["rate_limited"], 2, "{r}");
+    assert_eq!(r["rate_limit_reset"], 1900000000u64, "{r}");
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
+    assert_eq!(repo_stats(&s, "t/a")["stars"], 1234);
+    assert_eq!(repo_stats(&s, "t/gone")["stars"], 5);
+    assert_eq!(repo_stats(&s, "t/limited")["stars"], 7);
+    let rows = read_jsonl(&t.join("out/python_curated.jsonl"));
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["repo"], "t/a");
+    assert_eq!(rows[0]["stars"], 1234);
+    // A rerun takes t/a from the cache.
+    let s = run(&[]);
+    assert_eq!(s["transfers"]["stars_refresh"]["from_cache"], 1);
+    assert_eq!(hits.load(Ordering::SeqCst), 5);
+}
+
+#[test]
+fn repos_and_another_source_are_deduplicated_together() {
+    let t = TestDir::new();
+    let shared = python("shared", 6);
+    licensed_repo(
+        &t.join("r"),
+        "LICENSE",
+        "Apache-2.0",
+        &[
+            ("lib/shared.py", shared.clone()),
+            ("lib/own.py", python("own", 6)),
+        ],
+    );
+    std::fs::write(
+        t.join("list.json"),
+        serde_json::json!([{"repo": "t/r", "url": "r"}]).to_string(),
+    )
+    .unwrap();
+    let row = serde_json::json!({"text": shared, "language": "python", "license": "mit",
+        "stars": 500, "path": "copy/shared.py", "repo": "other/copy"});
+    std::fs::write(t.join("local.jsonl"), format!("{row}\n")).unwrap();
+    run_expect(
+        &mut curate(&t, "list.json", &["--source", "local.jsonl"]),
+        0,
+    );
+    let s = stats(&t);
+    assert_eq!(s["exact_dedup"]["duplicates"], 1, "{}", s["exact_dedup"]);
+    let rows = read_jsonl(&t.join("out/python_curated.jsonl"));
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(rows.iter().any(|r| r["path"] == "lib/own.py"));
 }

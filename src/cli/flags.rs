@@ -193,6 +193,9 @@ pub struct ReposFlags {
     /// Repositories fetched at the same time.
     #[arg(long, value_name = "N", default_value_t = crate::sources::repos::DEFAULT_CONCURRENCY, value_parser = clap::value_parser!(u32).range(1..=64), help_heading = "Repositories")]
     pub repo_concurrency: u32,
+    /// Read current star counts from the GitHub REST API (GITHUB_TOKEN when set; GITHUB_API_URL for another host), cached for a day in the repository cache.
+    #[arg(long, help_heading = "Repositories")]
+    pub refresh_stars: bool,
     /// Replace e-mail addresses, public IP addresses and secrets (API tokens, private keys, passwords) with placeholders, before dedup and decontamination (default: on for --repos shards, off for the others).
     ///
     /// `on` redacts every source, `off` none. Counts per kind are in the
@@ -219,6 +222,7 @@ impl ReposFlags {
                 .clone()
                 .unwrap_or_else(crate::sources::repos::ReposConfig::default_cache),
             concurrency: self.repo_concurrency,
+            refresh_stars: self.refresh_stars,
         })
     }
 }

@@ -37,6 +37,8 @@ pub struct ResolvedInputs {
     pub hub_shards: Vec<HubShards>,
     /// `--repos`: each listed repository with the ordinal of its shard.
     pub repos: Vec<(u32, RepoInput)>,
+    /// `--refresh-stars`: what the refresh did.
+    pub stars_refresh: Option<crate::sources::repos::stars::StarsReport>,
 }
 
 /// The label of a repository's shard. It names the repository, not the
@@ -74,6 +76,7 @@ pub fn resolve(
         default_content_store: None,
         hub_shards: Vec::new(),
         repos: Vec::new(),
+        stars_refresh: None,
     };
     if !hub_specs.is_empty() {
         let client = Arc::new(remote::hub_client(remote)?);
@@ -104,7 +107,9 @@ pub fn resolve(
     }
     if let Some(cfg) = repos {
         let canonical = crate::filters::canonical_language(language);
-        for r in repo_source::prepare(cfg, &canonical, quiet)? {
+        let (prepared, stars) = repo_source::prepare(cfg, &canonical, quiet)?;
+        resolved.stars_refresh = stars;
+        for r in prepared {
             let ordinal = u32::try_from(files.len()).context("too many inputs")?;
             let (path, size) = match &r.outcome {
                 Ok(s) => (s.path.clone(), s.size),
@@ -132,9 +137,10 @@ pub fn repo_stats(inputs: &ResolvedInputs) -> serde_json::Value {
 }
 
 /// Phase 1's resume rule per repository: a shard finished over another
-/// commit (a branch that moved since) is discarded, and with it the global
-/// steps built on it. `WORK/repos/part-NNNNNN.commit` remembers the commit
-/// each repository's shard is made from.
+/// commit (a branch that moved since) or other entry settings (refreshed
+/// stars, a declared license) is discarded, and with it the global steps
+/// built on it. `WORK/repos/part-NNNNNN.commit` remembers the shard file
+/// (named by commit and settings) each repository's part is made from.
 pub fn discard_moved_repos(inputs: &ResolvedInputs, work: &WorkDir) -> Result<()> {
     if inputs.repos.is_empty() {
         return Ok(());
@@ -144,8 +150,13 @@ pub fn discard_moved_repos(inputs: &ResolvedInputs, work: &WorkDir) -> Result<()
     for (ordinal, r) in &inputs.repos {
         let Ok(shard) = &r.outcome else { continue };
         let marker = dir.join(format!("part-{ordinal:06}.commit"));
+        let made_from = shard
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| shard.commit.clone());
         let before = std::fs::read_to_string(&marker).ok();
-        if before.as_deref() == Some(shard.commit.as_str()) {
+        if before.as_deref() == Some(made_from.as_str()) {
             continue;
         }
         if before.is_some() {
@@ -156,7 +167,7 @@ pub fn discard_moved_repos(inputs: &ResolvedInputs, work: &WorkDir) -> Result<()
                     .with_context(|| format!("cannot remove {}", global.display()))?;
             }
         }
-        crate::output::atomic::write_atomic(&marker, shard.commit.as_bytes())?;
+        crate::output::atomic::write_atomic(&marker, made_from.as_bytes())?;
     }
     Ok(())
 }

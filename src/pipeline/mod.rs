@@ -569,6 +569,9 @@ fn run_shards(p: &Phase1, slice: ShardSpec, quiet: bool) -> Result<ShardsOutcome
     }
     if !p.resolved.repos.is_empty() {
         transfers.insert("repositories".into(), inputs::repo_stats(&p.resolved));
+        if let Some(s) = &p.resolved.stars_refresh {
+            transfers.insert("stars_refresh".into(), serde_json::to_value(s)?);
+        }
     }
     if let Some(o) = &p.stages.content {
         transfers.insert("content".into(), serde_json::to_value(o.stats.snapshot())?);

@@ -123,7 +123,7 @@ pub type Counts = BTreeMap<String, u64>;
 /// finding wins).
 pub fn find(path: &str, text: &str) -> Vec<Finding> {
     let mut all = secrets::find(path, text);
-    all.extend(pii::find(text));
+    all.extend(pii::find(path, text));
     all.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
     let mut out: Vec<Finding> = Vec::with_capacity(all.len());
     for f in all {

@@ -15,7 +15,9 @@
 //! broadcast stay, as do masks like `255.255.255.0`, the public DNS
 //! resolvers (`8.8.8.8`, `1.1.1.1`, ...: services, not anyone's machine),
 //! dotted names (`1.0.0.127.in-addr.arpa`) and numbers on a line that talks
-//! about a version or a section.
+//! about a version or a section, an OID, and addresses in tests, fixtures
+//! and examples (test data for parsers). An address must also be in a
+//! string literal or on a line about hosts and addresses.
 
 use super::{Finding, Kind};
 use regex::Regex;
@@ -41,8 +43,9 @@ fn ipv4_re() -> &'static Regex {
     })
 }
 
-pub fn find(text: &str) -> Vec<Finding> {
+pub fn find(path: &str, text: &str) -> Vec<Finding> {
     let mut out = Vec::new();
+    let fixture = is_test_path(path);
     for c in email_re().captures_iter(text) {
         let m = c.get(0).unwrap();
         let domain = c[1].to_ascii_lowercase();
@@ -94,7 +97,7 @@ pub fn find(text: &str) -> Vec<Finding> {
         {
             continue;
         }
-        if !is_public(&octets) {
+        if fixture || !is_public(&octets) || !looks_like_address_context(text, m.start(), m.end()) {
             continue;
         }
         out.push(Finding {
@@ -120,6 +123,70 @@ const WELL_KNOWN: &[&str] = &[
     "123.45.67.89",
     "1.2.3.4",
 ];
+
+/// Dotted quads are also OIDs (`2.5.4.3`), spec sections (`7.6.2.2`) and
+/// table entries: an address is taken only inside a string literal or on a
+/// line that talks about hosts and addresses, and never on a line about
+/// OIDs.
+fn looks_like_address_context(text: &str, start: usize, end: usize) -> bool {
+    let ls = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let le = text[end..].find('\n').map_or(text.len(), |i| end + i);
+    let line = text[ls..le].to_ascii_lowercase();
+    if line.contains("oid") || line.contains("objectidentifier") || line.contains("section") {
+        return false;
+    }
+    let quoted = text[ls..start].ends_with(['"', '\'', '/', '@'])
+        || text[end..le].starts_with(['"', '\'', ':', '/']);
+    quoted
+        || [
+            "ip",
+            "host",
+            "addr",
+            "server",
+            "proxy",
+            "connect",
+            "endpoint",
+            "dns",
+            "upstream",
+            "bind",
+            "listen",
+            "remote",
+            "peer",
+            "gateway",
+            "route",
+            "socket",
+            "nameserver",
+        ]
+        .iter()
+        .any(|w| {
+            line.match_indices(w).any(|(i, _)| {
+                let b = line.as_bytes();
+                i == 0 || !b[i - 1].is_ascii_alphabetic()
+            })
+        })
+}
+
+/// Tests, fixtures and examples: their addresses are test data (parsers'
+/// inputs), not anyone's machine. E-mail addresses and secrets there are
+/// still redacted: a real one in a test leaks as much as anywhere.
+fn is_test_path(path: &str) -> bool {
+    let p = format!("/{}", path.to_ascii_lowercase());
+    let name = p.rsplit('/').next().unwrap_or("");
+    [
+        "/tests/",
+        "/test/",
+        "/testdata/",
+        "/fixtures/",
+        "/examples/",
+        "/benches/",
+    ]
+    .iter()
+    .any(|d| p.contains(d))
+        || name.starts_with("test_")
+        || name.ends_with("_test.py")
+        || name.ends_with("_tests.rs")
+        || name.ends_with("_test.rs")
+}
 
 fn is_example_domain(domain: &str) -> bool {
     let d = domain.trim_end_matches('.');

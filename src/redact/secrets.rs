@@ -146,7 +146,11 @@ fn looks_like_code(v: &str) -> bool {
         .bytes()
         .all(|b| b.is_ascii_lowercase() || b == b'_' || b == b'-' || b == b'.')
         || v.bytes().all(|b| b.is_ascii_uppercase() || b == b'_');
-    ident || v.contains("://") || v.contains('/') && v.contains('.') || v.starts_with('.')
+    ident
+        || v.contains("://")
+        || v.contains('/') && v.contains('.')
+        || v.contains('\\')
+        || v.starts_with('.')
 }
 
 pub fn find(path: &str, text: &str) -> Vec<Finding> {
@@ -158,7 +162,7 @@ pub fn find(path: &str, text: &str) -> Vec<Finding> {
             // The documented fake keys (AWS's `AKIAIOSFODNN7EXAMPLE`) and
             // repeated-character fixtures.
             let body = s.split(['_', '-']).next_back().unwrap_or(s);
-            if s.ends_with("EXAMPLE") || entropy(body) < 2.5 && rule.kind != Kind::PrivateKey {
+            if s.contains("EXAMPLE") || entropy(body) < 2.5 && rule.kind != Kind::PrivateKey {
                 continue;
             }
             out.push(Finding {
@@ -204,7 +208,7 @@ pub fn find(path: &str, text: &str) -> Vec<Finding> {
         let has_digit = value.bytes().any(|b| b.is_ascii_digit());
         let has_alpha = value.bytes().any(|b| b.is_ascii_alphabetic());
         let random = if hex {
-            value.len() >= 16 && e >= 3.0
+            value.len() >= 16 && e >= 3.0 && has_digit && has_alpha
         } else {
             value.len() >= 12 && e >= 3.5 && has_digit && has_alpha
         };

@@ -10,8 +10,16 @@
 //! pipeline's language filter compares them case-insensitively with the
 //! run's `--language` through its alias table.
 
-/// `(language, extensions, file names, interpreters)`, one row per language.
-const TABLE: &[(&str, &[&str], &[&str], &[&str])] = &[
+/// `(language, extensions, file names, interpreters)`.
+type Row = (
+    &'static str,
+    &'static [&'static str],
+    &'static [&'static str],
+    &'static [&'static str],
+);
+
+/// One row per language.
+const TABLE: &[Row] = &[
     (
         "Python",
         &[

@@ -209,4 +209,32 @@ mod tests {
         assert!(err(r#"{"python":[]}"#).contains("JSON array"));
         assert!(err(r#"[{"repo":"a/b","paths":{"include":["a[" ]}}]"#).contains("bad glob"));
     }
+
+    #[test]
+    fn the_shipped_list_parses_and_its_licenses_are_allowed() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/curated_repos.json");
+        let list = load(&path).unwrap();
+        assert!((50..=100).contains(&list.len()), "{}", list.len());
+        let filters = crate::filters::FilterConfig::default();
+        let policy = crate::filters::license::LicensePolicy::new(&filters.licenses, false);
+        for e in &list {
+            let l = e
+                .license
+                .as_deref()
+                .unwrap_or_else(|| panic!("{}: no license", e.repo));
+            let canonical = crate::license_detect::valid_expression(l)
+                .unwrap_or_else(|| panic!("{}: {l:?} is not SPDX", e.repo));
+            assert!(
+                policy.expression_allowed(&canonical.to_ascii_lowercase()),
+                "{}: {canonical} is not on the default allowlist",
+                e.repo
+            );
+            assert!(
+                e.stars.is_none(),
+                "{}: stars are not written by hand",
+                e.repo
+            );
+            assert!(!e.languages.is_empty());
+        }
+    }
 }

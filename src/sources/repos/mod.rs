@@ -27,6 +27,7 @@ mod attributes;
 pub mod fetch;
 pub mod language;
 pub mod list;
+pub mod stars;
 pub mod tree;
 
 use crate::output::atomic::write_atomic;
@@ -55,6 +56,9 @@ pub struct ReposConfig {
     pub cache: PathBuf,
     /// Repositories fetched at the same time.
     pub concurrency: u32,
+    /// `--refresh-stars`: star counts from the GitHub API.
+    #[serde(default)]
+    pub refresh_stars: bool,
 }
 
 impl ReposConfig {
@@ -149,8 +153,12 @@ impl RepoInput {
 /// Fetches every repository of the list and makes its shard for
 /// `language` (a canonical name). Fails only for a bad list or cache; a
 /// repository's own failure is in its [`RepoInput::outcome`].
-pub fn prepare(cfg: &ReposConfig, language: &str, quiet: bool) -> Result<Vec<RepoInput>> {
-    let entries = list::load(&cfg.list)?;
+pub fn prepare(
+    cfg: &ReposConfig,
+    language: &str,
+    quiet: bool,
+) -> Result<(Vec<RepoInput>, Option<stars::StarsReport>)> {
+    let mut entries = list::load(&cfg.list)?;
     fetch::check_git()?;
     std::fs::create_dir_all(cfg.cache.join("git")).with_context(|| {
         format!(
@@ -158,6 +166,16 @@ pub fn prepare(cfg: &ReposConfig, language: &str, quiet: bool) -> Result<Vec<Rep
             cfg.cache.display()
         )
     })?;
+    let stars_report = cfg.refresh_stars.then(|| {
+        let r = stars::refresh(&mut entries, &cfg.cache);
+        if !quiet {
+            eprintln!(
+                "tritter-gpu: stars: {} refreshed, {} cached, {} rate limited, {} not found, {} failed",
+                r.refreshed, r.from_cache, r.rate_limited, r.not_found, r.failed
+            );
+        }
+        r
+    });
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<RepoInput>>> = Mutex::new(vec![None; entries.len()]);
     let workers = (cfg.concurrency.max(1) as usize).min(entries.len());
@@ -185,12 +203,13 @@ pub fn prepare(cfg: &ReposConfig, language: &str, quiet: bool) -> Result<Vec<Rep
             });
         }
     });
-    Ok(results
+    let inputs = results
         .into_inner()
         .unwrap()
         .into_iter()
         .map(|r| r.expect("every entry was processed"))
-        .collect())
+        .collect();
+    Ok((inputs, stars_report))
 }
 
 /// Fetch, walk and write one repository's shard (reused when the same
