@@ -421,3 +421,139 @@ fn run_step_tasks_share_the_work_dir_but_not_a_task() {
     run_expect(&mut step("1"), 0);
     drop(shared);
 }
+
+// ------------------------------------- dedup / decontaminate input lines
+
+fn tool_record(text: &str, path: &str) -> String {
+    serde_json::json!({
+        "text": text, "language": "python", "license": "mit", "stars": 3,
+        "path": path, "repo": "o/r"
+    })
+    .to_string()
+}
+
+/// A tool-schema JSONL with CRLF line ends and one line that is not UTF-8
+/// between two good ones; the good lines, as they should come out.
+fn crlf_input_with_a_bad_line(t: &TestDir) -> Vec<u8> {
+    let a = tool_record(
+        &(0..20)
+            .map(|i| format!("alpha_{i} = {i} * 3\n"))
+            .collect::<String>(),
+        "a.py",
+    );
+    let b = tool_record(
+        &(0..20)
+            .map(|i| format!("def beta_{i}(): return {i}\n"))
+            .collect::<String>(),
+        "b.py",
+    );
+    let mut input = Vec::new();
+    input.extend_from_slice(a.as_bytes());
+    input.extend_from_slice(b"\r\n");
+    input.extend_from_slice(b"{\"text\": \"caf\xe9\", \"path\": \"bad.py\"}\r\n");
+    input.extend_from_slice(b.as_bytes());
+    input.extend_from_slice(b"\r\n");
+    std::fs::write(t.join("in.jsonl"), &input).unwrap();
+    format!("{a}\r\n{b}\r\n").into_bytes()
+}
+
+/// `dedup` and `decontaminate`: a line that is not UTF-8 is a bad line
+/// (counted, exit 1), not the end of the run; CRLF lines come out with their
+/// bytes unchanged.
+#[test]
+fn dedup_and_decontaminate_skip_invalid_utf8_lines_and_keep_crlf() {
+    let t = TestDir::new();
+    let expected = crlf_input_with_a_bad_line(&t);
+    let bench = common::write_benchmark_fixtures(&t.join("bench"));
+    let runs: [(&str, Vec<&str>); 2] = [
+        ("dedup", vec!["--stats", "dedup.stats.json"]),
+        (
+            "decontaminate",
+            vec!["--benchmark-dir", bench.to_str().unwrap()],
+        ),
+    ];
+    for (command, extra) in runs {
+        let out_name = format!("{command}.jsonl");
+        let out = t
+            .cmd()
+            .args([
+                "--backend",
+                "cpu",
+                command,
+                "--input",
+                "in.jsonl",
+                "--output",
+                &out_name,
+            ])
+            .args(&extra)
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_ne!(out.status.code(), Some(2), "{command}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(
+            err.contains("line 2"),
+            "{command} names the bad line: {err}"
+        );
+        assert!(
+            std::fs::read(t.join(&out_name)).unwrap() == expected,
+            "{command} changed the bytes of the good lines"
+        );
+    }
+}
+
+/// The stats files of `dedup` and `decontaminate` carry real retention
+/// percentages, as curate's do.
+#[test]
+fn dedup_and_decontaminate_stats_have_real_retention() {
+    let t = TestDir::new();
+    let text: String = (0..20).map(|i| format!("gamma_{i} = {i} + 1\n")).collect();
+    let lines = [
+        tool_record(&text, "a.py"),
+        tool_record(&text, "b.py"),
+        tool_record(&text.replace("gamma", "delta"), "c.py"),
+    ];
+    std::fs::write(t.join("in.jsonl"), lines.join("\n") + "\n").unwrap();
+    run_expect(
+        t.cmd().args([
+            "--backend",
+            "cpu",
+            "dedup",
+            "--input",
+            "in.jsonl",
+            "--output",
+            "o.jsonl",
+            "--stats",
+            "d.json",
+        ]),
+        0,
+    );
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(t.join("d.json")).unwrap()).unwrap();
+    assert_eq!(
+        s["stats"]["stages"]["near_dedup"]["retention_pct"], 66.7,
+        "{s}"
+    );
+    assert_eq!(s["stats"]["stages"]["read"]["retention_pct"], 100.0, "{s}");
+    let bench = common::write_benchmark_fixtures(&t.join("bench"));
+    run_expect(
+        t.cmd()
+            .args([
+                "--backend",
+                "cpu",
+                "decontaminate",
+                "--input",
+                "in.jsonl",
+                "--output",
+            ])
+            .args(["o2.jsonl", "--stats", "c.json", "--benchmark-dir"])
+            .arg(bench),
+        0,
+    );
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(t.join("c.json")).unwrap()).unwrap();
+    assert_eq!(
+        s["stats"]["stages"]["decontam"]["retention_pct"], 100.0,
+        "{s}"
+    );
+}
