@@ -557,3 +557,31 @@ fn dedup_and_decontaminate_stats_have_real_retention() {
         "{s}"
     );
 }
+
+// ------------------------------------------------------ output modes
+
+/// Outputs get the mode the umask gives new files (0640 under umask 027),
+/// not the temporary file's 0600.
+#[test]
+fn outputs_respect_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let t = TestDir::new();
+    shards(&t, &["a.parquet"]);
+    let mut c = curate(&t, &["--language", "python", "--min-stars", "0"]);
+    // SAFETY: umask is async-signal-safe and touches only the child.
+    unsafe {
+        c.pre_exec(|| {
+            libc::umask(0o027);
+            Ok(())
+        });
+    }
+    run_expect(&mut c, 0);
+    for f in ["python_curated.jsonl", "python_curated.stats.json"] {
+        let mode = std::fs::metadata(t.join("out").join(f))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o640, "{f}: {:o}", mode & 0o777);
+    }
+}
