@@ -585,3 +585,41 @@ fn outputs_respect_the_umask() {
         assert_eq!(mode & 0o777, 0o640, "{f}: {:o}", mode & 0o777);
     }
 }
+
+// ------------------------------------------------------------ bad flags
+
+#[test]
+fn negative_numbers_and_absurd_thread_counts_are_clear_errors() {
+    let t = TestDir::new();
+    for (args, says) in [
+        (
+            &["curate", "--min-stars", "-1"][..],
+            "--min-stars -1: negative numbers are not accepted",
+        ),
+        (
+            &[
+                "dedup",
+                "--input",
+                "x",
+                "--output",
+                "y",
+                "--jaccard",
+                "-0.5",
+            ][..],
+            "--jaccard -0.5: negative numbers are not accepted",
+        ),
+        (
+            &["--threads", "100000", "subsets"][..],
+            "--threads 100000 is more than this machine can use",
+        ),
+        (
+            &["--threads", "0", "subsets"][..],
+            "--threads must be at least 1",
+        ),
+    ] {
+        let out = run_expect(t.cmd().args(args), 2);
+        let err = stderr(&out);
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(err.starts_with("tritter-gpu: "), "{err}");
+    }
+}
