@@ -623,3 +623,67 @@ fn negative_numbers_and_absurd_thread_counts_are_clear_errors() {
         assert!(err.starts_with("tritter-gpu: "), "{err}");
     }
 }
+
+// -------------------------------------------------------- corrupt inputs
+
+/// A corrupt page in the middle of a Parquet file is reported with its row
+/// group and rows, not "near row 0".
+#[test]
+fn a_corrupt_parquet_page_names_its_row_group() {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use tritter_gpu::sources::writer::{write_shard, SourceFile, WriteOptions};
+    use tritter_gpu::sources::SchemaKind;
+    let t = TestDir::new();
+    let files: Vec<SourceFile> = (0..40)
+        .map(|i| {
+            let text: String = (0..15)
+                .map(|l| format!("value_{i}_{l} = {l} * {i}\n"))
+                .collect();
+            let mut f = SourceFile::new(&format!("m/f{i}.py"), "o/r", "Python", &text);
+            f.licenses = vec!["mit".into()];
+            f.stars = Some(500);
+            f
+        })
+        .collect();
+    let path = t.join("in/a.parquet");
+    std::fs::create_dir_all(t.join("in")).unwrap();
+    let opts = WriteOptions {
+        row_group_rows: 10,
+        ..WriteOptions::default()
+    };
+    write_shard(&path, SchemaKind::StackV1, &files, opts).unwrap();
+    let reader = SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+    assert_eq!(reader.metadata().num_row_groups(), 4);
+    let rg = reader.metadata().row_group(2);
+    let (start, len) = (0..rg.num_columns())
+        .map(|c| rg.column(c).byte_range())
+        .max_by_key(|r| r.1)
+        .unwrap();
+    drop(reader);
+    let mut bytes = std::fs::read(&path).unwrap();
+    for b in &mut bytes[start as usize..(start + len) as usize] {
+        *b = 0xA5;
+    }
+    std::fs::write(&path, bytes).unwrap();
+    let mut c = t.cmd();
+    c.args([
+        "--backend",
+        "cpu",
+        "curate",
+        "--source",
+        "in",
+        "--output",
+        "out",
+    ])
+    .args([
+        "--language",
+        "python",
+        "--min-stars",
+        "0",
+        "--decontaminate",
+        "off",
+    ]);
+    let err = stderr(&run_expect(&mut c, 2));
+    assert!(err.contains("a.parquet"), "{err}");
+    assert!(err.contains("row group 2 of 4 (rows 20..30)"), "{err}");
+}
