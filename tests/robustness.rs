@@ -687,3 +687,53 @@ fn a_corrupt_parquet_page_names_its_row_group() {
     assert!(err.contains("a.parquet"), "{err}");
     assert!(err.contains("row group 2 of 4 (rows 20..30)"), "{err}");
 }
+
+/// A JSONL shard whose first object omits a nullable key (The Stack v1's
+/// `max_stars_count`) is read with the schema of its first objects
+/// together, not refused for a "missing column".
+#[test]
+fn a_jsonl_schema_comes_from_the_first_objects_not_the_first_only() {
+    let t = TestDir::new();
+    std::fs::create_dir_all(t.join("in")).unwrap();
+    let lines: Vec<String> = (0..3)
+        .map(|i| {
+            let text: String = (0..15)
+                .map(|l| {
+                    format!("def compute_total_{i}_{l}(values):\n    return sum(values) + {l}\n")
+                })
+                .collect();
+            let mut r = serde_json::json!({
+                "content": text, "lang": "Python", "max_stars_repo_path": format!("p/f{i}.py"),
+                "max_stars_repo_name": "o/r", "max_stars_repo_licenses": ["mit"],
+                "max_stars_count": 500 + i, "hexsha": format!("{i:040x}"), "size": 100, "ext": "py"
+            });
+            if i == 0 {
+                r.as_object_mut().unwrap().remove("max_stars_count");
+            }
+            r.to_string()
+        })
+        .collect();
+    std::fs::write(t.join("in/a.jsonl"), lines.join("\n") + "\n").unwrap();
+    let mut c = t.cmd();
+    c.args([
+        "--backend",
+        "cpu",
+        "curate",
+        "--source",
+        "in",
+        "--output",
+        "out",
+    ])
+    .args([
+        "--language",
+        "python",
+        "--min-stars",
+        "0",
+        "--decontaminate",
+        "off",
+    ]);
+    run_expect(&mut c, 0);
+    let kept = common::read_jsonl(&t.join("out/python_curated.jsonl"));
+    assert_eq!(kept.len(), 3, "{kept:?}");
+    assert_eq!(kept[1]["stars"], 501);
+}
