@@ -737,3 +737,34 @@ fn a_jsonl_schema_comes_from_the_first_objects_not_the_first_only() {
     assert_eq!(kept.len(), 3, "{kept:?}");
     assert_eq!(kept[1]["stars"], 501);
 }
+
+/// Probing adapters (`--backend auto`) prints nothing of the drivers': no
+/// "XDG_RUNTIME_DIR is invalid" from Mesa on a machine without a session.
+#[test]
+fn the_adapter_probe_does_not_print_driver_notices() {
+    let t = TestDir::new();
+    shards(&t, &["a.parquet"]);
+    let (_, content) = sample();
+    let mut c = t.cmd();
+    c.env_remove("XDG_RUNTIME_DIR")
+        .args([
+            "--backend",
+            "auto",
+            "curate",
+            "--source",
+            "in",
+            "--content-store",
+        ])
+        .arg(content)
+        .args([
+            "--output",
+            "out",
+            "--language",
+            "python",
+            "--min-stars",
+            "0",
+        ]);
+    let err = stderr(&run_expect(&mut c, 0));
+    assert!(!err.contains("XDG_RUNTIME_DIR"), "{err}");
+    assert!(err.contains("tritter-gpu: backend:"), "{err}");
+}
