@@ -209,6 +209,17 @@ impl Stats {
         out
     }
 
+    /// A copy with every stage's `retention_pct` filled in, as the stats
+    /// files of `dedup` and `decontaminate` write it (the counters alone
+    /// leave it at 0).
+    pub fn with_retention(&self) -> Stats {
+        let mut out = self.clone();
+        for s in out.stages.values_mut() {
+            s.retention_pct = pct(s.files_out, s.files_in);
+        }
+        out
+    }
+
     /// The seed's retention table: stage, in, out, retention, plus the
     /// overall line from the first stage's input to the last stage's output.
     pub fn retention_table(&self) -> String {

@@ -421,3 +421,350 @@ fn run_step_tasks_share_the_work_dir_but_not_a_task() {
     run_expect(&mut step("1"), 0);
     drop(shared);
 }
+
+// ------------------------------------- dedup / decontaminate input lines
+
+fn tool_record(text: &str, path: &str) -> String {
+    serde_json::json!({
+        "text": text, "language": "python", "license": "mit", "stars": 3,
+        "path": path, "repo": "o/r"
+    })
+    .to_string()
+}
+
+/// A tool-schema JSONL with CRLF line ends and one line that is not UTF-8
+/// between two good ones; the good lines, as they should come out.
+fn crlf_input_with_a_bad_line(t: &TestDir) -> Vec<u8> {
+    let a = tool_record(
+        &(0..20)
+            .map(|i| format!("alpha_{i} = {i} * 3\n"))
+            .collect::<String>(),
+        "a.py",
+    );
+    let b = tool_record(
+        &(0..20)
+            .map(|i| format!("def beta_{i}(): return {i}\n"))
+            .collect::<String>(),
+        "b.py",
+    );
+    let mut input = Vec::new();
+    input.extend_from_slice(a.as_bytes());
+    input.extend_from_slice(b"\r\n");
+    input.extend_from_slice(b"{\"text\": \"caf\xe9\", \"path\": \"bad.py\"}\r\n");
+    input.extend_from_slice(b.as_bytes());
+    input.extend_from_slice(b"\r\n");
+    std::fs::write(t.join("in.jsonl"), &input).unwrap();
+    format!("{a}\r\n{b}\r\n").into_bytes()
+}
+
+/// `dedup` and `decontaminate`: a line that is not UTF-8 is a bad line
+/// (counted, exit 1), not the end of the run; CRLF lines come out with their
+/// bytes unchanged.
+#[test]
+fn dedup_and_decontaminate_skip_invalid_utf8_lines_and_keep_crlf() {
+    let t = TestDir::new();
+    let expected = crlf_input_with_a_bad_line(&t);
+    let bench = common::write_benchmark_fixtures(&t.join("bench"));
+    let runs: [(&str, Vec<&str>); 2] = [
+        ("dedup", vec!["--stats", "dedup.stats.json"]),
+        (
+            "decontaminate",
+            vec!["--benchmark-dir", bench.to_str().unwrap()],
+        ),
+    ];
+    for (command, extra) in runs {
+        let out_name = format!("{command}.jsonl");
+        let out = t
+            .cmd()
+            .args([
+                "--backend",
+                "cpu",
+                command,
+                "--input",
+                "in.jsonl",
+                "--output",
+                &out_name,
+            ])
+            .args(&extra)
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_ne!(out.status.code(), Some(2), "{command}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(
+            err.contains("line 2"),
+            "{command} names the bad line: {err}"
+        );
+        assert!(
+            std::fs::read(t.join(&out_name)).unwrap() == expected,
+            "{command} changed the bytes of the good lines"
+        );
+    }
+}
+
+/// The stats files of `dedup` and `decontaminate` carry real retention
+/// percentages, as curate's do.
+#[test]
+fn dedup_and_decontaminate_stats_have_real_retention() {
+    let t = TestDir::new();
+    let text: String = (0..20).map(|i| format!("gamma_{i} = {i} + 1\n")).collect();
+    let lines = [
+        tool_record(&text, "a.py"),
+        tool_record(&text, "b.py"),
+        tool_record(&text.replace("gamma", "delta"), "c.py"),
+    ];
+    std::fs::write(t.join("in.jsonl"), lines.join("\n") + "\n").unwrap();
+    run_expect(
+        t.cmd().args([
+            "--backend",
+            "cpu",
+            "dedup",
+            "--input",
+            "in.jsonl",
+            "--output",
+            "o.jsonl",
+            "--stats",
+            "d.json",
+        ]),
+        0,
+    );
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(t.join("d.json")).unwrap()).unwrap();
+    assert_eq!(
+        s["stats"]["stages"]["near_dedup"]["retention_pct"], 66.7,
+        "{s}"
+    );
+    assert_eq!(s["stats"]["stages"]["read"]["retention_pct"], 100.0, "{s}");
+    let bench = common::write_benchmark_fixtures(&t.join("bench"));
+    run_expect(
+        t.cmd()
+            .args([
+                "--backend",
+                "cpu",
+                "decontaminate",
+                "--input",
+                "in.jsonl",
+                "--output",
+            ])
+            .args(["o2.jsonl", "--stats", "c.json", "--benchmark-dir"])
+            .arg(bench),
+        0,
+    );
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(t.join("c.json")).unwrap()).unwrap();
+    assert_eq!(
+        s["stats"]["stages"]["decontam"]["retention_pct"], 100.0,
+        "{s}"
+    );
+}
+
+// ------------------------------------------------------ output modes
+
+/// Outputs get the mode the umask gives new files (0640 under umask 027),
+/// not the temporary file's 0600.
+#[test]
+fn outputs_respect_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let t = TestDir::new();
+    shards(&t, &["a.parquet"]);
+    let mut c = curate(&t, &["--language", "python", "--min-stars", "0"]);
+    // SAFETY: umask is async-signal-safe and touches only the child.
+    unsafe {
+        c.pre_exec(|| {
+            libc::umask(0o027);
+            Ok(())
+        });
+    }
+    run_expect(&mut c, 0);
+    for f in ["python_curated.jsonl", "python_curated.stats.json"] {
+        let mode = std::fs::metadata(t.join("out").join(f))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o640, "{f}: {:o}", mode & 0o777);
+    }
+}
+
+// ------------------------------------------------------------ bad flags
+
+#[test]
+fn negative_numbers_and_absurd_thread_counts_are_clear_errors() {
+    let t = TestDir::new();
+    for (args, says) in [
+        (
+            &["curate", "--min-stars", "-1"][..],
+            "--min-stars -1: negative numbers are not accepted",
+        ),
+        (
+            &[
+                "dedup",
+                "--input",
+                "x",
+                "--output",
+                "y",
+                "--jaccard",
+                "-0.5",
+            ][..],
+            "--jaccard -0.5: negative numbers are not accepted",
+        ),
+        (
+            &["--threads", "100000", "subsets"][..],
+            "--threads 100000 is more than this machine can use",
+        ),
+        (
+            &["--threads", "0", "subsets"][..],
+            "--threads must be at least 1",
+        ),
+    ] {
+        let out = run_expect(t.cmd().args(args), 2);
+        let err = stderr(&out);
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(err.starts_with("tritter-gpu: "), "{err}");
+    }
+}
+
+// -------------------------------------------------------- corrupt inputs
+
+/// A corrupt page in the middle of a Parquet file is reported with its row
+/// group and rows, not "near row 0".
+#[test]
+fn a_corrupt_parquet_page_names_its_row_group() {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use tritter_gpu::sources::writer::{write_shard, SourceFile, WriteOptions};
+    use tritter_gpu::sources::SchemaKind;
+    let t = TestDir::new();
+    let files: Vec<SourceFile> = (0..40)
+        .map(|i| {
+            let text: String = (0..15)
+                .map(|l| format!("value_{i}_{l} = {l} * {i}\n"))
+                .collect();
+            let mut f = SourceFile::new(&format!("m/f{i}.py"), "o/r", "Python", &text);
+            f.licenses = vec!["mit".into()];
+            f.stars = Some(500);
+            f
+        })
+        .collect();
+    let path = t.join("in/a.parquet");
+    std::fs::create_dir_all(t.join("in")).unwrap();
+    let opts = WriteOptions {
+        row_group_rows: 10,
+        ..WriteOptions::default()
+    };
+    write_shard(&path, SchemaKind::StackV1, &files, opts).unwrap();
+    let reader = SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+    assert_eq!(reader.metadata().num_row_groups(), 4);
+    let rg = reader.metadata().row_group(2);
+    let (start, len) = (0..rg.num_columns())
+        .map(|c| rg.column(c).byte_range())
+        .max_by_key(|r| r.1)
+        .unwrap();
+    drop(reader);
+    let mut bytes = std::fs::read(&path).unwrap();
+    for b in &mut bytes[start as usize..(start + len) as usize] {
+        *b = 0xA5;
+    }
+    std::fs::write(&path, bytes).unwrap();
+    let mut c = t.cmd();
+    c.args([
+        "--backend",
+        "cpu",
+        "curate",
+        "--source",
+        "in",
+        "--output",
+        "out",
+    ])
+    .args([
+        "--language",
+        "python",
+        "--min-stars",
+        "0",
+        "--decontaminate",
+        "off",
+    ]);
+    let err = stderr(&run_expect(&mut c, 2));
+    assert!(err.contains("a.parquet"), "{err}");
+    assert!(err.contains("row group 2 of 4 (rows 20..30)"), "{err}");
+}
+
+/// A JSONL shard whose first object omits a nullable key (The Stack v1's
+/// `max_stars_count`) is read with the schema of its first objects
+/// together, not refused for a "missing column".
+#[test]
+fn a_jsonl_schema_comes_from_the_first_objects_not_the_first_only() {
+    let t = TestDir::new();
+    std::fs::create_dir_all(t.join("in")).unwrap();
+    let lines: Vec<String> = (0..3)
+        .map(|i| {
+            let text: String = (0..15)
+                .map(|l| {
+                    format!("def compute_total_{i}_{l}(values):\n    return sum(values) + {l}\n")
+                })
+                .collect();
+            let mut r = serde_json::json!({
+                "content": text, "lang": "Python", "max_stars_repo_path": format!("p/f{i}.py"),
+                "max_stars_repo_name": "o/r", "max_stars_repo_licenses": ["mit"],
+                "max_stars_count": 500 + i, "hexsha": format!("{i:040x}"), "size": 100, "ext": "py"
+            });
+            if i == 0 {
+                r.as_object_mut().unwrap().remove("max_stars_count");
+            }
+            r.to_string()
+        })
+        .collect();
+    std::fs::write(t.join("in/a.jsonl"), lines.join("\n") + "\n").unwrap();
+    let mut c = t.cmd();
+    c.args([
+        "--backend",
+        "cpu",
+        "curate",
+        "--source",
+        "in",
+        "--output",
+        "out",
+    ])
+    .args([
+        "--language",
+        "python",
+        "--min-stars",
+        "0",
+        "--decontaminate",
+        "off",
+    ]);
+    run_expect(&mut c, 0);
+    let kept = common::read_jsonl(&t.join("out/python_curated.jsonl"));
+    assert_eq!(kept.len(), 3, "{kept:?}");
+    assert_eq!(kept[1]["stars"], 501);
+}
+
+/// Probing adapters (`--backend auto`) prints nothing of the drivers': no
+/// "XDG_RUNTIME_DIR is invalid" from Mesa on a machine without a session.
+#[test]
+fn the_adapter_probe_does_not_print_driver_notices() {
+    let t = TestDir::new();
+    shards(&t, &["a.parquet"]);
+    let (_, content) = sample();
+    let mut c = t.cmd();
+    c.env_remove("XDG_RUNTIME_DIR")
+        .args([
+            "--backend",
+            "auto",
+            "curate",
+            "--source",
+            "in",
+            "--content-store",
+        ])
+        .arg(content)
+        .args([
+            "--output",
+            "out",
+            "--language",
+            "python",
+            "--min-stars",
+            "0",
+        ]);
+    let err = stderr(&run_expect(&mut c, 0));
+    assert!(!err.contains("XDG_RUNTIME_DIR"), "{err}");
+    assert!(err.contains("tritter-gpu: backend:"), "{err}");
+}

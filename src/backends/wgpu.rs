@@ -18,6 +18,7 @@
 //! output equals the CPU reference bit for bit for any batch split.
 
 mod device;
+mod quiet_probe;
 
 use super::ops::{self, BandLayout, NgramTable, Permutations, ShingleBatch, NGRAM_MISS};
 use super::plan::{self, BatchLimits};

@@ -276,8 +276,12 @@ impl Run<'_> {
                 })?;
             }
             if self.flag_only {
-                let flagged = flag_line(&l.raw, &c)
+                let mut flagged = flag_line(&l.raw, &c)
                     .with_context(|| format!("{}: line {}", self.input, l.number))?;
+                // The line's CR of a CRLF file stays at its end.
+                if l.raw.ends_with('\r') {
+                    flagged.push('\r');
+                }
                 self.write_line(&flagged)?;
                 self.stats.pass("decontam", bytes);
                 self.stats.note(&format!("{reason}_flagged"), 1);
@@ -367,7 +371,7 @@ pub fn run_decontaminate(
         "backend": dec.backend_description(),
         "input": args.input.display().to_string(),
         "output": args.output.display().to_string(),
-        "stats": stats,
+        "stats": stats.with_retention(),
         "decontam": {
             "benchmarks": dec.describe(),
             "flag_only": cfg.flag_only,

@@ -22,6 +22,10 @@ pub fn main() -> i32 {
     let cli = match flags::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
+            if let Some(msg) = negative_number(&e) {
+                eprintln!("tritter-gpu: {msg}");
+                return 2;
+            }
             let code = if e.use_stderr() { 2 } else { 0 };
             let _ = e.print();
             return code;
@@ -52,9 +56,45 @@ pub fn main() -> i32 {
     }
 }
 
+/// Clap reads `--min-stars -1` as an unknown flag `-1`; every number flag
+/// of this tool is a count or size (>= 0), so we say that instead.
+fn negative_number(e: &clap::Error) -> Option<String> {
+    if e.kind() != clap::error::ErrorKind::UnknownArgument {
+        return None;
+    }
+    let args: Vec<String> = std::env::args().collect();
+    let at = args
+        .iter()
+        .position(|a| a.len() > 1 && a.starts_with('-') && a[1..].parse::<f64>().is_ok())?;
+    let flag = at
+        .checked_sub(1)
+        .map(|p| args[p].as_str())
+        .filter(|f| f.starts_with("--"))
+        .unwrap_or("a flag");
+    Some(format!(
+        "{flag} {}: negative numbers are not accepted (counts, sizes and thresholds must be >= 0)",
+        args[at]
+    ))
+}
+
+/// More worker threads than this are refused: past a few per core they only
+/// cost memory (a stack each) and start-up time, and a typo like `--threads
+/// 100000` would hang spawning them.
+fn max_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores * 4).max(256)
+}
+
 fn run(cli: flags::Cli) -> Result<i32> {
     if let Some(n) = cli.global.threads {
         anyhow::ensure!(n > 0, "--threads must be at least 1");
+        anyhow::ensure!(
+            n <= max_threads(),
+            "--threads {n} is more than this machine can use ({} cores; at most {} threads): \
+             pass a smaller number or leave it out for one per core",
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+            max_threads()
+        );
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build_global()

@@ -21,7 +21,7 @@ use crate::stats::Stats;
 use anyhow::{bail, ensure, Context, Result};
 use clap::Args;
 use serde::Serialize;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -427,11 +427,11 @@ pub fn run_dedup(args: DedupArgs, backend: BackendKind) -> Result<i32> {
     };
     let reader = BufReader::with_capacity(1 << 20, open_maybe_compressed(&args.input)?);
     let (mut next_good, mut next_bad, mut next_removed) = (0usize, 0usize, 0usize);
-    let mut number = 0u64;
-    for line in reader.lines() {
-        number += 1;
-        let raw = line.with_context(|| format!("{}: line {number}", args.input.display()))?;
-        if raw.trim().is_empty() {
+    // Raw lines: CRLF and bytes that are not UTF-8 are copied as they are.
+    for line in crate::output::tool_jsonl::raw_lines(reader) {
+        let (number, raw) =
+            line.with_context(|| format!("{}: cannot read", args.input.display()))?;
+        if crate::output::tool_jsonl::is_blank(&raw) {
             continue;
         }
         if source.bad.get(next_bad).map(|b| b.line) == Some(number) {
@@ -470,7 +470,7 @@ pub fn run_dedup(args: DedupArgs, backend: BackendKind) -> Result<i32> {
         }
         stats.pass(STAGE, bytes);
         if let Some(w) = out.as_mut() {
-            w.write_all(raw.as_bytes())
+            w.write_all(&raw)
                 .and_then(|_| w.write_all(b"\n"))
                 .with_context(|| format!("cannot write {}", w.target().display()))?;
         }
@@ -496,6 +496,7 @@ pub fn run_dedup(args: DedupArgs, backend: BackendKind) -> Result<i32> {
     }
     steps.push(clock.finish("write"));
     let listed = source.bad.len().min(BAD_LINES_LISTED);
+    let stats_file = stats.with_retention();
     let file = StatsFile {
         tool: format!("tritter-gpu {}", env!("CARGO_PKG_VERSION")),
         command: "dedup",
@@ -505,7 +506,7 @@ pub fn run_dedup(args: DedupArgs, backend: BackendKind) -> Result<i32> {
         input: args.input.display().to_string(),
         output: output.as_ref().map(|o| o.display().to_string()),
         dry_run: args.dry_run,
-        stats: &stats,
+        stats: &stats_file,
         near_dedup: &outcome.report,
         bad_lines: &source.bad[..listed],
         bad_lines_total: source.bad.len(),

@@ -74,6 +74,13 @@ impl AtomicFile {
             file.sync_all().map_err(|e| failed("cannot sync", e))?;
         }
         let tmp = self.tmp.take().expect("temp file present until commit");
+        // The temporary file was made 0600; the output gets the mode any
+        // new file gets (0666 less the umask), so a group can read it.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(std::fs::Permissions::from_mode(0o666 & !umask()))
+                .map_err(|e| failed("cannot set the permissions of", e))?;
+        }
         tmp.persist(&self.target)
             .map_err(|e| failed("cannot rename into", e.error))?;
         Ok(())
@@ -118,6 +125,30 @@ impl Write for AtomicFile {
             .flush();
         r.map_err(|e| self.named(e))
     }
+}
+
+/// The process's umask, read once: from `/proc/self/status` (which reads it
+/// without changing it), else by setting and restoring it.
+fn umask() -> u32 {
+    static UMASK: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *UMASK.get_or_init(|| {
+        let from_proc = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Umask:"))
+                    .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+            });
+        from_proc.unwrap_or_else(|| {
+            // SAFETY: umask only swaps the process's mask; we put it back at
+            // once (a file created in between by another thread would get 022).
+            unsafe {
+                let old = libc::umask(0o022);
+                libc::umask(old);
+                old as u32
+            }
+        })
+    })
 }
 
 /// Writes `bytes` to `target` atomically.
@@ -168,6 +199,17 @@ mod tests {
         }
         assert!(!target.exists());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn committed_files_get_the_umask_mode_not_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.jsonl");
+        write_atomic(&target, b"x").unwrap();
+        let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o666 & !umask());
+        assert_ne!(mode, 0o600, "umask {:o}", umask());
     }
 
     #[test]

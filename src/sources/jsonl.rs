@@ -1,8 +1,10 @@
 //! JSONL shards (plain, `.gz`, `.zst`), streamed line by line.
 //!
-//! The schema is detected from the keys of the first line that parses as a
-//! JSON object (lines before it are kept and reported as rejects in order);
-//! later objects may omit keys whose values may be null. Each line is one
+//! The schema is detected from the union of the keys of the first 100 lines
+//! that parse as JSON objects (lines before and between them are kept and
+//! reported as rejects in order), so a first object that omits a nullable
+//! key does not decide alone; any object may omit keys whose values may be
+//! null. Each line is one
 //! row, numbered by its 0-based line number so that rejects point into the
 //! file; blank lines are skipped. Per-line problems reject that row only:
 //! `read_invalid_utf8` (the line is not UTF-8), `read_bad_json` (not JSON, or
@@ -26,6 +28,9 @@ use std::path::PathBuf;
 
 /// Lines we look through for the first JSON object before giving up.
 const MAX_DETECT_LINES: u64 = 10_000;
+
+/// Objects whose keys, together, decide the schema (they stay buffered).
+const SCHEMA_OBJECTS: usize = 100;
 
 /// Reader of one JSONL shard.
 pub struct JsonlReader {
@@ -102,6 +107,10 @@ impl JsonlReader {
 
     fn detect_schema(&mut self) -> Result<()> {
         let mut first_error = None;
+        // The union of the keys of the first objects: one whose nullable
+        // keys are absent (no `max_stars_count`) must not decide alone.
+        let mut keys = std::collections::BTreeSet::new();
+        let mut objects = 0usize;
         while let Some(line_no) = self.read_line()? {
             let line = self.buf.clone();
             if is_blank(&line) {
@@ -116,17 +125,24 @@ impl JsonlReader {
             self.pending.push_back((line_no, line));
             match obj {
                 Ok(map) => {
-                    let keys: Vec<&str> = map.keys().map(String::as_str).collect();
-                    self.layout = detect(&self.path, &keys)?;
-                    return Ok(());
+                    keys.extend(map.into_iter().map(|(k, _)| k));
+                    objects += 1;
+                    if objects >= SCHEMA_OBJECTS {
+                        break;
+                    }
                 }
                 Err(e) => {
                     first_error.get_or_insert((line_no, e));
-                    if line_no >= MAX_DETECT_LINES {
+                    if objects == 0 && line_no >= MAX_DETECT_LINES {
                         break;
                     }
                 }
             }
+        }
+        if objects > 0 {
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            self.layout = detect(&self.path, &keys)?;
+            return Ok(());
         }
         match first_error {
             // No object at all: an empty shard (e.g. our own output of a run

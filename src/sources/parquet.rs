@@ -9,7 +9,9 @@
 //!
 //! Errors: an unreadable file, a bad footer (truncated or not Parquet), a
 //! corrupt page or a column of an unusable type fails the shard with the file
-//! name and the problem. A panic inside the decoder on hostile data is caught
+//! name and the problem; a corrupt page names its row group and row range.
+//! For that, row groups are read one reader each (the footer is parsed once
+//! and shared), so a batch never spans two row groups. A panic inside the decoder on hostile data is caught
 //! and reported the same way.
 
 use super::columns::{BoolCol, CellError, IntCol, ListCol, StrCol};
@@ -18,7 +20,10 @@ use super::{InputFile, ReadOptions, RecordReader, RowReject, SchemaKind};
 use crate::record::{Record, RecordId};
 use anyhow::{anyhow, Context, Result};
 use arrow_array::{ArrayRef, RecordBatch};
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
+    ParquetRecordBatchReaderBuilder,
+};
 use parquet::arrow::ProjectionMask;
 use std::fs::File;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -29,16 +34,26 @@ pub struct ParquetReader {
     path: PathBuf,
     shard: u32,
     layout: Layout,
+    /// The reader of the current row group.
     batches: Option<ParquetRecordBatchReader>,
     next_row: u64,
+    /// Rows of each row group, in file order: an error names the row group
+    /// holding the first row not yet read.
+    row_group_rows: Vec<u64>,
+    /// The next row group to open.
+    next_group: usize,
+    file: File,
+    metadata: ArrowReaderMetadata,
+    mask: ProjectionMask,
+    batch_size: usize,
 }
 
 impl ParquetReader {
     pub fn open(input: &InputFile, opts: &ReadOptions) -> Result<ParquetReader> {
         let path = &input.path;
         let file = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
-        let builder = catch_unwind(AssertUnwindSafe(|| {
-            ParquetRecordBatchReaderBuilder::try_new(file)
+        let metadata = catch_unwind(AssertUnwindSafe(|| {
+            ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
         }))
         .map_err(|p| {
             anyhow!(
@@ -48,7 +63,13 @@ impl ParquetReader {
             )
         })?
         .map_err(|e| anyhow!("{}: not a readable Parquet file: {e}", path.display()))?;
-        let names: Vec<&str> = builder
+        let row_group_rows: Vec<u64> = metadata
+            .metadata()
+            .row_groups()
+            .iter()
+            .map(|g| g.num_rows().max(0) as u64)
+            .collect();
+        let names: Vec<&str> = metadata
             .schema()
             .fields()
             .iter()
@@ -62,19 +83,65 @@ impl ParquetReader {
             .iter()
             .filter_map(|c| names.iter().position(|n| *n == c.name))
             .collect();
-        let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
-        let batches = builder
-            .with_projection(mask)
-            .with_batch_size(opts.batch_size.max(1))
-            .build()
-            .map_err(|e| anyhow!("{}: cannot read Parquet: {e}", path.display()))?;
+        let mask = ProjectionMask::roots(metadata.parquet_schema(), roots);
         Ok(ParquetReader {
             path: path.clone(),
             shard: input.ordinal,
             layout,
-            batches: Some(batches),
+            batches: None,
             next_row: 0,
+            row_group_rows,
+            next_group: 0,
+            file,
+            metadata,
+            mask,
+            batch_size: opts.batch_size.max(1),
         })
+    }
+
+    /// Opens the reader of the next row group; `false` after the last.
+    fn open_next_group(&mut self) -> Result<bool> {
+        if self.next_group >= self.row_group_rows.len() {
+            return Ok(false);
+        }
+        let g = self.next_group;
+        self.next_group += 1;
+        let file = self
+            .file
+            .try_clone()
+            .with_context(|| format!("{}: cannot open", self.path.display()))?;
+        let reader =
+            ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.metadata.clone())
+                .with_projection(self.mask.clone())
+                .with_row_groups(vec![g])
+                .with_batch_size(self.batch_size)
+                .build()
+                .map_err(|e| {
+                    anyhow!(
+                        "{}: cannot read Parquet {}: {e}",
+                        self.path.display(),
+                        self.position()
+                    )
+                })?;
+        self.batches = Some(reader);
+        Ok(true)
+    }
+
+    /// Where the reader stopped, for errors: the row and its row group.
+    fn position(&self) -> String {
+        let mut start = 0u64;
+        for (g, rows) in self.row_group_rows.iter().enumerate() {
+            if self.next_row < start + rows {
+                return format!(
+                    "in row group {g} of {} (rows {start}..{}), near row {}",
+                    self.row_group_rows.len(),
+                    start + rows,
+                    self.next_row
+                );
+            }
+            start += rows;
+        }
+        format!("after row {}", self.next_row)
     }
 
     fn convert(
@@ -129,30 +196,35 @@ impl RecordReader for ParquetReader {
     }
 
     fn next_batch(&mut self) -> Result<Option<Vec<Result<Record, RowReject>>>> {
-        let Some(batches) = self.batches.as_mut() else {
-            return Ok(None);
-        };
-        let next = catch_unwind(AssertUnwindSafe(|| batches.next()));
-        let batch = match next {
-            Ok(None) => {
-                self.batches = None;
+        let next = loop {
+            if self.batches.is_none() && !self.open_next_group()? {
                 return Ok(None);
             }
+            let batches = self.batches.as_mut().expect("opened above");
+            match catch_unwind(AssertUnwindSafe(|| batches.next())) {
+                Ok(None) => self.batches = None,
+                other => break other,
+            }
+        };
+        let batch = match next {
+            Ok(None) => unreachable!("an exhausted row group opens the next"),
             Ok(Some(Ok(b))) => b,
             Ok(Some(Err(e))) => {
                 self.batches = None;
+                self.next_group = self.row_group_rows.len();
                 return Err(anyhow!(
-                    "{}: corrupt or truncated Parquet near row {}: {e}",
+                    "{}: corrupt or truncated Parquet {}: {e}",
                     self.path.display(),
-                    self.next_row
+                    self.position()
                 ));
             }
             Err(p) => {
                 self.batches = None;
+                self.next_group = self.row_group_rows.len();
                 return Err(anyhow!(
-                    "{}: corrupt Parquet near row {} (decoder panicked: {})",
+                    "{}: corrupt Parquet {} (decoder panicked: {})",
                     self.path.display(),
-                    self.next_row,
+                    self.position(),
                     panic_text(&p)
                 ));
             }

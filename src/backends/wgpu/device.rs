@@ -89,8 +89,11 @@ pub struct Gpu {
 pub fn list_adapters() -> Vec<String> {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
     desc.backends = wgpu::Backends::PRIMARY;
-    let instance = wgpu::Instance::new(desc);
-    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY))
+    let adapters = super::quiet_probe::quiet(|| {
+        let instance = wgpu::Instance::new(desc);
+        pollster::block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY))
+    });
+    adapters
         .into_iter()
         .map(|a| {
             let info = a.get_info();
@@ -122,8 +125,12 @@ fn choose_adapter(allow_software: bool) -> Result<wgpu::Adapter> {
     // Vulkan, Metal and DX12: the backends with dependable compute. GL's
     // compute shaders are a downlevel path we do not test.
     desc.backends = wgpu::Backends::PRIMARY;
-    let instance = wgpu::Instance::new(desc);
-    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY));
+    // The instance lives as long as its adapters are used.
+    let (_instance, adapters) = super::quiet_probe::quiet(|| {
+        let instance = wgpu::Instance::new(desc);
+        let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY));
+        (instance, adapters)
+    });
     if adapters.is_empty() {
         bail!("no Vulkan, Metal or DX12 adapter found (is a Vulkan driver such as mesa-vulkan-drivers installed?)");
     }
