@@ -248,3 +248,80 @@ fn find_stage(stats: &serde_json::Value, name: &str) -> serde_json::Value {
     }
     walk(stats, name).unwrap_or_else(|| panic!("no stage {name} in {stats}"))
 }
+
+/// `decontaminate` counts tokens in and out, and per drop reason.
+#[test]
+fn decontaminate_reports_tokens_in_and_out() {
+    // As tests/decontam.rs finds them: TRITTER_TEST_BENCHMARK_DIR, else
+    // ../shared/benchmarks next to the checkout.
+    let bench = std::env::var_os("TRITTER_TEST_BENCHMARK_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/benchmarks"))
+        });
+    let Ok(gz) = std::fs::File::open(bench.join("HumanEval.jsonl.gz")) else {
+        eprintln!("SKIP: no benchmark copies at {}", bench.display());
+        return;
+    };
+    use std::io::BufRead;
+    let first = std::io::BufReader::new(flate2::read::GzDecoder::new(gz))
+        .lines()
+        .nth(10)
+        .unwrap()
+        .unwrap();
+    let he: serde_json::Value = serde_json::from_str(&first).unwrap();
+    let contaminated = format!(
+        "import os\n\n{}{}\n\nprint('done')\n",
+        he["prompt"].as_str().unwrap(),
+        he["canonical_solution"].as_str().unwrap()
+    );
+    let clean = "def add(a, b):\n    \"\"\"Add two numbers.\"\"\"\n    return a + b\n".repeat(5);
+    let dir = TestDir::new();
+    let tok = tritter_gpu::tokens::TokenizerSpec::O200kBase
+        .load()
+        .unwrap();
+    let mut lines = String::new();
+    for (t, p) in [(&clean, "a.py"), (&contaminated, "b.py")] {
+        let row = serde_json::json!({"text": t, "language": "python", "license": "mit",
+            "stars": 1, "path": p, "repo": "o/r"});
+        lines.push_str(&format!("{row}\n"));
+    }
+    std::fs::write(dir.join("in.jsonl"), lines).unwrap();
+    run_expect(
+        dir.cmd()
+            .args([
+                "decontaminate",
+                "--backend",
+                "cpu",
+                "--input",
+                "in.jsonl",
+                "--output",
+                "out.jsonl",
+                "--stats",
+                "stats.json",
+                "--report-html",
+                "off",
+                "--tokenizer",
+                "o200k_base",
+                "--benchmark-dir",
+            ])
+            .arg(&bench),
+        0,
+    );
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("stats.json")).unwrap()).unwrap();
+    let stage = find_stage(&stats, "decontam");
+    let (c, k) = (
+        tok.count(&contaminated).unwrap(),
+        tok.count(&clean).unwrap(),
+    );
+    assert_eq!(stage["tokens_in"].as_u64(), Some(c + k), "{stage}");
+    assert_eq!(stage["tokens_out"].as_u64(), Some(k), "{stage}");
+    let dropped_tokens: u64 = stage["dropped"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter_map(|d| d["tokens"].as_u64())
+        .sum();
+    assert_eq!(dropped_tokens, c, "{stage}");
+}

@@ -457,7 +457,7 @@ pub fn run_dedup(args: DedupArgs, backend: BackendKind) -> Result<i32> {
             tokens.push(
                 text,
                 if removed {
-                    Fate::Dropped(DROP_REASON)
+                    Fate::Dropped(DROP_REASON.to_string())
                 } else {
                     Fate::Kept
                 },

@@ -13,10 +13,10 @@ use std::collections::BTreeMap;
 const BATCH: usize = 4096;
 
 /// What became of a queued text.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Fate {
     Kept,
-    Dropped(&'static str),
+    Dropped(String),
 }
 
 /// The token tallies of one stage.
@@ -26,7 +26,7 @@ pub struct StageTokens<'a> {
     pending: Vec<(String, Fate)>,
     tally_in: TokenTally,
     tally_out: TokenTally,
-    dropped: BTreeMap<&'static str, TokenTally>,
+    dropped: BTreeMap<String, TokenTally>,
 }
 
 impl<'a> StageTokens<'a> {
@@ -61,7 +61,7 @@ impl<'a> StageTokens<'a> {
             self.tally_in.merge(t);
             match fate {
                 Fate::Kept => self.tally_out.merge(t),
-                Fate::Dropped(reason) => self.dropped.entry(reason).or_default().merge(t),
+                Fate::Dropped(reason) => self.dropped.entry(reason.clone()).or_default().merge(t),
             }
         }
         self.pending.clear();
