@@ -169,6 +169,7 @@ fn curate(dir: &Path, store: &str, concurrency: usize) -> Duration {
         output_shards: None,
         plan_only: false,
         report_html: tritter_gpu::report::PageTarget::Off,
+        tokens: None,
     };
     let t = Instant::now();
     assert_eq!(run_curate(&cfg).expect("curate"), 0);

@@ -325,3 +325,95 @@ fn decontaminate_reports_tokens_in_and_out() {
         .sum();
     assert_eq!(dropped_tokens, c, "{stage}");
 }
+
+/// `curate` counts tokens in and out of the stages of its global steps
+/// (exact dedup, near dedup, decontamination): the tokens out of the last
+/// stage are the tokens of the curated file, and an exact duplicate's tokens
+/// are counted under its drop reason.
+#[test]
+fn curate_reports_tokens_of_its_global_stages() {
+    use tritter_gpu::sources::writer::{write_shard, SourceFile, WriteOptions};
+    use tritter_gpu::sources::SchemaKind;
+    let dir = TestDir::new();
+    let tok = tritter_gpu::tokens::TokenizerSpec::Cl100kBase
+        .load()
+        .unwrap();
+    let body = |i: usize| {
+        let mut s = format!("\"\"\"Module {i}.\"\"\"\nimport os\n\n");
+        for f in 0..(4 + i % 5) {
+            s += &format!(
+                "def handler_{i}_{f}(value):\n    total = value * {f} + {i}\n    return os.path.join(str(total), 'item_{f}')\n\n"
+            );
+        }
+        s
+    };
+    let mut files: Vec<SourceFile> = (0..20)
+        .map(|i| {
+            let mut f = SourceFile::new(
+                &format!("pkg/m{i}.py"),
+                &format!("o/r{i}"),
+                "Python",
+                &body(i),
+            );
+            f.licenses = vec!["mit".into()];
+            f.stars = Some(100 + i as u64);
+            f
+        })
+        .collect();
+    // An exact duplicate of file 3 in another repo.
+    let mut dup = SourceFile::new("pkg/copy.py", "o/copy", "Python", &body(3));
+    dup.licenses = vec!["mit".into()];
+    dup.stars = Some(100);
+    files.push(dup);
+    std::fs::create_dir_all(dir.join("in")).unwrap();
+    write_shard(
+        &dir.join("in/a.parquet"),
+        SchemaKind::StackV1,
+        &files,
+        WriteOptions::default(),
+    )
+    .unwrap();
+    run_expect(
+        dir.cmd().args([
+            "curate",
+            "--backend",
+            "cpu",
+            "--source",
+            "in",
+            "--output",
+            "out",
+            "--decontaminate",
+            "off",
+            "--report-html",
+            "off",
+        ]),
+        0,
+    );
+    let stats: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("out/python_curated.stats.json")).unwrap(),
+    )
+    .unwrap();
+    let kept: u64 = std::fs::read_to_string(dir.join("out/python_curated.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            tok.count(v["text"].as_str().unwrap()).unwrap()
+        })
+        .sum();
+    let exact = find_stage(&stats, "exact_dedup");
+    let near = find_stage(&stats, "near_dedup");
+    let dup_tokens = tok.count(&body(3)).unwrap();
+    assert_eq!(
+        exact["dropped"]["exact_duplicate"]["tokens"].as_u64(),
+        Some(dup_tokens),
+        "{exact}"
+    );
+    assert_eq!(
+        exact["tokens_in"].as_u64().unwrap(),
+        exact["tokens_out"].as_u64().unwrap() + dup_tokens
+    );
+    assert_eq!(near["tokens_in"], exact["tokens_out"]);
+    assert_eq!(near["tokens_out"].as_u64(), Some(kept), "{near}");
+    assert!(find_stage(&stats, "read").get("tokens_in").is_none());
+}

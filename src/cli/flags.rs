@@ -168,6 +168,9 @@ pub struct CurateArgs {
 
     #[command(flatten)]
     pub remote: RemoteFlags,
+
+    #[command(flatten)]
+    pub tokens: super::tokens_flags::TokensFlags,
 }
 
 /// How the global steps are split and written, shared by `curate` and

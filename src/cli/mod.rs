@@ -103,6 +103,7 @@ fn curate(args: CurateArgs, global: &flags::GlobalFlags) -> Result<i32> {
         output_shards: args.steps.output_shards,
         plan_only: args.steps.plan_only,
         report_html: args.report_html.report_html.clone(),
+        tokens: Some(args.tokens.to_config()).filter(|t| t.mode != crate::tokens::TokensMode::Off),
     };
     pipeline::run_curate(&cfg)
 }

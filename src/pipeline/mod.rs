@@ -86,6 +86,8 @@ pub struct CurateConfig {
     pub plan_only: bool,
     /// Where the run's HTML page goes (`--report-html`).
     pub report_html: crate::report::PageTarget,
+    /// Token counting of the global steps' stages; `None` with `--tokens off`.
+    pub tokens: Option<crate::tokens::count::TokensConfig>,
 }
 
 /// Decontamination in `curate`: on by default with whatever benchmarks are
@@ -415,6 +417,7 @@ fn global_config(cfg: &CurateConfig, language: &str, phase1: &Phase1) -> Result<
         output_shards: cfg.output_shards,
         backend: cfg.backend,
         report_html: cfg.report_html.clone(),
+        tokens: cfg.tokens.clone(),
     })
 }
 
@@ -670,6 +673,8 @@ pub fn run_merge(m: &MergeConfig) -> Result<i32> {
         output_shards: m.output_shards,
         backend: scfg.backend,
         report_html: m.report_html.clone(),
+        // `merge` does not count tokens yet.
+        tokens: None,
     };
     if m.plan_only {
         steps::prepare(first, &global)?;
