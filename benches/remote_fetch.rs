@@ -171,6 +171,7 @@ fn curate(dir: &Path, store: &str, concurrency: usize) -> Duration {
         report_html: tritter_gpu::report::PageTarget::Off,
         repos: None,
         redact: tritter_gpu::redact::RedactMode::Off,
+        tokens: None,
     };
     let t = Instant::now();
     assert_eq!(run_curate(&cfg).expect("curate"), 0);

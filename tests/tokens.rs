@@ -248,3 +248,172 @@ fn find_stage(stats: &serde_json::Value, name: &str) -> serde_json::Value {
     }
     walk(stats, name).unwrap_or_else(|| panic!("no stage {name} in {stats}"))
 }
+
+/// `decontaminate` counts tokens in and out, and per drop reason.
+#[test]
+fn decontaminate_reports_tokens_in_and_out() {
+    // As tests/decontam.rs finds them: TRITTER_TEST_BENCHMARK_DIR, else
+    // ../shared/benchmarks next to the checkout.
+    let bench = std::env::var_os("TRITTER_TEST_BENCHMARK_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/benchmarks"))
+        });
+    let Ok(gz) = std::fs::File::open(bench.join("HumanEval.jsonl.gz")) else {
+        eprintln!("SKIP: no benchmark copies at {}", bench.display());
+        return;
+    };
+    use std::io::BufRead;
+    let first = std::io::BufReader::new(flate2::read::GzDecoder::new(gz))
+        .lines()
+        .nth(10)
+        .unwrap()
+        .unwrap();
+    let he: serde_json::Value = serde_json::from_str(&first).unwrap();
+    let contaminated = format!(
+        "import os\n\n{}{}\n\nprint('done')\n",
+        he["prompt"].as_str().unwrap(),
+        he["canonical_solution"].as_str().unwrap()
+    );
+    let clean = "def add(a, b):\n    \"\"\"Add two numbers.\"\"\"\n    return a + b\n".repeat(5);
+    let dir = TestDir::new();
+    let tok = tritter_gpu::tokens::TokenizerSpec::O200kBase
+        .load()
+        .unwrap();
+    let mut lines = String::new();
+    for (t, p) in [(&clean, "a.py"), (&contaminated, "b.py")] {
+        let row = serde_json::json!({"text": t, "language": "python", "license": "mit",
+            "stars": 1, "path": p, "repo": "o/r"});
+        lines.push_str(&format!("{row}\n"));
+    }
+    std::fs::write(dir.join("in.jsonl"), lines).unwrap();
+    run_expect(
+        dir.cmd()
+            .args([
+                "decontaminate",
+                "--backend",
+                "cpu",
+                "--input",
+                "in.jsonl",
+                "--output",
+                "out.jsonl",
+                "--stats",
+                "stats.json",
+                "--report-html",
+                "off",
+                "--tokenizer",
+                "o200k_base",
+                "--benchmark-dir",
+            ])
+            .arg(&bench),
+        0,
+    );
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("stats.json")).unwrap()).unwrap();
+    let stage = find_stage(&stats, "decontam");
+    let (c, k) = (
+        tok.count(&contaminated).unwrap(),
+        tok.count(&clean).unwrap(),
+    );
+    assert_eq!(stage["tokens_in"].as_u64(), Some(c + k), "{stage}");
+    assert_eq!(stage["tokens_out"].as_u64(), Some(k), "{stage}");
+    let dropped_tokens: u64 = stage["dropped"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter_map(|d| d["tokens"].as_u64())
+        .sum();
+    assert_eq!(dropped_tokens, c, "{stage}");
+}
+
+/// `curate` counts tokens in and out of the stages of its global steps
+/// (exact dedup, near dedup, decontamination): the tokens out of the last
+/// stage are the tokens of the curated file, and an exact duplicate's tokens
+/// are counted under its drop reason.
+#[test]
+fn curate_reports_tokens_of_its_global_stages() {
+    use tritter_gpu::sources::writer::{write_shard, SourceFile, WriteOptions};
+    use tritter_gpu::sources::SchemaKind;
+    let dir = TestDir::new();
+    let tok = tritter_gpu::tokens::TokenizerSpec::Cl100kBase
+        .load()
+        .unwrap();
+    let body = |i: usize| {
+        let mut s = format!("\"\"\"Module {i}.\"\"\"\nimport os\n\n");
+        for f in 0..(4 + i % 5) {
+            s += &format!(
+                "def handler_{i}_{f}(value):\n    total = value * {f} + {i}\n    return os.path.join(str(total), 'item_{f}')\n\n"
+            );
+        }
+        s
+    };
+    let mut files: Vec<SourceFile> = (0..20)
+        .map(|i| {
+            let mut f = SourceFile::new(
+                &format!("pkg/m{i}.py"),
+                &format!("o/r{i}"),
+                "Python",
+                &body(i),
+            );
+            f.licenses = vec!["mit".into()];
+            f.stars = Some(100 + i as u64);
+            f
+        })
+        .collect();
+    // An exact duplicate of file 3 in another repo.
+    let mut dup = SourceFile::new("pkg/copy.py", "o/copy", "Python", &body(3));
+    dup.licenses = vec!["mit".into()];
+    dup.stars = Some(100);
+    files.push(dup);
+    std::fs::create_dir_all(dir.join("in")).unwrap();
+    write_shard(
+        &dir.join("in/a.parquet"),
+        SchemaKind::StackV1,
+        &files,
+        WriteOptions::default(),
+    )
+    .unwrap();
+    run_expect(
+        dir.cmd().args([
+            "curate",
+            "--backend",
+            "cpu",
+            "--source",
+            "in",
+            "--output",
+            "out",
+            "--decontaminate",
+            "off",
+            "--report-html",
+            "off",
+        ]),
+        0,
+    );
+    let stats: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("out/python_curated.stats.json")).unwrap(),
+    )
+    .unwrap();
+    let kept: u64 = std::fs::read_to_string(dir.join("out/python_curated.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            tok.count(v["text"].as_str().unwrap()).unwrap()
+        })
+        .sum();
+    let exact = find_stage(&stats, "exact_dedup");
+    let near = find_stage(&stats, "near_dedup");
+    let dup_tokens = tok.count(&body(3)).unwrap();
+    assert_eq!(
+        exact["dropped"]["exact_duplicate"]["tokens"].as_u64(),
+        Some(dup_tokens),
+        "{exact}"
+    );
+    assert_eq!(
+        exact["tokens_in"].as_u64().unwrap(),
+        exact["tokens_out"].as_u64().unwrap() + dup_tokens
+    );
+    assert_eq!(near["tokens_in"], exact["tokens_out"]);
+    assert_eq!(near["tokens_out"].as_u64(), Some(kept), "{near}");
+    assert!(find_stage(&stats, "read").get("tokens_in").is_none());
+}

@@ -206,6 +206,8 @@ pub struct DecontaminateArgs {
 
     #[command(flatten)]
     pub report_html: super::flags::ReportHtmlFlag,
+    #[command(flatten)]
+    pub tokens: super::tokens_flags::TokensFlags,
 }
 
 /// Lines per batch handed to the decontaminator, and the text bound.
@@ -224,6 +226,8 @@ struct Run<'a> {
     totals: Totals,
     samples: crate::decontam::samples::HitSampler,
     invalid: u64,
+    /// Tokens in and out of the stage, with `--tokens exact|estimate`.
+    tokens: Option<crate::tokens::stage::StageTokens<'a>>,
 }
 
 impl Run<'_> {
@@ -254,6 +258,14 @@ impl Run<'_> {
             let verdict = verdicts
                 .next()
                 .context("decontaminator returned fewer verdicts than texts")?;
+            if let Some(t) = self.tokens.as_mut() {
+                use crate::tokens::stage::Fate;
+                let fate = match &verdict {
+                    Some(c) if !self.flag_only => Fate::Dropped(c.reason()),
+                    _ => Fate::Kept,
+                };
+                t.push(rec.text.clone(), fate)?;
+            }
             let Some(c) = verdict else {
                 self.write_line(&l.raw)?;
                 self.stats.pass("decontam", bytes);
@@ -322,6 +334,7 @@ pub fn run_decontaminate(
     let started = Instant::now();
     let input = args.input.display().to_string();
     let lines = read_tool_jsonl(&args.input)?;
+    let token_counter = args.tokens.to_config().counter()?;
     let mut run = Run {
         input,
         dec: &dec,
@@ -336,6 +349,9 @@ pub fn run_decontaminate(
         totals: Totals::default(),
         samples: crate::decontam::samples::HitSampler::new(),
         invalid: 0,
+        tokens: token_counter
+            .as_ref()
+            .map(|c| crate::tokens::stage::StageTokens::new(c, "decontam")),
     };
     let mut batch: Vec<ToolLine> = Vec::new();
     let mut batch_bytes = 0usize;
@@ -356,8 +372,13 @@ pub fn run_decontaminate(
         totals,
         samples,
         invalid,
+        tokens,
         ..
     } = run;
+    let mut stats = stats;
+    if let Some(t) = tokens {
+        t.finish(&mut stats, &[])?;
+    }
     out.commit()?;
     if let Some(r) = report {
         r.commit()?;

@@ -172,6 +172,9 @@ pub struct CurateArgs {
     pub remote: RemoteFlags,
 
     #[command(flatten)]
+    pub tokens: super::tokens_flags::TokensFlags,
+
+    #[command(flatten)]
     pub repos: ReposFlags,
 
     #[command(flatten)]

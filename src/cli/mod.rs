@@ -156,6 +156,7 @@ fn curate(args: CurateArgs, global: &flags::GlobalFlags) -> Result<i32> {
         report_html: args.report_html.report_html.clone(),
         repos: args.repos.to_config(),
         redact: args.repos.redact_mode(),
+        tokens: Some(args.tokens.to_config()).filter(|t| t.mode != crate::tokens::TokensMode::Off),
     };
     crate::filters::validate::check(&cfg.filters)?;
     if args.slurm.executor == slurm_flags::Executor::Local && args.slurm.wait {

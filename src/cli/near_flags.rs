@@ -451,13 +451,13 @@ pub fn run_dedup(args: DedupArgs, backend: BackendKind) -> Result<i32> {
         let removed = outcome.removed.get(next_removed) == Some(&key);
         if let Some(tokens) = tokens.as_mut() {
             use crate::tokens::stage::Fate;
-            let text = serde_json::from_str::<crate::record::OutputRecord>(&raw)
+            let text = serde_json::from_slice::<crate::record::OutputRecord>(&raw)
                 .map(|r| r.text)
                 .with_context(|| format!("{}: line {number}", args.input.display()))?;
             tokens.push(
                 text,
                 if removed {
-                    Fate::Dropped(DROP_REASON)
+                    Fate::Dropped(DROP_REASON.to_string())
                 } else {
                     Fate::Kept
                 },

@@ -91,6 +91,8 @@ pub struct CurateConfig {
     pub repos: Option<crate::sources::repos::ReposConfig>,
     /// `--redact on|off` (unset: the repositories only).
     pub redact: crate::redact::RedactMode,
+    /// Token counting of the global steps' stages; `None` with `--tokens off`.
+    pub tokens: Option<crate::tokens::count::TokensConfig>,
 }
 
 /// Decontamination in `curate`: on by default with whatever benchmarks are
@@ -477,6 +479,7 @@ fn global_config(cfg: &CurateConfig, language: &str, phase1: &Phase1) -> Result<
         output_shards: cfg.output_shards,
         backend: cfg.backend,
         report_html: cfg.report_html.clone(),
+        tokens: cfg.tokens.clone(),
     })
 }
 
@@ -738,6 +741,8 @@ pub fn run_merge(m: &MergeConfig) -> Result<i32> {
         output_shards: m.output_shards,
         backend: scfg.backend,
         report_html: m.report_html.clone(),
+        // `merge` does not count tokens yet.
+        tokens: None,
     };
     if m.plan_only {
         steps::prepare(first, &global)?;

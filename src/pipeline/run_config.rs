@@ -99,6 +99,9 @@ pub struct GlobalConfig {
     /// Where the run's HTML page goes (`--report-html`).
     #[serde(default)]
     pub report_html: crate::report::PageTarget,
+    /// Token counting of the output step's stages (`--tokens`).
+    #[serde(default)]
+    pub tokens: Option<crate::tokens::count::TokensConfig>,
 }
 
 impl GlobalConfig {

@@ -13,10 +13,10 @@ use std::collections::BTreeMap;
 const BATCH: usize = 4096;
 
 /// What became of a queued text.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Fate {
     Kept,
-    Dropped(&'static str),
+    Dropped(String),
 }
 
 /// The token tallies of one stage.
@@ -26,7 +26,7 @@ pub struct StageTokens<'a> {
     pending: Vec<(String, Fate)>,
     tally_in: TokenTally,
     tally_out: TokenTally,
-    dropped: BTreeMap<&'static str, TokenTally>,
+    dropped: BTreeMap<String, TokenTally>,
 }
 
 impl<'a> StageTokens<'a> {
@@ -61,7 +61,7 @@ impl<'a> StageTokens<'a> {
             self.tally_in.merge(t);
             match fate {
                 Fate::Kept => self.tally_out.merge(t),
-                Fate::Dropped(reason) => self.dropped.entry(reason).or_default().merge(t),
+                Fate::Dropped(reason) => self.dropped.entry(reason.clone()).or_default().merge(t),
             }
         }
         self.pending.clear();
@@ -81,6 +81,100 @@ impl<'a> StageTokens<'a> {
         }
         for (reason, t) in &self.dropped {
             stats.add_dropped_tokens(self.stage, reason, t.finish().tokens);
+        }
+        if self.counter.mode() == TokensMode::Estimate {
+            stats.note("tokens_estimated", 1);
+        }
+        Ok(())
+    }
+}
+
+/// The token tallies of consecutive stages that a text goes through until
+/// one drops it (curate's global steps: exact dedup, near dedup,
+/// decontamination). A text dropped at a stage passed every stage before
+/// it; a kept text passed them all.
+pub struct StagesTokens<'a> {
+    counter: &'a TokenCounter,
+    stages: Vec<&'static str>,
+    /// Queued texts with the stage index and reason that dropped them.
+    pending: Vec<(String, Option<(usize, String)>)>,
+    tally_in: Vec<TokenTally>,
+    dropped: Vec<BTreeMap<String, TokenTally>>,
+    kept: TokenTally,
+}
+
+impl<'a> StagesTokens<'a> {
+    pub fn new(counter: &'a TokenCounter, stages: Vec<&'static str>) -> StagesTokens<'a> {
+        let n = stages.len();
+        StagesTokens {
+            counter,
+            stages,
+            pending: Vec::new(),
+            tally_in: vec![TokenTally::default(); n],
+            dropped: vec![BTreeMap::new(); n],
+            kept: TokenTally::default(),
+        }
+    }
+
+    /// Queues a text that passed every stage.
+    pub fn kept(&mut self, text: String) -> Result<()> {
+        self.queue(text, None)
+    }
+
+    /// Queues a text dropped at `stage` for `reason`. A stage this counter
+    /// does not know is a bug of the caller, reported as an error.
+    pub fn dropped(&mut self, text: String, stage: &str, reason: &str) -> Result<()> {
+        let Some(i) = self.stages.iter().position(|s| *s == stage) else {
+            anyhow::bail!(
+                "token counting: stage {stage} is not among {:?}",
+                self.stages
+            );
+        };
+        self.queue(text, Some((i, reason.to_string())))
+    }
+
+    fn queue(&mut self, text: String, fate: Option<(usize, String)>) -> Result<()> {
+        self.pending.push((text, fate));
+        if self.pending.len() >= BATCH {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        let tallies: Vec<TokenTally> = self
+            .pending
+            .par_iter()
+            .map(|(t, _)| self.counter.tally_one(t))
+            .collect::<Result<_>>()?;
+        for ((_, fate), t) in self.pending.iter().zip(&tallies) {
+            let reached = fate.as_ref().map_or(self.stages.len(), |(i, _)| *i + 1);
+            for s in &mut self.tally_in[..reached] {
+                s.merge(t);
+            }
+            match fate {
+                Some((i, reason)) => self.dropped[*i].entry(reason.clone()).or_default().merge(t),
+                None => self.kept.merge(t),
+            }
+        }
+        self.pending.clear();
+        Ok(())
+    }
+
+    /// Adds every stage's tokens to `stats`.
+    pub fn finish(mut self, stats: &mut Stats) -> Result<()> {
+        self.flush()?;
+        for (i, stage) in self.stages.iter().enumerate() {
+            let tin = self.tally_in[i].finish().tokens;
+            // Out of a stage: into the next one, or kept after the last.
+            let tout = match self.tally_in.get(i + 1) {
+                Some(next) => next.finish().tokens,
+                None => self.kept.finish().tokens,
+            };
+            stats.add_tokens(stage, tin, tout);
+            for (reason, t) in &self.dropped[i] {
+                stats.add_dropped_tokens(stage, reason, t.finish().tokens);
+            }
         }
         if self.counter.mode() == TokensMode::Estimate {
             stats.note("tokens_estimated", 1);

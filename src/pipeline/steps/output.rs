@@ -159,6 +159,24 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
     let mut log = Vec::new();
     let decontam = ctx.cfg.decontam.as_ref();
     let mut samples = HitSamples::new(ctx);
+    // Tokens of the stages this step decides, counted in parallel batches.
+    let token_counter = ctx
+        .cfg
+        .tokens
+        .as_ref()
+        .map(|t| t.counter())
+        .transpose()?
+        .flatten();
+    let mut tokens = token_counter.as_ref().map(|c| {
+        let mut stages = vec!["exact_dedup"];
+        if ctx.cfg.near.is_some() {
+            stages.push("near_dedup");
+        }
+        if decontam.is_some() {
+            stages.push("decontam");
+        }
+        crate::tokens::stage::StagesTokens::new(c, stages)
+    });
     for (i, p) in view.parts.iter().enumerate() {
         let (start, end) = (p.first_rid.max(lo), (p.first_rid + p.done.kept).min(hi));
         if start >= end {
@@ -206,6 +224,9 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
             let hit = hits.get(next_hit).filter(|h| h.seq == seq);
             if let Some(l) = losers.get(rid) {
                 stats.drop("exact_dedup", "exact_duplicate", bytes);
+                if let Some(t) = tokens.as_mut() {
+                    t.dropped(rec.text.clone(), "exact_dedup", "exact_duplicate")?;
+                }
                 let kept = l.kept();
                 reject(
                     "exact_dedup",
@@ -219,6 +240,9 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
                 if let Ok(r) = v.removals.binary_search_by_key(&rid, |r| r.rid) {
                     let r = v.removals[r];
                     stats.drop("near_dedup", "minhash_near_duplicate", bytes);
+                    if let Some(t) = tokens.as_mut() {
+                        t.dropped(rec.text.clone(), "near_dedup", "minhash_near_duplicate")?;
+                    }
                     let kept = r.kept_rid - losers.before(r.kept_rid);
                     reject(
                         "near_dedup",
@@ -237,6 +261,9 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
                     Some(h) if !d.flag_only => {
                         samples.record(&rec, &h.hit, false);
                         stats.drop("decontam", &h.reason, bytes);
+                        if let Some(t) = tokens.as_mut() {
+                            t.dropped(rec.text.clone(), "decontam", &h.reason)?;
+                        }
                         reject("decontam", &h.reason, &h.detail)?;
                         log.push(serde_json::json!({ "repo": &rec.repo, "path": &rec.path, "hit": &h.hit }));
                         continue;
@@ -249,6 +276,9 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
                     }
                     None => stats.pass("decontam", bytes),
                 }
+            }
+            if let Some(t) = tokens.as_mut() {
+                t.kept(rec.text.clone())?;
             }
             // A survivor: written, or cut by --max-samples.
             if ctx.cfg.max_samples.is_some_and(|n| index >= n) {
@@ -269,6 +299,9 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
                 &rejects,
             )?;
         }
+    }
+    if let Some(t) = tokens {
+        t.finish(stats)?;
     }
     let mut log_bytes = Vec::new();
     for entry in &log {
