@@ -1,4 +1,4 @@
-//! Benchmark decontamination (issue 4), on real data: the real HumanEval,
+//! Benchmark decontamination, on real data: the real HumanEval,
 //! MBPP, MBPP+ and MultiPL-E copies in `../shared/benchmarks`, real code read
 //! at test time (the Python standard library and the Rust crates in
 //! `~/.cargo/registry/src`), and the real binary.
@@ -710,8 +710,8 @@ fn all_bundled_benchmarks_load_with_their_item_counts() {
     assert!(d.describe().contains("humaneval (164 items)"));
 }
 
-// Regression tests: one per false positive found while tuning on real code
-// (issue 4). The real files are read from this machine at test time (we do
+// Regression tests: one per false positive found while tuning the thresholds
+// on real code. The real files are read from this machine at test time (we do
 // not copy third-party code); the snippets are written for these tests.
 
 /// Files flagged at some point of the tuning, and which rule cleared them:
@@ -727,8 +727,8 @@ fn all_bundled_benchmarks_load_with_their_item_counts() {
 ///   matched at n = 10 with few matches (the prototype): cleared by n = 13,
 ///   8 matches and the rare-token rule.
 #[test]
-fn regression_issue4_real_files_flagged_while_tuning_are_clean() {
-    if !real("regression_issue4_real_files_flagged_while_tuning_are_clean") {
+fn regression_real_files_flagged_while_tuning_are_clean() {
+    if !real("regression_real_files_flagged_while_tuning_are_clean") {
         return;
     }
     let d = all_benchmarks();
@@ -787,8 +787,8 @@ fn regression_issue4_real_files_flagged_while_tuning_are_clean() {
 /// The shape behind most false positives of the tuning: a table of number
 /// words, which HumanEval 19 and 105 also list.
 #[test]
-fn regression_issue4_number_word_tables_are_clean() {
-    if !real("regression_issue4_number_word_tables_are_clean") {
+fn regression_number_word_tables_are_clean() {
+    if !real("regression_number_word_tables_are_clean") {
         return;
     }
     let d = all_benchmarks();
@@ -798,8 +798,8 @@ fn regression_issue4_number_word_tables_are_clean() {
 
 /// Chains of standard-library calls (the shape of the test_future.py hit).
 #[test]
-fn regression_issue4_library_call_chains_are_clean() {
-    if !real("regression_issue4_library_call_chains_are_clean") {
+fn regression_library_call_chains_are_clean() {
+    if !real("regression_library_call_chains_are_clean") {
         return;
     }
     let d = all_benchmarks();
@@ -809,8 +809,8 @@ fn regression_issue4_library_call_chains_are_clean() {
 
 /// Generic nested loops (the shape of the n = 10 hits on HumanEval 40).
 #[test]
-fn regression_issue4_triple_loops_are_clean() {
-    if !real("regression_issue4_triple_loops_are_clean") {
+fn regression_triple_loops_are_clean() {
+    if !real("regression_triple_loops_are_clean") {
         return;
     }
     let d = all_benchmarks();

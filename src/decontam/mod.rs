@@ -1,4 +1,4 @@
-//! Benchmark decontamination (issue 4): find training files that contain
+//! Benchmark decontamination: find training files that contain
 //! evaluation benchmarks (HumanEval, HumanEval+, MBPP, MBPP+, DS-1000, the
 //! MultiPL-E translations of HumanEval, user files) and remove them whole.
 //!

@@ -741,8 +741,9 @@ pub fn run_merge(m: &MergeConfig) -> Result<i32> {
         output_shards: m.output_shards,
         backend: scfg.backend,
         report_html: m.report_html.clone(),
-        // `merge` does not count tokens yet.
-        tokens: None,
+        // `merge` has no --tokens flags yet: it counts as curate does by
+        // default (exact, cl100k_base), so a merged run's stats equal one run's.
+        tokens: Some(crate::tokens::count::TokensConfig::default()),
     };
     if m.plan_only {
         steps::prepare(first, &global)?;

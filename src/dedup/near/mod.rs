@@ -1,5 +1,5 @@
 //! Near-duplicate removal with MinHash LSH and verified star clusters
-//! (issue 3).
+//! (docs/near-dedup.md).
 //!
 //! Exact dedup removes byte-identical files; this stage removes files that are
 //! *almost* the same: copies with renamed identifiers, reformatting, changed
