@@ -220,7 +220,10 @@ pub fn store_curate_plan(cfg: &CurateConfig) -> Result<(PathBuf, serde_json::Val
     let phase1 = plan_phase1(cfg)?;
     let global = global_config(cfg, &language, &phase1)?;
     steps::prepare(&phase1.work, &global)?;
-    Ok((phase1.work.root.clone(), plan_json(&phase1.work)?))
+    let plan = plan_json(&phase1.work)?;
+    // The tasks that run the plan take the work directory's lock themselves.
+    work_lock::release_all(&phase1.work.root);
+    Ok((phase1.work.root.clone(), plan))
 }
 
 /// The stored plan of a work directory, as `run-step --plan` prints it.

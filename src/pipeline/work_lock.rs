@@ -141,3 +141,12 @@ pub fn lock_task(root: &Path, step: &str, task: u32) -> Result<()> {
         },
     )
 }
+
+/// Releases every lock this process holds on `root` (its whole-directory
+/// lock included): a Slurm submission plans the run under the lock, then
+/// lets the array tasks take their shared locks while it waits.
+pub fn release_all(root: &Path) {
+    let canonical = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let mut held = HELD.lock().unwrap_or_else(|p| p.into_inner());
+    held.retain(|(path, _, _)| !path.starts_with(&canonical) && !path.starts_with(root));
+}
