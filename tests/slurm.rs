@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{run_expect, TestDir};
+use common::{run_expect, stats_without_timings, TestDir};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
@@ -391,28 +391,7 @@ fn result(dir: &Path) -> Vec<(String, Vec<u8>)> {
             if !n.ends_with(".stats.json") {
                 return (n, bytes);
             }
-            let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-            let o = v.as_object_mut().unwrap();
-            for k in [
-                "elapsed_seconds",
-                "phase_seconds",
-                "step_seconds",
-                "transfers",
-                "command",
-                "argv",
-                "started_at",
-                "resources",
-                "backend",
-            ] {
-                o.remove(k);
-            }
-            o["output"].as_object_mut().unwrap().remove("path");
-            let b = o["decontam"]["benchmarks"]
-                .as_str()
-                .unwrap_or("")
-                .to_string();
-            o["decontam"]["benchmarks"] = b.split("; built in").next().unwrap().into();
-            (n, serde_json::to_vec_pretty(&v).unwrap())
+            (n, stats_without_timings(&bytes))
         })
         .collect()
 }

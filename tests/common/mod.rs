@@ -215,3 +215,33 @@ pub fn write_benchmark_fixtures(dir: &Path) -> PathBuf {
     std::fs::write(dir.join("mbpp.jsonl"), mbpp).unwrap();
     dir.to_path_buf()
 }
+
+/// A stats file without what differs between two runs of the same job:
+/// timings, the command line, resources, the backend line, output paths and
+/// the benchmark index's build time. Everything else must match byte for byte.
+pub fn stats_without_timings(bytes: &[u8]) -> Vec<u8> {
+    let mut v: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+    let o = v.as_object_mut().unwrap();
+    for k in [
+        "elapsed_seconds",
+        "phase_seconds",
+        "step_seconds",
+        "transfers",
+        "command",
+        "argv",
+        "started_at",
+        "resources",
+        "backend",
+    ] {
+        o.remove(k);
+    }
+    let output = o["output"].as_object_mut().unwrap();
+    output.remove("path");
+    output.remove("shards");
+    let b = o["decontam"]["benchmarks"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    o["decontam"]["benchmarks"] = b.split("; built in").next().unwrap().into();
+    serde_json::to_vec_pretty(&v).unwrap()
+}
