@@ -550,6 +550,37 @@ fn a_cancelled_array_task_is_resumed_to_the_same_bytes() {
 }
 
 #[test]
+fn a_local_run_is_refused_while_the_slurm_jobs_of_its_work_dir_are_queued() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(c) = cluster() else { return };
+    let t = TestDir::new();
+    corpus(&t);
+    // Held: queued, no task has started, no task holds the work-dir lock.
+    let out = run_expect(
+        c.cmd(&t)
+            .args(slurm_args("sl", "w", &["--slurm-extra", "--hold"])),
+        0,
+    );
+    let jobs = job_ids(&out.stdout);
+    let mut local = curate_args("sl");
+    local.extend(["--work-dir".into(), "w".into()]);
+    let refused = c.cmd(&t).args(&local).output().unwrap();
+    let err = text(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{err}");
+    assert!(err.contains("still queued or running"), "{err}");
+    assert!(err.contains("slurm status --work-dir"), "{err}");
+    assert!(!t.join("sl/python_curated.jsonl").exists());
+    // Once the jobs are gone the same local run goes ahead.
+    let ids: Vec<&str> = jobs.iter().map(|(_, j)| j.as_str()).collect();
+    let o = c.client("scancel").args(&ids).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let (code, status) = settled_status(c, &t, "w");
+    assert_ne!(code, 1, "{status}");
+    run_expect(c.cmd(&t).args(&local), 0);
+    assert!(t.join("sl/python_curated.jsonl").exists());
+}
+
+#[test]
 fn a_failing_task_is_reported_with_its_log_and_the_exit_code() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let Some(c) = cluster() else { return };

@@ -171,6 +171,10 @@ fn curate(args: CurateArgs, global: &flags::GlobalFlags) -> Result<i32> {
         let slurm = args.slurm.to_config(global.backend)?;
         return crate::executor::slurm::curate(&cfg, &slurm, args.slurm.wait, global.quiet);
     }
+    let work_root = cfg.work_root();
+    if !cfg.dry_run && work_root.exists() {
+        crate::executor::slurm::refuse_local_run_while_jobs_are_live(&work_root)?;
+    }
     pipeline::run_curate(&cfg)
 }
 

@@ -95,6 +95,17 @@ pub struct CurateConfig {
     pub tokens: Option<crate::tokens::count::TokensConfig>,
 }
 
+impl CurateConfig {
+    /// The work directory: `--work-dir`, else `OUTPUT/.work/{language}`.
+    pub fn work_root(&self) -> PathBuf {
+        self.work_dir.clone().unwrap_or_else(|| {
+            self.output_dir
+                .join(".work")
+                .join(crate::filters::canonical_language(&self.filters.language))
+        })
+    }
+}
+
 /// Decontamination in `curate`: on by default with whatever benchmarks are
 /// available offline; when none are and the user named none, the stage is
 /// skipped with a warning rather than failing the run.
@@ -261,13 +272,7 @@ fn plan_phase1(cfg: &CurateConfig) -> Result<Phase1> {
         repos: cfg.repos.clone(),
         redact: cfg.redact,
     };
-    let work_root = (!cfg.dry_run).then(|| {
-        cfg.work_dir.clone().unwrap_or_else(|| {
-            cfg.output_dir
-                .join(".work")
-                .join(crate::filters::canonical_language(&cfg.filters.language))
-        })
-    });
+    let work_root = (!cfg.dry_run).then(|| cfg.work_root());
     let phase1 = open_phase1(scfg, decontam, work_root, cfg.fresh, cfg.quiet)?;
     check_disk_space(cfg, &phase1.resolved)?;
     Ok(phase1)

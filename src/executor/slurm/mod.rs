@@ -98,6 +98,29 @@ fn finish(work_dir: &Path, wait: bool, quiet: bool) -> Result<i32> {
     wait_for(work_dir, quiet)
 }
 
+/// Refuses a local `curate` on a work directory whose Slurm jobs are still
+/// queued or running. The submitter does not hold the work-dir lock while
+/// its arrays wait in the queue (the tasks take the lock shared when they
+/// start), so without this check a local run could start in the gap and
+/// write the same step files as the array tasks that start after it. Where
+/// the work dir has no job ledger or no Slurm client is installed, no jobs
+/// of ours can be live and nothing is checked.
+pub fn refuse_local_run_while_jobs_are_live(work_dir: &Path) -> Result<()> {
+    if Ledger::load(work_dir)?.is_none() || client::check_available().is_err() {
+        return Ok(());
+    }
+    let st = status::collect(work_dir)?;
+    if st.active() {
+        bail!(
+            "the work directory {} is being run by Slurm jobs that are still queued or running ({}); a local run beside them would write the same files: wait for them (`tritter-gpu slurm status --work-dir {}`), or scancel them and rerun",
+            work_dir.display(),
+            st.line(),
+            work_dir.display()
+        );
+    }
+    Ok(())
+}
+
 /// Refuses a new submission while jobs of an earlier one are queued (two
 /// arrays running the same tasks would only waste the cluster).
 fn refuse_if_active(work_dir: &Path) -> Result<()> {
