@@ -422,6 +422,8 @@ pub struct MergeArgs {
     pub dry_run: bool,
     #[command(flatten)]
     pub report_html: ReportHtmlFlag,
+    #[command(flatten)]
+    pub tokens: super::tokens_flags::MergeTokensFlags,
 }
 
 #[cfg(test)]
@@ -591,6 +593,29 @@ mod tests {
         // merge takes the slices' near-dedup settings, not its own.
         assert!(parse(&["merge", "--work-dir", "w", "--jaccard", "0.8"]).is_err());
         assert!(parse(&["merge", "--work-dir", "w", "--clusters", "c.jsonl"]).is_ok());
+        let Command::Merge(m) = parse(&[
+            "merge",
+            "--work-dir",
+            "w",
+            "--tokenizer",
+            "o200k_base",
+            "--tokens",
+            "estimate",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("not merge")
+        };
+        assert_eq!(
+            m.tokens.tokenizer,
+            Some(crate::tokens::TokenizerSpec::O200kBase)
+        );
+        assert_eq!(m.tokens.tokens, Some(crate::tokens::TokensMode::Estimate));
+        let Command::Merge(m) = parse(&["merge", "--work-dir", "w"]).unwrap().command else {
+            panic!("not merge")
+        };
+        assert_eq!(m.tokens.tokenizer, None);
     }
 
     #[test]

@@ -219,6 +219,7 @@ fn merge(args: MergeArgs, global: &flags::GlobalFlags) -> Result<i32> {
         output_shards: args.steps.output_shards,
         plan_only: args.steps.plan_only,
         report_html: args.report_html.report_html,
+        tokens: args.tokens.to_override(),
     })
 }
 

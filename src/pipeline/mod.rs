@@ -139,6 +139,8 @@ struct ShardStages {
     decontam: Option<Decontaminator>,
     /// The shards whose texts are redacted.
     redact: crate::redact::RedactScope,
+    /// Token counting of the per-record stages; `None` with `--tokens off`.
+    tokens: Option<crate::tokens::TokenCounter>,
 }
 
 impl ShardStages {
@@ -166,6 +168,7 @@ impl ShardStages {
             },
             decontam: self.decontam.as_ref(),
             redact: &self.redact,
+            tokens: self.tokens.as_ref(),
         }
     }
 }
@@ -260,6 +263,7 @@ fn plan_phase1(cfg: &CurateConfig) -> Result<Phase1> {
         backend_description: None,
         repos: cfg.repos.clone(),
         redact: cfg.redact,
+        tokens: cfg.tokens.clone(),
     };
     let work_root = (!cfg.dry_run).then(|| {
         cfg.work_dir.clone().unwrap_or_else(|| {
@@ -326,6 +330,10 @@ fn open_phase1(
                 Vec::new()
             },
         },
+        tokens: match &scfg.tokens {
+            Some(t) => t.counter()?,
+            None => None,
+        },
     };
     let mut skipped = false;
     let mut description = None;
@@ -376,6 +384,7 @@ fn open_phase1(
     }
     let fingerprint = RunFingerprint {
         redact: scfg.redact,
+        tokens: scfg.tokens.clone(),
         format_version: work_dir::FORMAT_VERSION,
         filters: scfg.filters.clone(),
         max_samples: scfg.max_samples,
@@ -684,6 +693,8 @@ pub struct MergeConfig {
     pub output_shards: Option<u32>,
     pub plan_only: bool,
     pub report_html: crate::report::PageTarget,
+    /// `--tokenizer`, `--tokens`, `--token-sample-rate` as given.
+    pub tokens: crate::tokens::inherit::TokensOverride,
 }
 
 pub fn run_merge(m: &MergeConfig) -> Result<i32> {
@@ -744,9 +755,9 @@ pub fn run_merge(m: &MergeConfig) -> Result<i32> {
         output_shards: m.output_shards,
         backend: scfg.backend,
         report_html: m.report_html.clone(),
-        // `merge` has no --tokens flags yet: it counts as curate does by
-        // default (exact, cl100k_base), so a merged run's stats equal one run's.
-        tokens: Some(crate::tokens::count::TokensConfig::default()),
+        // As the slices counted phase 1, so a merged run's stats equal one
+        // run's (a contradicting flag is an error).
+        tokens: m.tokens.resolve(scfg.tokens.as_ref())?,
     };
     if m.plan_only {
         steps::prepare(first, &global)?;

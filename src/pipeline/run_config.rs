@@ -60,6 +60,10 @@ pub struct ShardsConfig {
     /// `--redact`.
     #[serde(default)]
     pub redact: crate::redact::RedactMode,
+    /// Token counting of the per-record stages (`--tokenizer`, `--tokens`);
+    /// `None` with `--tokens off`.
+    #[serde(default)]
+    pub tokens: Option<crate::tokens::count::TokensConfig>,
 }
 
 /// Decontamination in the global steps.

@@ -51,6 +51,9 @@ pub struct RunFingerprint {
     /// `--redact`: which texts are redacted before they are hashed.
     #[serde(default)]
     pub redact: crate::redact::RedactMode,
+    /// `--tokenizer`, `--tokens`: the shards' stats hold their token counts.
+    #[serde(default)]
+    pub tokens: Option<crate::tokens::count::TokensConfig>,
 }
 
 /// The near-dedup settings that change signatures or band hashes.
@@ -115,6 +118,9 @@ impl RunFingerprint {
         }
         if self.redact != other.redact {
             d.push("--redact");
+        }
+        if self.tokens != other.tokens {
+            d.push("--tokenizer/--tokens");
         }
         if d.is_empty() {
             "none".to_string()
