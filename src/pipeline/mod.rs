@@ -83,6 +83,8 @@ pub struct CurateConfig {
     pub partitions: u32,
     /// `--output-shards N`.
     pub output_shards: Option<u32>,
+    /// `--format`: the curated files' format.
+    pub format: crate::output::curated_writer::CuratedFormat,
     /// Write the plan and the stored configuration, run nothing.
     pub plan_only: bool,
     /// Where the run's HTML page goes (`--report-html`).
@@ -489,6 +491,7 @@ fn global_config(cfg: &CurateConfig, language: &str, phase1: &Phase1) -> Result<
         decontam_skipped: phase1.decontam_skipped,
         partitions: cfg.partitions,
         output_shards: cfg.output_shards,
+        format: cfg.format,
         backend: cfg.backend,
         report_html: cfg.report_html.clone(),
         tokens: cfg.tokens.clone(),
@@ -691,6 +694,7 @@ pub struct MergeConfig {
     pub quiet: bool,
     pub partitions: u32,
     pub output_shards: Option<u32>,
+    pub format: crate::output::curated_writer::CuratedFormat,
     pub plan_only: bool,
     pub report_html: crate::report::PageTarget,
     /// `--tokenizer`, `--tokens`, `--token-sample-rate` as given.
@@ -753,6 +757,7 @@ pub fn run_merge(m: &MergeConfig) -> Result<i32> {
         decontam_skipped: scfg.decontam_skipped,
         partitions: m.partitions,
         output_shards: m.output_shards,
+        format: m.format,
         backend: scfg.backend,
         report_html: m.report_html.clone(),
         // As the slices counted phase 1, so a merged run's stats equal one

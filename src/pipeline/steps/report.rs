@@ -125,10 +125,12 @@ pub fn run(ctx: &GlobalContext) -> Result<serde_json::Value> {
         ),
     };
     let (single, _) = crate::pipeline::output_paths(&cfg.output_dir, &cfg.language);
+    let ext = cfg.format.extension();
+    let single = single.with_extension(ext);
     let shown_path = match cfg.output_shards {
         None => single.clone(),
         Some(n) => cfg.output_dir.join(format!(
-            "{}_curated-{{00000..{:05}}}-of-{n:05}.jsonl",
+            "{}_curated-{{00000..{:05}}}-of-{n:05}.{ext}",
             cfg.language,
             n.saturating_sub(1)
         )),
