@@ -541,4 +541,20 @@ fn curate_reports_tokens_of_its_phase_one_stages() {
     }
     let b = stages_of(&split, &["--threads", "1"]);
     assert_eq!(a, b);
+
+    // An estimate is made once over the sums of all shards and output
+    // tasks: the same numbers for one shard as for three, and for one output
+    // file as for two.
+    let est = [
+        "--fresh",
+        "--tokens",
+        "estimate",
+        "--token-sample-rate",
+        "0.5",
+    ];
+    let ea = stages_of(&one, &est);
+    let eb = stages_of(&split, &[&est[..], &["--output-shards", "2"]].concat());
+    assert_eq!(ea, eb);
+    let read = ea["read"]["tokens_in"].as_u64().unwrap();
+    assert!(read > all / 2 && read < all * 2, "{read} vs exact {all}");
 }

@@ -639,9 +639,12 @@ fn with_hub_benchmarks(
 
 fn merged_stats<'a>(done: impl Iterator<Item = &'a ShardDone>) -> Stats {
     let mut stats = Stats::default();
+    let mut estimates = Vec::new();
     for d in done {
         stats.merge(&d.stats);
+        estimates.extend(d.token_tallies.as_ref());
     }
+    crate::tokens::stage::add_estimates(estimates, &mut stats);
     stats
 }
 

@@ -328,12 +328,10 @@ pub fn process_shard(
             stats.note(&crate::redact::note_name(&kind), n);
         }
     }
-    if let (Some(t), Some(counter)) = (tokens, ctx.tokens) {
-        t.tallies.add_to(&mut stats);
-        if counter.mode() == crate::tokens::TokensMode::Estimate {
-            stats.note("tokens_estimated", 1);
-        }
-    }
+    let token_tallies = match (tokens, ctx.tokens) {
+        (Some(t), Some(counter)) => t.tallies.settle(counter.mode(), &mut stats),
+        _ => None,
+    };
     let done = ShardDone {
         ordinal: input.ordinal,
         input: display,
@@ -341,6 +339,7 @@ pub fn process_shard(
         kept,
         stopped_at_row,
         stats,
+        token_tallies,
     };
     // Every file above was renamed into place unsynced: one filesystem sync
     // makes them durable before the marker commits the shard.

@@ -89,6 +89,10 @@ pub struct ShardDone {
     /// Set when `--max-samples` stopped reading this shard early.
     pub stopped_at_row: Option<u64>,
     pub stats: Stats,
+    /// Under `--tokens estimate`: the token sums of the shard's stages, to
+    /// be merged with the other shards' and estimated once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_tallies: Option<crate::tokens::stage::StageTallies>,
 }
 
 impl RunFingerprint {

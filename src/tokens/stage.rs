@@ -15,6 +15,7 @@ use super::count::{TokenCounter, TokenTally, TokensMode};
 use crate::stats::Stats;
 use anyhow::Result;
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Texts queued before a parallel batch is tokenised.
@@ -28,7 +29,7 @@ pub enum Fate {
 }
 
 /// The tokens into and out of one stage, and those it dropped per reason.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StageTally {
     tally_in: TokenTally,
     tally_out: TokenTally,
@@ -50,6 +51,14 @@ impl StageTally {
             None => {
                 self.dropped.insert(reason.to_string(), t.clone());
             }
+        }
+    }
+
+    pub fn merge(&mut self, o: &StageTally) {
+        self.tally_in.merge(&o.tally_in);
+        self.tally_out.merge(&o.tally_out);
+        for (reason, t) in &o.dropped {
+            self.dropped.entry(reason.clone()).or_default().merge(t);
         }
     }
 
@@ -208,21 +217,29 @@ impl<'a> StagesTokens<'a> {
         })
     }
 
-    /// Adds every stage's tokens to `stats`.
-    pub fn finish(mut self, stats: &mut Stats) -> Result<()> {
+    /// Adds every stage's exact tokens to `stats`; an estimate's sums are
+    /// returned instead, to be merged with the other tasks' and finished
+    /// once ([`StageTallies::settle`]).
+    pub fn finish(mut self, stats: &mut Stats) -> Result<Option<StageTallies>> {
         self.flush()?;
-        self.tallies.add_to(stats);
-        note_estimate(self.counter, stats);
-        Ok(())
+        Ok(self.tallies.settle(self.counter.mode(), stats))
     }
 }
 
 /// Tallies of consecutive stages, for texts whose tallies the caller
 /// computed itself (phase 1 tokenises each text in its parallel worker,
 /// where the text is at hand).
-#[derive(Clone, Debug)]
+///
+/// DETERMINISM: an exact count is a sum, so each shard (or output task) adds
+/// its own to the stats. An estimate is not: the ratio estimate of a small
+/// shard's few sampled texts (or none) is not the share of the estimate over
+/// all of them. So an estimate's sums are kept with the shard, merged by
+/// stage name over all shards and tasks, and finished once
+/// ([`StageTallies::settle`], [`StageTallies::add_to`]): the same numbers for
+/// any split of the inputs into shards, slices or output tasks.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StageTallies {
-    stages: Vec<&'static str>,
+    stages: Vec<String>,
     tallies: Vec<StageTally>,
 }
 
@@ -230,8 +247,34 @@ impl StageTallies {
     pub fn new(stages: Vec<&'static str>) -> StageTallies {
         let n = stages.len();
         StageTallies {
-            stages,
+            stages: stages.into_iter().map(str::to_string).collect(),
             tallies: vec![StageTally::default(); n],
+        }
+    }
+
+    /// Adds `o`'s sums, stage by stage name (a stage only `o` has is
+    /// appended).
+    pub fn merge(&mut self, o: &StageTallies) {
+        for (stage, t) in o.stages.iter().zip(&o.tallies) {
+            match self.stages.iter().position(|s| s == stage) {
+                Some(i) => self.tallies[i].merge(t),
+                None => {
+                    self.stages.push(stage.clone());
+                    self.tallies.push(t.clone());
+                }
+            }
+        }
+    }
+
+    /// Exact counts go into `stats` now; an estimate is noted and its sums
+    /// returned, to be merged and finished once.
+    pub fn settle(self, mode: TokensMode, stats: &mut Stats) -> Option<StageTallies> {
+        if mode == TokensMode::Estimate {
+            stats.note("tokens_estimated", 1);
+            Some(self)
+        } else {
+            self.add_to(stats);
+            None
         }
     }
 
@@ -267,6 +310,21 @@ impl StageTallies {
         for (stage, t) in self.stages.iter().zip(&self.tallies) {
             t.add_to(stats, stage);
         }
+    }
+}
+
+/// Merges the estimate sums of shards or tasks and adds the estimates to
+/// `stats` (nothing when there are none).
+pub fn add_estimates<'a>(parts: impl IntoIterator<Item = &'a StageTallies>, stats: &mut Stats) {
+    let mut all: Option<StageTallies> = None;
+    for p in parts {
+        match all.as_mut() {
+            Some(a) => a.merge(p),
+            None => all = Some(p.clone()),
+        }
+    }
+    if let Some(a) = all {
+        a.add_to(stats);
     }
 }
 

@@ -36,6 +36,10 @@ pub struct OutputSummary {
     pub stats: Stats,
     pub output_files: u64,
     pub output_bytes: u64,
+    /// Under `--tokens estimate`: the token sums of this task's stages, to
+    /// be merged with the other tasks' and estimated once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_tallies: Option<crate::tokens::stage::StageTallies>,
 }
 
 /// The output file of task `task` of `tasks` (`shards`: `--output-shards`).
@@ -304,7 +308,7 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
         }
     }
     if let Some(t) = tokens {
-        t.finish(stats)?;
+        summary.token_tallies = t.finish(&mut summary.stats)?;
     }
     let mut log_bytes = Vec::new();
     for entry in &log {
