@@ -167,6 +167,7 @@ fn curate(dir: &Path, store: &str, concurrency: usize) -> Duration {
         backend: tritter_gpu::backends::BackendKind::Cpu,
         partitions: 1,
         output_shards: None,
+        format: Default::default(),
         plan_only: false,
         report_html: tritter_gpu::report::PageTarget::Off,
         repos: None,

@@ -387,6 +387,51 @@ fn sharded_run_merged_equals_one_run() {
         std::fs::read(t.join("whole/python_curated.jsonl")).unwrap(),
         std::fs::read(t.join("merged/python_curated.jsonl")).unwrap()
     );
+    // Every stage's counts, tokens included (phase 1's from the slices, the
+    // global steps' counted by merge with the slices' tokenizer), equal one
+    // run's.
+    let whole = stats(&t.join("whole"), "python");
+    assert!(
+        whole["stages"][0]["tokens_in"].as_u64().unwrap() > 0,
+        "{whole}"
+    );
+    assert_eq!(
+        whole["stages"],
+        stats(&t.join("merged"), "python")["stages"]
+    );
+    // A tokenizer other than the slices' would mix two tokenizers in one
+    // table: refused, naming both.
+    let out = run_expect(
+        t.cmd().args([
+            "merge",
+            "--work-dir",
+            "w0",
+            "w1",
+            "--output",
+            "other",
+            "--tokenizer",
+            "o200k_base",
+        ]),
+        2,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("o200k_base") && err.contains("cl100k_base"),
+        "{err}"
+    );
+    run_expect(
+        t.cmd().args([
+            "merge",
+            "--work-dir",
+            "w0",
+            "w1",
+            "--output",
+            "off",
+            "--tokens",
+            "off",
+        ]),
+        0,
+    );
 }
 
 #[test]

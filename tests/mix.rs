@@ -292,3 +292,129 @@ print(json.dumps({"rows": ds.num_rows, "columns": ds.column_names, "components":
         serde_json::json!(["docs", "python", "rust"])
     );
 }
+
+/// The markers a mix in progress has written in `DIR/.mix-work` (the
+/// spill's and one per finished shard).
+fn mix_markers(out: &Path) -> usize {
+    std::fs::read_dir(out.join(".mix-work")).map_or(0, |d| {
+        d.filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".done"))
+        })
+        .count()
+    })
+}
+
+/// Every file of a finished mix, by name.
+fn mix_files(out: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().to_string(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// `mix` killed with SIGKILL while it samples, spills and writes shards,
+/// then run again: the same bytes as a run never interrupted, and a killed
+/// run never leaves a partial shard under its final name.
+#[test]
+fn killed_mix_resumes_to_the_same_bytes() {
+    let t = TestDir::new();
+    jsonl_source(&t.join("in/python.jsonl"), "python", 3000);
+    jsonl_source(&t.join("in/rust.jsonl"), "rust", 2000);
+    parquet_source(&t.join("in/docs.parquet"), 1000);
+    // About 40 shards, so kills land between shards as well as inside one.
+    std::fs::write(
+        t.join("plan.toml"),
+        plan(100_000, "parquet", 1.0).replace("shard_tokens = 20_000", "shard_tokens = 2_500"),
+    )
+    .unwrap();
+    mix(&t, "clean", 0);
+    let want = mix_files(&t.join("clean"));
+    let shards = report(&t.join("clean"))["shards"].as_array().unwrap().len();
+    assert!(shards >= 30, "{shards} shards");
+
+    let mix_cmd = |out: &str| {
+        let mut c = t.cmd();
+        c.args([
+            "--quiet",
+            "--threads",
+            "2",
+            "mix",
+            "--plan",
+            "plan.toml",
+            "--output",
+            out,
+        ]);
+        c
+    };
+    // Kill after 0 markers (scan or spill), the spill's, and some shard
+    // markers.
+    let points = [0usize, 1, 5, shards / 2];
+    let mut landed = Vec::new();
+    for (i, k) in points.iter().enumerate() {
+        let out = format!("k{i}");
+        let mut child = mix_cmd(&out)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let dir = t.join(&out);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        // With 0, wait until the work directory exists: the run is past
+        // parsing the plan and inside the scan or the spill.
+        while std::time::Instant::now() < deadline
+            && (if *k == 0 {
+                !dir.join(".mix-work").exists()
+            } else {
+                mix_markers(&dir) < *k
+            })
+        {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        child.kill().unwrap();
+        let status = child.wait().unwrap();
+        let seen = mix_markers(&dir);
+        landed.push((seen, status.success()));
+        // Whatever the kill left under a final name is complete.
+        if dir.exists() {
+            for (name, bytes) in mix_files(&dir) {
+                if name.starts_with("train-") {
+                    assert_eq!(
+                        Some(&bytes),
+                        want.get(&name),
+                        "{name} after a kill at {seen} markers"
+                    );
+                }
+            }
+        }
+        run_expect(&mut mix_cmd(&out), 0);
+        let got = mix_files(&dir);
+        assert_eq!(
+            got.keys().collect::<Vec<_>>(),
+            want.keys().collect::<Vec<_>>(),
+            "killed after {seen} markers (aimed at {k})"
+        );
+        for (name, bytes) in &want {
+            assert!(
+                got[name] == *bytes,
+                "{name} differs after a kill at {seen} markers (aimed at {k})"
+            );
+        }
+        assert!(!dir.join(".mix-work").exists());
+    }
+    // The kills landed before the spill was done and between shards.
+    assert!(landed.iter().any(|&(m, ok)| m == 0 && !ok), "{landed:?}");
+    assert!(
+        landed.iter().any(|&(m, ok)| m > 1 && m <= shards && !ok),
+        "{landed:?}"
+    );
+}

@@ -415,5 +415,146 @@ fn curate_reports_tokens_of_its_global_stages() {
     );
     assert_eq!(near["tokens_in"], exact["tokens_out"]);
     assert_eq!(near["tokens_out"].as_u64(), Some(kept), "{near}");
-    assert!(find_stage(&stats, "read").get("tokens_in").is_none());
+    // Phase 1 hands on exactly what the global steps count.
+    assert_eq!(
+        find_stage(&stats, "quality")["tokens_out"],
+        exact["tokens_in"]
+    );
+}
+
+/// `curate` counts tokens in and out of phase 1's stages too (read, metadata
+/// filters, content filters), per drop reason, exactly; the counts do not
+/// depend on the thread count or on how the inputs are split into shards.
+#[test]
+fn curate_reports_tokens_of_its_phase_one_stages() {
+    use tritter_gpu::sources::writer::{write_shard, SourceFile, WriteOptions};
+    use tritter_gpu::sources::SchemaKind;
+    let tok = tritter_gpu::tokens::TokenizerSpec::Cl100kBase
+        .load()
+        .unwrap();
+    let body = |i: usize| {
+        let mut s = format!("\"\"\"Module {i}.\"\"\"\nimport sys\n\n");
+        for f in 0..(3 + i % 4) {
+            s += &format!("def run_{i}_{f}(args):\n    return sys.argv[{f}] + 'x{i}'\n\n");
+        }
+        s
+    };
+    let file = |i: usize, text: &str, license: &str| {
+        let mut f = SourceFile::new(&format!("pkg/m{i}.py"), &format!("o/r{i}"), "Python", text);
+        f.licenses = vec![license.into()];
+        f.stars = Some(100 + i as u64);
+        f
+    };
+    let good: Vec<String> = (0..12).map(body).collect();
+    let gpl = body(100);
+    let short = "x = 1\n".to_string();
+    let digits = "0123456789 0123456789\n".repeat(30);
+    let mut files: Vec<SourceFile> = good
+        .iter()
+        .enumerate()
+        .map(|(i, t)| file(i, t, "mit"))
+        .collect();
+    files.push(file(100, &gpl, "gpl-3.0"));
+    files.push(file(101, &short, "mit"));
+    files.push(file(102, &digits, "mit"));
+    let count = |t: &str| tok.count(t).unwrap();
+    let stages_of = |dir: &TestDir, extra: &[&str]| -> serde_json::Value {
+        let mut cmd = dir.cmd();
+        cmd.args([
+            "curate",
+            "--backend",
+            "cpu",
+            "--source",
+            "in",
+            "--output",
+            "out",
+            "--decontaminate",
+            "off",
+            "--near-dedup",
+            "off",
+            "--report-html",
+            "off",
+        ]);
+        cmd.args(extra);
+        run_expect(&mut cmd, 0);
+        let stats: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("out/python_curated.stats.json")).unwrap(),
+        )
+        .unwrap();
+        let mut out = serde_json::Map::new();
+        for s in ["read", "metadata", "basic", "quality", "exact_dedup"] {
+            out.insert(s.into(), find_stage(&stats, s));
+        }
+        serde_json::Value::Object(out)
+    };
+
+    // One shard, many threads.
+    let one = TestDir::new();
+    std::fs::create_dir_all(one.join("in")).unwrap();
+    write_shard(
+        &one.join("in/a.parquet"),
+        SchemaKind::StackV1,
+        &files,
+        WriteOptions::default(),
+    )
+    .unwrap();
+    let a = stages_of(&one, &["--threads", "4"]);
+    let all: u64 = files
+        .iter()
+        .map(|f| count(std::str::from_utf8(&f.content).unwrap()))
+        .sum();
+    let tok_of = |s: &str, k: &str| a[s][k].as_u64().unwrap_or_else(|| panic!("{s}.{k}: {a}"));
+    assert_eq!(tok_of("read", "tokens_in"), all, "{a}");
+    assert_eq!(tok_of("read", "tokens_out"), all);
+    assert_eq!(tok_of("metadata", "tokens_in"), all);
+    assert_eq!(tok_of("metadata", "tokens_out"), all - count(&gpl), "{a}");
+    let dropped_tokens = |s: &str| -> u64 {
+        a[s]["dropped"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|d| d["tokens"].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(dropped_tokens("metadata"), count(&gpl), "{a}");
+    assert_eq!(
+        tok_of("basic", "tokens_in"),
+        tok_of("metadata", "tokens_out")
+    );
+    assert_eq!(dropped_tokens("basic"), count(&short), "{a}");
+    assert_eq!(dropped_tokens("quality"), count(&digits), "{a}");
+    let kept: u64 = good.iter().map(|t| count(t)).sum();
+    assert_eq!(tok_of("quality", "tokens_out"), kept);
+    assert_eq!(tok_of("exact_dedup", "tokens_in"), kept);
+
+    // The same files in three shards, one thread: the same counts.
+    let split = TestDir::new();
+    std::fs::create_dir_all(split.join("in")).unwrap();
+    for (k, chunk) in files.chunks(6).enumerate() {
+        write_shard(
+            &split.join(&format!("in/{k}.parquet")),
+            SchemaKind::StackV1,
+            chunk,
+            WriteOptions::default(),
+        )
+        .unwrap();
+    }
+    let b = stages_of(&split, &["--threads", "1"]);
+    assert_eq!(a, b);
+
+    // An estimate is made once over the sums of all shards and output
+    // tasks: the same numbers for one shard as for three, and for one output
+    // file as for two.
+    let est = [
+        "--fresh",
+        "--tokens",
+        "estimate",
+        "--token-sample-rate",
+        "0.5",
+    ];
+    let ea = stages_of(&one, &est);
+    let eb = stages_of(&split, &[&est[..], &["--output-shards", "2"]].concat());
+    assert_eq!(ea, eb);
+    let read = ea["read"]["tokens_in"].as_u64().unwrap();
+    assert!(read > all / 2 && read < all * 2, "{read} vs exact {all}");
 }

@@ -251,6 +251,13 @@ pub struct GlobalStepFlags {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=99999), help_heading = "Global steps")]
     pub output_shards: Option<u32>,
 
+    /// Format of the curated files: jsonl (the plan's exact schema, the default) or parquet (zstd, the same six columns).
+    ///
+    /// Parquet suits sources too big for one JSONL file; the files end in
+    /// `.parquet` and load with `datasets.load_dataset("parquet", ...)`.
+    #[arg(long, value_enum, default_value_t = crate::output::curated_writer::CuratedFormat::Jsonl, help_heading = "Global steps")]
+    pub format: crate::output::curated_writer::CuratedFormat,
+
     /// Store the run's configuration in the work directory and print its plan (steps and task counts) as JSON; run nothing.
     ///
     /// Each task then runs with `tritter-gpu run-step --work-dir DIR --step
@@ -422,6 +429,8 @@ pub struct MergeArgs {
     pub dry_run: bool,
     #[command(flatten)]
     pub report_html: ReportHtmlFlag,
+    #[command(flatten)]
+    pub tokens: super::tokens_flags::MergeTokensFlags,
 }
 
 #[cfg(test)]
@@ -591,6 +600,29 @@ mod tests {
         // merge takes the slices' near-dedup settings, not its own.
         assert!(parse(&["merge", "--work-dir", "w", "--jaccard", "0.8"]).is_err());
         assert!(parse(&["merge", "--work-dir", "w", "--clusters", "c.jsonl"]).is_ok());
+        let Command::Merge(m) = parse(&[
+            "merge",
+            "--work-dir",
+            "w",
+            "--tokenizer",
+            "o200k_base",
+            "--tokens",
+            "estimate",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("not merge")
+        };
+        assert_eq!(
+            m.tokens.tokenizer,
+            Some(crate::tokens::TokenizerSpec::O200kBase)
+        );
+        assert_eq!(m.tokens.tokens, Some(crate::tokens::TokensMode::Estimate));
+        let Command::Merge(m) = parse(&["merge", "--work-dir", "w"]).unwrap().command else {
+            panic!("not merge")
+        };
+        assert_eq!(m.tokens.tokenizer, None);
     }
 
     #[test]

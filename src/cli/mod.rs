@@ -152,6 +152,7 @@ fn curate(args: CurateArgs, global: &flags::GlobalFlags) -> Result<i32> {
         backend: global.backend,
         partitions: args.steps.partitions,
         output_shards: args.steps.output_shards,
+        format: args.steps.format,
         plan_only: args.steps.plan_only,
         report_html: args.report_html.report_html.clone(),
         repos: args.repos.to_config(),
@@ -221,8 +222,10 @@ fn merge(args: MergeArgs, global: &flags::GlobalFlags) -> Result<i32> {
         quiet: global.quiet,
         partitions: args.steps.partitions,
         output_shards: args.steps.output_shards,
+        format: args.steps.format,
         plan_only: args.steps.plan_only,
         report_html: args.report_html.report_html,
+        tokens: args.tokens.to_override(),
     })
 }
 

@@ -40,6 +40,33 @@ impl TokensFlags {
     }
 }
 
+/// `merge`'s token flags: unset, each takes the slices' setting (see
+/// [`crate::tokens::inherit`]).
+#[derive(Args, Debug, Clone, Default)]
+pub struct MergeTokensFlags {
+    /// Tokenizer of the global steps' counts (default: the slices'); must match the slices' when they counted tokens.
+    ///
+    /// `cl100k_base`, `o200k_base` or a path to a Hugging Face tokenizer.json.
+    #[arg(long, value_name = "NAME|PATH", value_parser = TokenizerSpec::parse, help_heading = "Tokens")]
+    pub tokenizer: Option<TokenizerSpec>,
+    /// Token counting: `exact`, `estimate` or `off` (default: the slices').
+    #[arg(long, value_enum, help_heading = "Tokens")]
+    pub tokens: Option<TokensMode>,
+    /// Fraction of texts tokenised by `--tokens estimate`, in (0, 1] (default: the slices').
+    #[arg(long, value_name = "RATE", help_heading = "Tokens")]
+    pub token_sample_rate: Option<f64>,
+}
+
+impl MergeTokensFlags {
+    pub fn to_override(&self) -> crate::tokens::inherit::TokensOverride {
+        crate::tokens::inherit::TokensOverride {
+            tokenizer: self.tokenizer.clone(),
+            mode: self.tokens,
+            sample_rate: self.token_sample_rate,
+        }
+    }
+}
+
 /// `tritter-gpu tokens`.
 #[derive(Args, Debug)]
 pub struct TokensArgs {

@@ -195,6 +195,8 @@ pub fn run_mix(cfg: &MixConfig) -> Result<i32> {
         .map(|i| format!("train-{i:05}-of-{n_shards:05}.{}", plan.format.extension()))
         .collect();
 
+    sweep_output(&cfg.output, &names, cfg.quiet)?;
+
     // Spill, unless a killed run already finished it.
     let work = cfg.output.join(WORK);
     let marker = |name: &str| work.join(format!("{name}.{fp}.done"));
@@ -250,6 +252,47 @@ pub fn run_mix(cfg: &MixConfig) -> Result<i32> {
     std::fs::remove_dir_all(&work).with_context(|| format!("cannot remove {}", work.display()))?;
     print!("{}", report.table());
     Ok(0)
+}
+
+/// Removes from the output directory what is not part of this mix: the
+/// temporary file of a shard a killed run was writing (`.train-*.tmp`, never
+/// renamed into place), and shards of an earlier mix with another shard
+/// count, which `load_dataset(data_dir=...)` would otherwise read along.
+/// Only names this command writes are touched.
+fn sweep_output(dir: &Path, names: &[String], quiet: bool) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(()); // not created yet
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        let temp = name.starts_with(".train-") && name.ends_with(".tmp");
+        let stale = is_shard_name(&name) && !names.contains(&name);
+        if temp || stale {
+            std::fs::remove_file(e.path())
+                .with_context(|| format!("cannot remove {}", e.path().display()))?;
+            if stale && !quiet {
+                eprintln!(
+                    "tritter-gpu: removed {} (a shard of an earlier mix with other shards)",
+                    e.path().display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether `name` is `train-NNNNN-of-MMMMM.` followed by a mix format's
+/// extension.
+fn is_shard_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix("train-") else {
+        return false;
+    };
+    let b = rest.as_bytes();
+    b.len() > 15
+        && b[..5].iter().all(u8::is_ascii_digit)
+        && &rest[5..9] == "-of-"
+        && b[9..14].iter().all(u8::is_ascii_digit)
+        && matches!(&rest[14..], ".parquet" | ".jsonl" | ".jsonl.zst")
 }
 
 /// Pass 2: every picked document occurrence, appended as
@@ -359,5 +402,51 @@ fn write_shard(plan: &MixPlan, spill: &Path, target: &Path) -> Result<()> {
                 .with_context(|| format!("cannot write {}", target.display()))?
                 .commit()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_names_are_recognised_exactly() {
+        assert!(is_shard_name("train-00000-of-00003.parquet"));
+        assert!(is_shard_name("train-00002-of-00003.jsonl.zst"));
+        assert!(!is_shard_name("train-00000-of-00003.parquet.bak"));
+        assert!(!is_shard_name("train-0000-of-00003.jsonl"));
+        assert!(!is_shard_name("mix_report.json"));
+    }
+
+    #[test]
+    fn the_sweep_removes_temporaries_and_stale_shards_only() {
+        let d = tempfile::tempdir().unwrap();
+        for n in [
+            "train-00000-of-00002.jsonl",
+            "train-00001-of-00002.jsonl",
+            "train-00000-of-00005.jsonl",
+            ".train-00001-of-00002.jsonl.x1.tmp",
+            "notes.txt",
+        ] {
+            std::fs::write(d.path().join(n), b"x").unwrap();
+        }
+        let names = vec![
+            "train-00000-of-00002.jsonl".to_string(),
+            "train-00001-of-00002.jsonl".to_string(),
+        ];
+        sweep_output(d.path(), &names, true).unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                "notes.txt",
+                "train-00000-of-00002.jsonl",
+                "train-00001-of-00002.jsonl"
+            ]
+        );
     }
 }

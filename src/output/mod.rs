@@ -1,6 +1,7 @@
-//! Writers: curated JSONL, rejects, stats; all written atomically.
+//! Writers: curated JSONL or Parquet, rejects, stats; all written atomically.
 
 pub mod atomic;
+pub mod curated_writer;
 pub mod parquet;
 pub mod run_report;
 pub mod tool_jsonl;

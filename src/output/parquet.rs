@@ -1,7 +1,12 @@
 //! Training rows written as Parquet (zstd): `text`, then an optional
 //! `component` (the mix's), then the metadata columns `language`, `license`,
-//! `stars`, `path`, `repo`. Metadata is nullable, because a mix reads
-//! user-supplied files that need only a `text` field.
+//! `stars`, `path`, `repo`. Two layouts:
+//!
+//! - the mix's ([`ParquetRowWriter::create`]): metadata nullable, because a
+//!   mix reads user-supplied files that need only a `text` field;
+//! - curate's ([`ParquetRowWriter::create_curated`], `curate --format
+//!   parquet`): exactly the six columns of the curated JSONL, none nullable,
+//!   `stars` as `int64` (what `datasets` infers for the JSONL's integers).
 //!
 //! Rows are buffered into row groups of [`ROW_GROUP_ROWS`] and the file is
 //! written atomically: a reader (or a rerun after a kill) sees a complete
@@ -46,6 +51,9 @@ pub struct ParquetRowWriter {
     path: PathBuf,
     schema: Arc<Schema>,
     with_component: bool,
+    /// Curate's layout: every metadata column present (missing values are
+    /// an error of the caller).
+    required: bool,
     rows: Vec<TrainingRow>,
     writer: ArrowWriter<AtomicFile>,
 }
@@ -53,16 +61,27 @@ pub struct ParquetRowWriter {
 impl ParquetRowWriter {
     /// Starts `path`; `with_component` adds the `component` column.
     pub fn create(path: &Path, with_component: bool) -> Result<ParquetRowWriter> {
+        Self::start(path, with_component, false)
+    }
+
+    /// Starts `path` with curate's six columns `text`, `language`,
+    /// `license`, `stars`, `path`, `repo`, none nullable.
+    pub fn create_curated(path: &Path) -> Result<ParquetRowWriter> {
+        Self::start(path, false, true)
+    }
+
+    fn start(path: &Path, with_component: bool, required: bool) -> Result<ParquetRowWriter> {
+        let nullable = !required;
         let mut fields = vec![Field::new("text", DataType::Utf8, false)];
         if with_component {
             fields.push(Field::new("component", DataType::Utf8, false));
         }
         fields.extend([
-            Field::new("language", DataType::Utf8, true),
-            Field::new("license", DataType::Utf8, true),
-            Field::new("stars", DataType::Int64, true),
-            Field::new("path", DataType::Utf8, true),
-            Field::new("repo", DataType::Utf8, true),
+            Field::new("language", DataType::Utf8, nullable),
+            Field::new("license", DataType::Utf8, nullable),
+            Field::new("stars", DataType::Int64, nullable),
+            Field::new("path", DataType::Utf8, nullable),
+            Field::new("repo", DataType::Utf8, nullable),
         ]);
         let schema = Arc::new(Schema::new(fields));
         let props = WriterProperties::builder()
@@ -76,12 +95,26 @@ impl ParquetRowWriter {
             path: path.to_path_buf(),
             schema,
             with_component,
+            required,
             rows: Vec::new(),
             writer,
         })
     }
 
     pub fn write(&mut self, row: TrainingRow) -> Result<()> {
+        if self.required {
+            anyhow::ensure!(
+                row.language.is_some()
+                    && row.license.is_some()
+                    && row.stars.is_some()
+                    && row.path.is_some()
+                    && row.repo.is_some(),
+                "{}: the curated row of {:?} in {:?} lacks a metadata column",
+                self.path.display(),
+                row.path,
+                row.repo
+            );
+        }
         self.rows.push(row);
         if self.rows.len() >= ROW_GROUP_ROWS {
             self.flush_rows()?;
@@ -112,6 +145,26 @@ impl ParquetRowWriter {
         self.writer
             .write(&batch)
             .with_context(|| format!("cannot write {}", self.path.display()))
+    }
+
+    /// Writes one curated record (curate's layout).
+    pub fn write_curated(&mut self, r: crate::record::OutputRecord) -> Result<()> {
+        let stars = i64::try_from(r.stars).with_context(|| {
+            format!(
+                "{}: stars {} do not fit int64",
+                self.path.display(),
+                r.stars
+            )
+        })?;
+        self.write(TrainingRow {
+            text: r.text,
+            component: None,
+            language: Some(r.language),
+            license: Some(r.license),
+            stars: Some(stars),
+            path: Some(r.path),
+            repo: Some(r.repo),
+        })
     }
 
     /// Writes the footer and puts the file in place.

@@ -83,6 +83,8 @@ pub struct CurateConfig {
     pub partitions: u32,
     /// `--output-shards N`.
     pub output_shards: Option<u32>,
+    /// `--format`: the curated files' format.
+    pub format: crate::output::curated_writer::CuratedFormat,
     /// Write the plan and the stored configuration, run nothing.
     pub plan_only: bool,
     /// Where the run's HTML page goes (`--report-html`).
@@ -150,6 +152,8 @@ struct ShardStages {
     decontam: Option<Decontaminator>,
     /// The shards whose texts are redacted.
     redact: crate::redact::RedactScope,
+    /// Token counting of the per-record stages; `None` with `--tokens off`.
+    tokens: Option<crate::tokens::TokenCounter>,
 }
 
 impl ShardStages {
@@ -177,6 +181,7 @@ impl ShardStages {
             },
             decontam: self.decontam.as_ref(),
             redact: &self.redact,
+            tokens: self.tokens.as_ref(),
         }
     }
 }
@@ -271,6 +276,7 @@ fn plan_phase1(cfg: &CurateConfig) -> Result<Phase1> {
         backend_description: None,
         repos: cfg.repos.clone(),
         redact: cfg.redact,
+        tokens: cfg.tokens.clone(),
     };
     let work_root = (!cfg.dry_run).then(|| cfg.work_root());
     let phase1 = open_phase1(scfg, decontam, work_root, cfg.fresh, cfg.quiet)?;
@@ -331,6 +337,10 @@ fn open_phase1(
                 Vec::new()
             },
         },
+        tokens: match &scfg.tokens {
+            Some(t) => t.counter()?,
+            None => None,
+        },
     };
     let mut skipped = false;
     let mut description = None;
@@ -381,6 +391,7 @@ fn open_phase1(
     }
     let fingerprint = RunFingerprint {
         redact: scfg.redact,
+        tokens: scfg.tokens.clone(),
         format_version: work_dir::FORMAT_VERSION,
         filters: scfg.filters.clone(),
         max_samples: scfg.max_samples,
@@ -485,6 +496,7 @@ fn global_config(cfg: &CurateConfig, language: &str, phase1: &Phase1) -> Result<
         decontam_skipped: phase1.decontam_skipped,
         partitions: cfg.partitions,
         output_shards: cfg.output_shards,
+        format: cfg.format,
         backend: cfg.backend,
         report_html: cfg.report_html.clone(),
         tokens: cfg.tokens.clone(),
@@ -632,9 +644,12 @@ fn with_hub_benchmarks(
 
 fn merged_stats<'a>(done: impl Iterator<Item = &'a ShardDone>) -> Stats {
     let mut stats = Stats::default();
+    let mut estimates = Vec::new();
     for d in done {
         stats.merge(&d.stats);
+        estimates.extend(d.token_tallies.as_ref());
     }
+    crate::tokens::stage::add_estimates(estimates, &mut stats);
     stats
 }
 
@@ -687,8 +702,11 @@ pub struct MergeConfig {
     pub quiet: bool,
     pub partitions: u32,
     pub output_shards: Option<u32>,
+    pub format: crate::output::curated_writer::CuratedFormat,
     pub plan_only: bool,
     pub report_html: crate::report::PageTarget,
+    /// `--tokenizer`, `--tokens`, `--token-sample-rate` as given.
+    pub tokens: crate::tokens::inherit::TokensOverride,
 }
 
 pub fn run_merge(m: &MergeConfig) -> Result<i32> {
@@ -747,11 +765,12 @@ pub fn run_merge(m: &MergeConfig) -> Result<i32> {
         decontam_skipped: scfg.decontam_skipped,
         partitions: m.partitions,
         output_shards: m.output_shards,
+        format: m.format,
         backend: scfg.backend,
         report_html: m.report_html.clone(),
-        // `merge` has no --tokens flags yet: it counts as curate does by
-        // default (exact, cl100k_base), so a merged run's stats equal one run's.
-        tokens: Some(crate::tokens::count::TokensConfig::default()),
+        // As the slices counted phase 1, so a merged run's stats equal one
+        // run's (a contradicting flag is an error).
+        tokens: m.tokens.resolve(scfg.tokens.as_ref())?,
     };
     if m.plan_only {
         steps::prepare(first, &global)?;

@@ -8,9 +8,18 @@
 //! the backend) and decontamination verdicts ([`super::decontam_hits`]). The
 //! shard is committed in the work dir when all of them are written.
 //!
-//! Stages that work on the kept records of a batch (a redaction or a token
-//! count) belong in [`KeptBatch::process`], where every kept text of the batch
-//! is at hand in part order.
+//! Stages that work on the kept records of a batch belong in
+//! [`KeptBatch::process`], where every kept text of the batch is at hand in
+//! part order.
+//!
+//! Tokens (`--tokens`): each record's text is tokenised in the same parallel
+//! map that runs its content filters, where the text is at hand, so the
+//! count costs CPU spread over all cores and no second pass; the sequential
+//! loop only adds the tallies, in row order, to the stages the record reached
+//! (a sum of integers: the same for any thread count, and per shard, so the
+//! same for any split of the shards into slices). A source without inline
+//! content (The Stack v2) has no text before the content stage, so its
+//! tokens are counted from the content filters on (`basic`, `quality`).
 //!
 //! A reader thread decodes the next batch while rayon runs the fetch and the
 //! content filters of the current one over all cores; results are collected
@@ -51,6 +60,8 @@ pub struct ShardContext<'a> {
     /// Which shards get their texts redacted (before MD5, keys and
     /// decontamination, so every later stage sees the redacted text).
     pub redact: &'a crate::redact::RedactScope,
+    /// Token counting of the per-record stages; `None` with `--tokens off`.
+    pub tokens: Option<&'a crate::tokens::TokenCounter>,
 }
 
 /// The per-file work on the records a batch kept, and its sidecars.
@@ -171,6 +182,7 @@ pub fn process_shard(
         None
     };
     let mut stopped_at_row = None;
+    let mut tokens = ctx.tokens.map(|_| ShardTokens::new(needs_content));
 
     // The reader runs one batch ahead on its own thread.
     let (tx, rx) =
@@ -236,7 +248,10 @@ pub fn process_shard(
             let mut batch_bytes = 0;
             let batch_files = verdicts.len() as u64;
             let mut kept: Vec<(PartRecord, [u8; 16])> = Vec::new();
-            for (row, repo, path, v) in verdicts {
+            for (row, repo, path, v, tally) in verdicts {
+                if let (Some(t), Some(tally)) = (tokens.as_mut(), tally.as_ref()) {
+                    t.add(&v, tally)?;
+                }
                 match v {
                     Verdict::Keep(rec, md5) => {
                         batch_bytes += rec.text.len() as u64;
@@ -313,6 +328,10 @@ pub fn process_shard(
             stats.note(&crate::redact::note_name(&kind), n);
         }
     }
+    let token_tallies = match (tokens, ctx.tokens) {
+        (Some(t), Some(counter)) => t.tallies.settle(counter.mode(), &mut stats),
+        _ => None,
+    };
     let done = ShardDone {
         ordinal: input.ordinal,
         input: display,
@@ -320,6 +339,7 @@ pub fn process_shard(
         kept,
         stopped_at_row,
         stats,
+        token_tallies,
     };
     // Every file above was renamed into place unsynced: one filesystem sync
     // makes them durable before the marker commits the shard.
@@ -357,15 +377,58 @@ fn write_reject(
     Ok(())
 }
 
+/// The token tallies of phase 1's stages for one shard.
+struct ShardTokens {
+    tallies: crate::tokens::stage::StageTallies,
+}
+
+impl ShardTokens {
+    fn new(needs_content: bool) -> ShardTokens {
+        // Without inline content a record has no text before the content
+        // stage: its tokens are known from the content filters on.
+        let stages = if needs_content {
+            vec!["basic", "quality"]
+        } else {
+            vec!["read", "metadata", "basic", "quality"]
+        };
+        ShardTokens {
+            tallies: crate::tokens::stage::StageTallies::new(stages),
+        }
+    }
+
+    /// Adds a record's tally to the stages its verdict says it reached.
+    fn add(&mut self, v: &Verdict, t: &crate::tokens::count::TokenTally) -> Result<()> {
+        match v {
+            Verdict::Keep(..) => self.tallies.kept(t),
+            Verdict::Drop { stage, reason, .. } => {
+                let i = self.tallies.index(stage)?;
+                self.tallies.dropped_at(i, reason, t);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A record's verdict, with its repository, path and row, and its token
+/// tally where tokens are counted and its text was known.
+type RecordOutcome = (
+    u64,
+    String,
+    String,
+    Verdict,
+    Option<crate::tokens::count::TokenTally>,
+);
+
 /// Metadata filters, content fetch, content filters and MD5 for one batch,
 /// in parallel, results in row order. Every record gets exactly one verdict
-/// and every stage it reaches is counted by the caller.
+/// and every stage it reaches is counted by the caller. Where tokens are
+/// counted, each text is tokenised here, in the parallel map.
 fn run_records(
     records: Vec<Record>,
     ctx: &ShardContext<'_>,
     needs_content: bool,
     redact: Option<&std::sync::Mutex<crate::redact::Counts>>,
-) -> Result<Vec<(u64, String, String, Verdict)>> {
+) -> Result<Vec<RecordOutcome>> {
     let filters = ctx.filters;
     // Cheap metadata filters first, so that nothing is fetched for records
     // that would be dropped anyway.
@@ -448,11 +511,21 @@ fn run_records(
         }
     }
 
-    Ok(staged
+    let tokens = ctx.tokens;
+    staged
         .into_par_iter()
         .map(|(mut r, v)| {
+            let mut tally = None;
             let verdict = match v {
-                Some(v) => v,
+                // Dropped before the content filters: a text is counted
+                // when the source had it inline (see the module doc).
+                Some(v) => {
+                    if let (Some(c), false, Some(text)) = (tokens, needs_content, r.text.as_deref())
+                    {
+                        tally = Some(c.tally_one(text)?);
+                    }
+                    v
+                }
                 None => {
                     let mut text = r.text.take().unwrap_or_default();
                     if let Some(tally) = redact {
@@ -464,6 +537,9 @@ fn run_records(
                                 &counts,
                             );
                         }
+                    }
+                    if let Some(c) = tokens {
+                        tally = Some(c.tally_one(&text)?);
                     }
                     match filters.check_content(&r, &text) {
                         Ok(()) => {
@@ -480,7 +556,7 @@ fn run_records(
                     }
                 }
             };
-            (r.id.row, r.repo, r.path, verdict)
+            Ok((r.id.row, r.repo, r.path, verdict, tally))
         })
-        .collect())
+        .collect()
 }

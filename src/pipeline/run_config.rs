@@ -60,6 +60,10 @@ pub struct ShardsConfig {
     /// `--redact`.
     #[serde(default)]
     pub redact: crate::redact::RedactMode,
+    /// Token counting of the per-record stages (`--tokenizer`, `--tokens`);
+    /// `None` with `--tokens off`.
+    #[serde(default)]
+    pub tokens: Option<crate::tokens::count::TokensConfig>,
 }
 
 /// Decontamination in the global steps.
@@ -95,6 +99,9 @@ pub struct GlobalConfig {
     pub partitions: u32,
     /// Output files (`None`: the single `{language}_curated.jsonl`).
     pub output_shards: Option<u32>,
+    /// `--format`: JSONL (the default) or Parquet.
+    #[serde(default)]
+    pub format: crate::output::curated_writer::CuratedFormat,
     pub backend: BackendKind,
     /// Where the run's HTML page goes (`--report-html`).
     #[serde(default)]

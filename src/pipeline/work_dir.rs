@@ -51,6 +51,9 @@ pub struct RunFingerprint {
     /// `--redact`: which texts are redacted before they are hashed.
     #[serde(default)]
     pub redact: crate::redact::RedactMode,
+    /// `--tokenizer`, `--tokens`: the shards' stats hold their token counts.
+    #[serde(default)]
+    pub tokens: Option<crate::tokens::count::TokensConfig>,
 }
 
 /// The near-dedup settings that change signatures or band hashes.
@@ -86,6 +89,10 @@ pub struct ShardDone {
     /// Set when `--max-samples` stopped reading this shard early.
     pub stopped_at_row: Option<u64>,
     pub stats: Stats,
+    /// Under `--tokens estimate`: the token sums of the shard's stages, to
+    /// be merged with the other shards' and estimated once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_tallies: Option<crate::tokens::stage::StageTallies>,
 }
 
 impl RunFingerprint {
@@ -115,6 +122,9 @@ impl RunFingerprint {
         }
         if self.redact != other.redact {
             d.push("--redact");
+        }
+        if self.tokens != other.tokens {
+            d.push("--tokenizer/--tokens");
         }
         if d.is_empty() {
             "none".to_string()

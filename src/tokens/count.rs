@@ -158,8 +158,10 @@ impl TokenCounter {
     }
 }
 
-/// Running sums of a set of texts; merged by addition.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Running sums of a set of texts; merged by addition. Stored with a shard
+/// (or an output task) when the count is an estimate, so the estimate is
+/// made once over the merged sums, whatever the split.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenTally {
     pub files: u64,
     pub bytes: u64,

@@ -8,6 +8,7 @@
 //!   deterministic sampled estimate (`--tokens estimate`) with its 95 %
 //!   confidence interval.
 //! - [`stage`]: tokens in and out of a stage, added to the stats.
+//! - [`inherit`]: `merge` counts as the slices did, unless told otherwise.
 //!
 //! Texts are tokenised as ordinary text: a special-token string such as
 //! `<|endoftext|>` inside a source file counts as the tokens of its
@@ -15,6 +16,7 @@
 //! Python `tiktoken`'s `encode_ordinary` returns).
 
 pub mod count;
+pub mod inherit;
 pub mod stage;
 pub mod tokenizer;
 

@@ -8,7 +8,8 @@
 //! consecutive ranges of (almost) equal counts, one task and one file
 //! `{language}_curated-0000I-of-0000N.jsonl` each; without it one task
 //! writes `{language}_curated.jsonl`. Concatenating the shards gives the
-//! single file's bytes.
+//! single file's bytes. With `--format parquet` the files end in `.parquet`
+//! (see [`crate::output::curated_writer`]).
 //!
 //! A task owns the record numbers from its first survivor to the next task's
 //! first survivor (the last task: to the end), so every dropped record is
@@ -24,11 +25,10 @@ use super::super::process_shard::RejectLine;
 use super::clusters::{read_stars, removals, Removal};
 use super::components::read_components;
 use super::{GlobalContext, OUTPUT};
-use crate::output::atomic::AtomicFile;
+use crate::output::curated_writer::CuratedWriter;
 use crate::stats::Stats;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -36,15 +36,20 @@ pub struct OutputSummary {
     pub stats: Stats,
     pub output_files: u64,
     pub output_bytes: u64,
+    /// Under `--tokens estimate`: the token sums of this task's stages, to
+    /// be merged with the other tasks' and estimated once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_tallies: Option<crate::tokens::stage::StageTallies>,
 }
 
 /// The output file of task `task` of `tasks` (`shards`: `--output-shards`).
 pub fn output_path(ctx: &GlobalContext, task: u32) -> PathBuf {
     let dir = ctx.cfg.resolve(&ctx.cfg.output_dir);
     let lang = &ctx.cfg.language;
+    let ext = ctx.cfg.format.extension();
     match ctx.cfg.output_shards {
-        None => dir.join(format!("{lang}_curated.jsonl")),
-        Some(n) => dir.join(format!("{lang}_curated-{task:05}-of-{n:05}.jsonl")),
+        None => dir.join(format!("{lang}_curated.{ext}")),
+        Some(n) => dir.join(format!("{lang}_curated-{task:05}-of-{n:05}.{ext}")),
     }
 }
 
@@ -152,7 +157,10 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
     let mut summary = OutputSummary::default();
     let stats = &mut summary.stats;
     let mut output = match ctx.cfg.dry_run {
-        false => Some(AtomicFile::create(&output_path(ctx, task))?),
+        false => Some(CuratedWriter::create(
+            &output_path(ctx, task),
+            ctx.cfg.format,
+        )?),
         true => None,
     };
     let record_rejects = ctx.cfg.rejects.is_some() && !ctx.cfg.dry_run;
@@ -287,8 +295,7 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
                 summary.output_files += 1;
                 summary.output_bytes += bytes;
                 if let Some(out) = output.as_mut() {
-                    serde_json::to_writer(&mut *out, &rec.to_output(&ctx.cfg.language))?;
-                    out.write_all(b"\n")?;
+                    out.write(rec.to_output(&ctx.cfg.language))?;
                 }
             }
             index += 1;
@@ -301,7 +308,7 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
         }
     }
     if let Some(t) = tokens {
-        t.finish(stats)?;
+        summary.token_tallies = t.finish(&mut summary.stats)?;
     }
     let mut log_bytes = Vec::new();
     for entry in &log {

@@ -74,6 +74,14 @@ pub fn run(ctx: &GlobalContext) -> Result<serde_json::Value> {
         fin.output_files += o.output_files;
         fin.output_bytes += o.output_bytes;
     }
+    // Estimated tokens: the sums of every shard and task, estimated once.
+    crate::tokens::stage::add_estimates(
+        view.parts
+            .iter()
+            .filter_map(|p| p.done.token_tallies.as_ref())
+            .chain(outputs.iter().filter_map(|o| o.token_tallies.as_ref())),
+        &mut stats,
+    );
     if cfg.near.is_some() {
         fin.near_dedup = near_report(ctx)?;
     }
@@ -125,10 +133,12 @@ pub fn run(ctx: &GlobalContext) -> Result<serde_json::Value> {
         ),
     };
     let (single, _) = crate::pipeline::output_paths(&cfg.output_dir, &cfg.language);
+    let ext = cfg.format.extension();
+    let single = single.with_extension(ext);
     let shown_path = match cfg.output_shards {
         None => single.clone(),
         Some(n) => cfg.output_dir.join(format!(
-            "{}_curated-{{00000..{:05}}}-of-{n:05}.jsonl",
+            "{}_curated-{{00000..{:05}}}-of-{n:05}.{ext}",
             cfg.language,
             n.saturating_sub(1)
         )),
