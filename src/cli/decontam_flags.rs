@@ -9,6 +9,7 @@ use crate::decontam::{
 };
 use crate::output::atomic::AtomicFile;
 use crate::output::tool_jsonl::{read_tool_jsonl, ToolLine};
+use crate::pipeline::messages::note_block;
 use crate::stats::Stats;
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -321,15 +322,15 @@ pub fn run_decontaminate(
     let run_start = Instant::now();
     let (backend, notes) = crate::backends::select(backend)?;
     for n in notes {
-        eprintln!("tritter-gpu: decontam: {n}");
+        crate::note!("tritter-gpu: decontam: {n}");
     }
-    eprintln!("tritter-gpu: decontam: backend {}", backend.describe());
+    crate::note!("tritter-gpu: decontam: backend {}", backend.describe());
     let build_clock = crate::usage::StepClock::start();
     let dec = Decontaminator::build(&cfg, backend)?;
     let build_step = build_clock.finish("build_index");
     let check_clock = crate::usage::StepClock::start();
     for line in dec.describe().lines() {
-        eprintln!("tritter-gpu: decontam: {line}");
+        crate::note!("tritter-gpu: decontam: {line}");
     }
     let started = Instant::now();
     let input = args.input.display().to_string();
@@ -416,13 +417,13 @@ pub fn run_decontaminate(
         args.stats.as_deref(),
         Some(&args.output),
     )? {
-        eprintln!("tritter-gpu: report page {}", page.display());
+        crate::note!("tritter-gpu: report page {}", page.display());
     }
     let secs = started.elapsed().as_secs_f64();
     let s = stats.get("decontam").cloned().unwrap_or_default();
-    eprint!("{}", stats.retention_table());
-    eprint!("{}", totals.table());
-    eprintln!(
+    note_block(&stats.retention_table());
+    note_block(&totals.table());
+    crate::note!(
         "tritter-gpu: decontam: {} files ({:.1} MB) checked in {secs:.2}s ({:.1} MB/s), {} {}",
         s.files_in,
         s.bytes_in as f64 / 1e6,

@@ -15,6 +15,7 @@ use crate::dedup::near::{
 };
 use crate::output::atomic::{write_atomic, AtomicFile};
 use crate::output::tool_jsonl::{open_maybe_compressed, read_tool_jsonl};
+use crate::pipeline::messages::note_block;
 use crate::rank::{repo_path_hash, Preference};
 use crate::record::RecordId;
 use crate::stats::Stats;
@@ -395,9 +396,9 @@ pub fn run_dedup(args: DedupArgs, backend: BackendKind) -> Result<i32> {
 
     let (backend, notes) = crate::backends::select(backend)?;
     for n in &notes {
-        eprintln!("tritter-gpu: {n}");
+        crate::note!("tritter-gpu: {n}");
     }
-    eprintln!("tritter-gpu: backend: {}", backend.describe());
+    crate::note!("tritter-gpu: backend: {}", backend.describe());
 
     let mut source = ToolJsonlSource::new(&args.input);
     let clock = crate::usage::StepClock::start();
@@ -527,21 +528,21 @@ pub fn run_dedup(args: DedupArgs, backend: BackendKind) -> Result<i32> {
         if let Some(page) =
             crate::report::write_page_or(target, &value, args.stats.as_deref(), output.as_deref())?
         {
-            eprintln!("tritter-gpu: report page {}", page.display());
+            crate::note!("tritter-gpu: report page {}", page.display());
         }
     }
 
-    eprint!("{}", outcome.report.summary());
+    note_block(&outcome.report.summary());
     for (name, d) in &outcome.timings {
-        eprintln!("  time {name:<22} {:>9.3} s", d.as_secs_f64());
+        crate::note!("  time {name:<22} {:>9.3} s", d.as_secs_f64());
     }
-    eprintln!("  time {:<22} {:>9.3} s", "write", write_time.as_secs_f64());
-    eprintln!(
+    crate::note!("  time {:<22} {:>9.3} s", "write", write_time.as_secs_f64());
+    crate::note!(
         "  time {:<22} {:>9.3} s",
         "total",
         start.elapsed().as_secs_f64()
     );
-    eprint!("{}", stats.retention_table());
+    note_block(&stats.retention_table());
     if !source.bad.is_empty() {
         eprintln!(
             "tritter-gpu: {}: {} lines are not valid records (first: line {}: {}); they are left out and listed in the stats",

@@ -20,8 +20,11 @@
 //! default 1024); the global steps' memory is per task and per partition
 //! (docs/global-phase.md has the arithmetic at The Stack v2 Python scale).
 
+pub mod cleanup;
 pub mod decontam_hits;
 pub mod inputs;
+pub mod interrupt;
+pub mod messages;
 pub mod part;
 pub mod process_shard;
 pub mod progress;
@@ -593,8 +596,8 @@ fn run_shards(p: &Phase1, slice: ShardSpec, quiet: bool) -> Result<ShardsOutcome
 fn finish_slice(p: &Phase1, cfg: &CurateConfig, outcome: &ShardsOutcome) -> i32 {
     let done = p.work.all_done().unwrap_or_default();
     let stats = merged_stats(done.iter().filter(|d| cfg.shard.owns(d.ordinal)));
-    eprint!("{}", stats.retention_table());
-    eprintln!(
+    messages::note_block(&stats.retention_table());
+    crate::note!(
         "tritter-gpu: slice {} finished phase 1 into {}. Gather every slice's work directory and run `tritter-gpu merge --work-dir DIR... --output {}` for the global dedup and the output.",
         cfg.shard,
         p.work.root.display(),
