@@ -16,6 +16,7 @@ use crate::dedup::near::{
 use crate::output::atomic::{write_atomic, AtomicFile};
 use crate::output::tool_jsonl::{open_maybe_compressed, read_tool_jsonl};
 use crate::pipeline::messages::note_block;
+use crate::pipeline::progress::{plain_input_size, StepBar};
 use crate::rank::{repo_path_hash, Preference};
 use crate::record::RecordId;
 use crate::stats::Stats;
@@ -252,6 +253,9 @@ pub struct ToolJsonlSource {
     pub text_bytes: Vec<u64>,
     pub bad: Vec<BadLine>,
     pub bad_bytes: Vec<u64>,
+    /// Ticks between the first pass and the end of the search (candidates,
+    /// verification, clusters: nothing we can count from here).
+    pub between: Option<StepBar>,
 }
 
 impl ToolJsonlSource {
@@ -263,6 +267,7 @@ impl ToolJsonlSource {
             text_bytes: Vec::new(),
             bad: Vec::new(),
             bad_bytes: Vec::new(),
+            between: None,
         }
     }
 }
@@ -279,9 +284,23 @@ impl NearDocSource for ToolJsonlSource {
     fn for_each(&mut self, f: &mut dyn FnMut(NearDoc<'_>) -> Result<()>) -> Result<()> {
         let first = self.passes == 0;
         self.passes += 1;
+        self.between = None;
+        let bar = StepBar::bytes(
+            false,
+            plain_input_size(&self.path),
+            if first {
+                "near dedup: signatures"
+            } else {
+                "near dedup: rereading"
+            },
+        );
         let mut key = 0u64;
         for item in read_tool_jsonl(&self.path)? {
             let line = item?;
+            bar.inc(line.raw.len() as u64 + 1);
+            if key % 4096 == 0 {
+                bar.message(format!("{key} records"));
+            }
             match line.record {
                 Err(e) => {
                     if first {
@@ -331,6 +350,11 @@ impl NearDocSource for ToolJsonlSource {
             self.path.display(),
             self.lines.len()
         );
+        bar.finish();
+        self.between = Some(StepBar::spinner(
+            false,
+            "near dedup: candidates, verification, clusters",
+        ));
         Ok(())
     }
 }
@@ -405,6 +429,7 @@ pub fn run_dedup(args: DedupArgs, backend: BackendKind) -> Result<i32> {
     let outcome: NearDedupOutcome =
         near::find_near_duplicates(&mut source, &cfg, backend.as_ref(), &scratch)
             .with_context(|| format!("near dedup of {}", args.input.display()))?;
+    source.between = None;
     steps.push(clock.finish("near_dedup"));
     for (name, took) in &outcome.timings {
         steps.push(crate::usage::StepTiming::wall(
@@ -428,6 +453,12 @@ pub fn run_dedup(args: DedupArgs, backend: BackendKind) -> Result<i32> {
     };
     let reader = BufReader::with_capacity(1 << 20, open_maybe_compressed(&args.input)?);
     let (mut next_good, mut next_bad, mut next_removed) = (0usize, 0usize, 0usize);
+    let bar = StepBar::new(
+        false,
+        (source.lines.len() + source.bad.len()) as u64,
+        "dedup: writing",
+        "records",
+    );
     // Raw lines: CRLF and bytes that are not UTF-8 are copied as they are.
     for line in crate::output::tool_jsonl::raw_lines(reader) {
         let (number, raw) =
@@ -435,6 +466,7 @@ pub fn run_dedup(args: DedupArgs, backend: BackendKind) -> Result<i32> {
         if crate::output::tool_jsonl::is_blank(&raw) {
             continue;
         }
+        bar.inc(1);
         if source.bad.get(next_bad).map(|b| b.line) == Some(number) {
             stats.drop("read", BAD_JSON, source.bad_bytes[next_bad]);
             next_bad += 1;
@@ -481,6 +513,7 @@ pub fn run_dedup(args: DedupArgs, backend: BackendKind) -> Result<i32> {
         "{} changed while it was being read",
         args.input.display()
     );
+    bar.finish();
     if let Some(tokens) = tokens {
         tokens.finish(&mut stats, &["read"])?;
     }

@@ -413,6 +413,8 @@ fn open_phase1(
         Some(r) => (r, None),
         None => {
             let t = tempfile::tempdir().context("cannot create a temporary work directory")?;
+            // Removed on Ctrl-C too (its drop does it otherwise).
+            cleanup::register(t.path());
             (t.path().to_path_buf(), Some(t))
         }
     };
