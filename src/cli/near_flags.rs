@@ -298,7 +298,7 @@ impl NearDocSource for ToolJsonlSource {
         for item in read_tool_jsonl(&self.path)? {
             let line = item?;
             bar.inc(line.raw.len() as u64 + 1);
-            if key % 4096 == 0 {
+            if key.is_multiple_of(4096) {
                 bar.message(format!("{key} records"));
             }
             match line.record {

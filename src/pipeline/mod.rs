@@ -344,7 +344,11 @@ fn open_phase1(
             stages.keys = Some(KeySettings::new(near)?);
         }
         if let Some((config, explicit)) = decontam {
-            match Decontaminator::build(config, backend.clone()) {
+            let building =
+                progress::StepBar::spinner(quiet, "decontam: building the benchmark index");
+            let built = Decontaminator::build(config, backend.clone());
+            building.finish();
+            match built {
                 Ok(dec) => {
                     if !quiet {
                         for line in dec.describe().lines() {
