@@ -9,6 +9,8 @@ use crate::decontam::{
 };
 use crate::output::atomic::AtomicFile;
 use crate::output::tool_jsonl::{read_tool_jsonl, ToolLine};
+use crate::pipeline::messages::note_block;
+use crate::pipeline::progress::{plain_input_size, StepBar};
 use crate::stats::Stats;
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -304,6 +306,17 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// Records checked and matched so far, for the progress bar.
+    fn progress(&self) -> String {
+        let s = self.stats.get("decontam").cloned().unwrap_or_default();
+        let hits: u64 = self.totals.benchmarks.values().map(|t| t.files).sum();
+        format!(
+            "{} records, {hits} {}",
+            s.files_in,
+            if self.flag_only { "flagged" } else { "removed" }
+        )
+    }
+
     fn write_line(&mut self, line: &str) -> Result<()> {
         self.out
             .write_all(line.as_bytes())
@@ -321,15 +334,17 @@ pub fn run_decontaminate(
     let run_start = Instant::now();
     let (backend, notes) = crate::backends::select(backend)?;
     for n in notes {
-        eprintln!("tritter-gpu: decontam: {n}");
+        crate::note!("tritter-gpu: decontam: {n}");
     }
-    eprintln!("tritter-gpu: decontam: backend {}", backend.describe());
+    crate::note!("tritter-gpu: decontam: backend {}", backend.describe());
     let build_clock = crate::usage::StepClock::start();
+    let building = StepBar::spinner(false, "decontam: building the benchmark index");
     let dec = Decontaminator::build(&cfg, backend)?;
+    building.finish();
     let build_step = build_clock.finish("build_index");
     let check_clock = crate::usage::StepClock::start();
     for line in dec.describe().lines() {
-        eprintln!("tritter-gpu: decontam: {line}");
+        crate::note!("tritter-gpu: decontam: {line}");
     }
     let started = Instant::now();
     let input = args.input.display().to_string();
@@ -353,18 +368,22 @@ pub fn run_decontaminate(
             .as_ref()
             .map(|c| crate::tokens::stage::StageTokens::new(c, "decontam")),
     };
+    let bar = StepBar::bytes(false, plain_input_size(&args.input), "decontam: checking");
     let mut batch: Vec<ToolLine> = Vec::new();
     let mut batch_bytes = 0usize;
     for line in lines {
         let line = line?;
         batch_bytes += line.raw.len();
+        bar.inc(line.raw.len() as u64 + 1);
         batch.push(line);
         if batch.len() >= BATCH_LINES || batch_bytes >= BATCH_BYTES {
             run.batch(&mut batch)?;
             batch_bytes = 0;
+            bar.message(run.progress());
         }
     }
     run.batch(&mut batch)?;
+    bar.finish();
     let Run {
         out,
         report,
@@ -416,13 +435,13 @@ pub fn run_decontaminate(
         args.stats.as_deref(),
         Some(&args.output),
     )? {
-        eprintln!("tritter-gpu: report page {}", page.display());
+        crate::note!("tritter-gpu: report page {}", page.display());
     }
     let secs = started.elapsed().as_secs_f64();
     let s = stats.get("decontam").cloned().unwrap_or_default();
-    eprint!("{}", stats.retention_table());
-    eprint!("{}", totals.table());
-    eprintln!(
+    note_block(&stats.retention_table());
+    note_block(&totals.table());
+    crate::note!(
         "tritter-gpu: decontam: {} files ({:.1} MB) checked in {secs:.2}s ({:.1} MB/s), {} {}",
         s.files_in,
         s.bytes_in as f64 / 1e6,

@@ -31,6 +31,7 @@ pub fn main() -> i32 {
             return code;
         }
     };
+    crate::pipeline::interrupt::install();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -86,6 +87,7 @@ fn max_threads() -> usize {
 }
 
 fn run(cli: flags::Cli) -> Result<i32> {
+    crate::pipeline::messages::set_quiet(cli.global.quiet);
     if let Some(n) = cli.global.threads {
         anyhow::ensure!(n > 0, "--threads must be at least 1");
         anyhow::ensure!(
@@ -109,18 +111,16 @@ fn run(cli: flags::Cli) -> Result<i32> {
         Command::Decontaminate(args) => decontam_flags::run_decontaminate(args, cli.global.backend),
         Command::RunStep(args) => run_step(args, &cli.global),
         Command::Backends(args) => backends_cmd::run(args),
-        Command::Report(args) => report(args, &cli.global),
+        Command::Report(args) => report(args),
         Command::Slurm(args) => slurm_flags::run(args, cli.global.quiet),
         Command::Tokens(args) => tokens_flags::run(args, cli.global.quiet),
         Command::Mix(args) => mix_flags::run(args, cli.global.quiet),
     }
 }
 
-fn report(args: flags::ReportArgs, global: &flags::GlobalFlags) -> Result<i32> {
+fn report(args: flags::ReportArgs) -> Result<i32> {
     let page = crate::report::render_file(&args.stats, args.output.as_deref())?;
-    if !global.quiet {
-        eprintln!("tritter-gpu: report page {}", page.display());
-    }
+    crate::note!("tritter-gpu: report page {}", page.display());
     Ok(0)
 }
 

@@ -15,6 +15,8 @@ use crate::dedup::near::{
 };
 use crate::output::atomic::{write_atomic, AtomicFile};
 use crate::output::tool_jsonl::{open_maybe_compressed, read_tool_jsonl};
+use crate::pipeline::messages::note_block;
+use crate::pipeline::progress::{plain_input_size, StepBar};
 use crate::rank::{repo_path_hash, Preference};
 use crate::record::RecordId;
 use crate::stats::Stats;
@@ -251,6 +253,9 @@ pub struct ToolJsonlSource {
     pub text_bytes: Vec<u64>,
     pub bad: Vec<BadLine>,
     pub bad_bytes: Vec<u64>,
+    /// Ticks between the first pass and the end of the search (candidates,
+    /// verification, clusters: nothing we can count from here).
+    pub between: Option<StepBar>,
 }
 
 impl ToolJsonlSource {
@@ -262,6 +267,7 @@ impl ToolJsonlSource {
             text_bytes: Vec::new(),
             bad: Vec::new(),
             bad_bytes: Vec::new(),
+            between: None,
         }
     }
 }
@@ -278,9 +284,23 @@ impl NearDocSource for ToolJsonlSource {
     fn for_each(&mut self, f: &mut dyn FnMut(NearDoc<'_>) -> Result<()>) -> Result<()> {
         let first = self.passes == 0;
         self.passes += 1;
+        self.between = None;
+        let bar = StepBar::bytes(
+            false,
+            plain_input_size(&self.path),
+            if first {
+                "near dedup: signatures"
+            } else {
+                "near dedup: rereading"
+            },
+        );
         let mut key = 0u64;
         for item in read_tool_jsonl(&self.path)? {
             let line = item?;
+            bar.inc(line.raw.len() as u64 + 1);
+            if key.is_multiple_of(4096) {
+                bar.message(format!("{key} records"));
+            }
             match line.record {
                 Err(e) => {
                     if first {
@@ -330,6 +350,11 @@ impl NearDocSource for ToolJsonlSource {
             self.path.display(),
             self.lines.len()
         );
+        bar.finish();
+        self.between = Some(StepBar::spinner(
+            false,
+            "near dedup: candidates, verification, clusters",
+        ));
         Ok(())
     }
 }
@@ -395,15 +420,16 @@ pub fn run_dedup(args: DedupArgs, backend: BackendKind) -> Result<i32> {
 
     let (backend, notes) = crate::backends::select(backend)?;
     for n in &notes {
-        eprintln!("tritter-gpu: {n}");
+        crate::note!("tritter-gpu: {n}");
     }
-    eprintln!("tritter-gpu: backend: {}", backend.describe());
+    crate::note!("tritter-gpu: backend: {}", backend.describe());
 
     let mut source = ToolJsonlSource::new(&args.input);
     let clock = crate::usage::StepClock::start();
     let outcome: NearDedupOutcome =
         near::find_near_duplicates(&mut source, &cfg, backend.as_ref(), &scratch)
             .with_context(|| format!("near dedup of {}", args.input.display()))?;
+    source.between = None;
     steps.push(clock.finish("near_dedup"));
     for (name, took) in &outcome.timings {
         steps.push(crate::usage::StepTiming::wall(
@@ -427,6 +453,12 @@ pub fn run_dedup(args: DedupArgs, backend: BackendKind) -> Result<i32> {
     };
     let reader = BufReader::with_capacity(1 << 20, open_maybe_compressed(&args.input)?);
     let (mut next_good, mut next_bad, mut next_removed) = (0usize, 0usize, 0usize);
+    let bar = StepBar::new(
+        false,
+        (source.lines.len() + source.bad.len()) as u64,
+        "dedup: writing",
+        "records",
+    );
     // Raw lines: CRLF and bytes that are not UTF-8 are copied as they are.
     for line in crate::output::tool_jsonl::raw_lines(reader) {
         let (number, raw) =
@@ -434,6 +466,7 @@ pub fn run_dedup(args: DedupArgs, backend: BackendKind) -> Result<i32> {
         if crate::output::tool_jsonl::is_blank(&raw) {
             continue;
         }
+        bar.inc(1);
         if source.bad.get(next_bad).map(|b| b.line) == Some(number) {
             stats.drop("read", BAD_JSON, source.bad_bytes[next_bad]);
             next_bad += 1;
@@ -480,6 +513,7 @@ pub fn run_dedup(args: DedupArgs, backend: BackendKind) -> Result<i32> {
         "{} changed while it was being read",
         args.input.display()
     );
+    bar.finish();
     if let Some(tokens) = tokens {
         tokens.finish(&mut stats, &["read"])?;
     }
@@ -527,21 +561,21 @@ pub fn run_dedup(args: DedupArgs, backend: BackendKind) -> Result<i32> {
         if let Some(page) =
             crate::report::write_page_or(target, &value, args.stats.as_deref(), output.as_deref())?
         {
-            eprintln!("tritter-gpu: report page {}", page.display());
+            crate::note!("tritter-gpu: report page {}", page.display());
         }
     }
 
-    eprint!("{}", outcome.report.summary());
+    note_block(&outcome.report.summary());
     for (name, d) in &outcome.timings {
-        eprintln!("  time {name:<22} {:>9.3} s", d.as_secs_f64());
+        crate::note!("  time {name:<22} {:>9.3} s", d.as_secs_f64());
     }
-    eprintln!("  time {:<22} {:>9.3} s", "write", write_time.as_secs_f64());
-    eprintln!(
+    crate::note!("  time {:<22} {:>9.3} s", "write", write_time.as_secs_f64());
+    crate::note!(
         "  time {:<22} {:>9.3} s",
         "total",
         start.elapsed().as_secs_f64()
     );
-    eprint!("{}", stats.retention_table());
+    note_block(&stats.retention_table());
     if !source.bad.is_empty() {
         eprintln!(
             "tritter-gpu: {}: {} lines are not valid records (first: line {}: {}); they are left out and listed in the stats",

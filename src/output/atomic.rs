@@ -1,10 +1,17 @@
 //! Atomic file writes: write to a temporary file beside the target, fsync,
 //! then rename over the target. A reader (or a resumed run) sees either the old
 //! file or the complete new one, never a torn write.
+//!
+//! The temporary file is `.NAME.HOST-PID.N.tmp`: its name says which process
+//! owns it, so that what a killed run leaves is swept by the next run that
+//! writes into the directory, and it is registered for removal on Ctrl-C
+//! before it exists (see [`crate::pipeline::cleanup`]). It is created with
+//! `O_EXCL` and the default mode, so the output gets 0666 less the umask.
 
 use super::write_error::WriteFailed;
+use crate::pipeline::cleanup;
 use anyhow::Result;
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -12,7 +19,8 @@ use std::path::{Path, PathBuf};
 /// dropped without commit, it removes its temporary file.
 pub struct AtomicFile {
     target: PathBuf,
-    tmp: Option<tempfile::NamedTempFile>,
+    /// The temporary file, until committed.
+    tmp: Option<PathBuf>,
     writer: Option<BufWriter<File>>,
 }
 
@@ -24,24 +32,28 @@ impl AtomicFile {
             .unwrap_or(Path::new("."));
         let failed = |what: &str, e| WriteFailed::new(format!("{what} {}", dir.display()), dir, e);
         std::fs::create_dir_all(dir).map_err(|e| failed("cannot create output directory", e))?;
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(
-                ".{}.",
-                target.file_name().and_then(|n| n.to_str()).unwrap_or("out")
-            ))
-            .suffix(".tmp")
-            .tempfile_in(dir)
-            .map_err(|e| failed("cannot write in output directory", e))?;
-        let writer = BufWriter::with_capacity(
-            1 << 20,
-            tmp.as_file()
-                .try_clone()
-                .map_err(|e| failed("cannot write in output directory", e))?,
-        );
+        // What a dead run left here goes before we add ours.
+        cleanup::sweep_once(dir);
+        let name = target.file_name().and_then(|n| n.to_str()).unwrap_or("out");
+        let (tmp, file) = loop {
+            let tmp = dir.join(cleanup::temp_file_name(name));
+            cleanup::register(&tmp);
+            match OpenOptions::new().write(true).create_new(true).open(&tmp) {
+                Ok(f) => break (tmp, f),
+                Err(e) => {
+                    cleanup::unregister(&tmp);
+                    // A dead process's file of the same name (our PID
+                    // reused, its counter at ours): take the next name.
+                    if e.kind() != std::io::ErrorKind::AlreadyExists {
+                        return Err(failed("cannot write in output directory", e).into());
+                    }
+                }
+            }
+        };
         Ok(AtomicFile {
             target: target.to_path_buf(),
             tmp: Some(tmp),
-            writer: Some(writer),
+            writer: Some(BufWriter::with_capacity(1 << 20, file)),
         })
     }
 
@@ -73,17 +85,22 @@ impl AtomicFile {
         if sync {
             file.sync_all().map_err(|e| failed("cannot sync", e))?;
         }
-        let tmp = self.tmp.take().expect("temp file present until commit");
-        // The temporary file was made 0600; the output gets the mode any
-        // new file gets (0666 less the umask), so a group can read it.
-        {
-            use std::os::unix::fs::PermissionsExt;
-            file.set_permissions(std::fs::Permissions::from_mode(0o666 & !umask()))
-                .map_err(|e| failed("cannot set the permissions of", e))?;
-        }
-        tmp.persist(&self.target)
-            .map_err(|e| failed("cannot rename into", e.error))?;
+        drop(file);
+        let tmp = self.tmp.as_ref().expect("temp file present until commit");
+        std::fs::rename(tmp, &self.target).map_err(|e| failed("cannot rename into", e))?;
+        cleanup::unregister(tmp);
+        self.tmp = None;
         Ok(())
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if let Some(tmp) = self.tmp.take() {
+            drop(self.writer.take());
+            let _ = std::fs::remove_file(&tmp);
+            cleanup::unregister(&tmp);
+        }
     }
 }
 
@@ -127,30 +144,6 @@ impl Write for AtomicFile {
     }
 }
 
-/// The process's umask, read once: from `/proc/self/status` (which reads it
-/// without changing it), else by setting and restoring it.
-fn umask() -> u32 {
-    static UMASK: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-    *UMASK.get_or_init(|| {
-        let from_proc = std::fs::read_to_string("/proc/self/status")
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix("Umask:"))
-                    .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
-            });
-        from_proc.unwrap_or_else(|| {
-            // SAFETY: umask only swaps the process's mask; we put it back at
-            // once (a file created in between by another thread would get 022).
-            unsafe {
-                let old = libc::umask(0o022);
-                libc::umask(old);
-                old as u32
-            }
-        })
-    })
-}
-
 /// Writes `bytes` to `target` atomically.
 pub fn write_atomic(target: &Path, bytes: &[u8]) -> Result<()> {
     let mut f = AtomicFile::create(target)?;
@@ -188,6 +181,30 @@ pub fn write_atomic_unsynced(target: &Path, bytes: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The process's umask, read once: from `/proc/self/status` (which reads it
+    /// without changing it), else by setting and restoring it.
+    fn umask() -> u32 {
+        static UMASK: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+        *UMASK.get_or_init(|| {
+            let from_proc = std::fs::read_to_string("/proc/self/status")
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find_map(|l| l.strip_prefix("Umask:"))
+                        .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+                });
+            from_proc.unwrap_or_else(|| {
+                // SAFETY: umask only swaps the process's mask; we put it back at
+                // once (a file created in between by another thread would get 022).
+                unsafe {
+                    let old = libc::umask(0o022);
+                    libc::umask(old);
+                    old as u32
+                }
+            })
+        })
+    }
 
     #[test]
     fn uncommitted_file_leaves_nothing_behind() {

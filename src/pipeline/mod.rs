@@ -20,8 +20,11 @@
 //! default 1024); the global steps' memory is per task and per partition
 //! (docs/global-phase.md has the arithmetic at The Stack v2 Python scale).
 
+pub mod cleanup;
 pub mod decontam_hits;
 pub mod inputs;
+pub mod interrupt;
+pub mod messages;
 pub mod part;
 pub mod process_shard;
 pub mod progress;
@@ -356,7 +359,11 @@ fn open_phase1(
             stages.keys = Some(KeySettings::new(near)?);
         }
         if let Some((config, explicit)) = decontam {
-            match Decontaminator::build(config, backend.clone()) {
+            let building =
+                progress::StepBar::spinner(quiet, "decontam: building the benchmark index");
+            let built = Decontaminator::build(config, backend.clone());
+            building.finish();
+            match built {
                 Ok(dec) => {
                     if !quiet {
                         for line in dec.describe().lines() {
@@ -426,6 +433,8 @@ fn open_phase1(
         Some(r) => (r, None),
         None => {
             let t = tempfile::tempdir().context("cannot create a temporary work directory")?;
+            // Removed on Ctrl-C too (its drop does it otherwise).
+            cleanup::register(t.path());
             (t.path().to_path_buf(), Some(t))
         }
     };
@@ -610,8 +619,8 @@ fn run_shards(p: &Phase1, slice: ShardSpec, quiet: bool) -> Result<ShardsOutcome
 fn finish_slice(p: &Phase1, cfg: &CurateConfig, outcome: &ShardsOutcome) -> i32 {
     let done = p.work.all_done().unwrap_or_default();
     let stats = merged_stats(done.iter().filter(|d| cfg.shard.owns(d.ordinal)));
-    eprint!("{}", stats.retention_table());
-    eprintln!(
+    messages::note_block(&stats.retention_table());
+    crate::note!(
         "tritter-gpu: slice {} finished phase 1 into {}. Gather every slice's work directory and run `tritter-gpu merge --work-dir DIR... --output {}` for the global dedup and the output.",
         cfg.shard,
         p.work.root.display(),

@@ -20,6 +20,10 @@
 //! never leaves a stale lock; the file itself stays and is reused. The lock
 //! is held until the process exits (kept in a process-wide list), and taking
 //! one this process already holds, in either mode, is a no-op.
+//!
+//! Holding `WORK/lock` exclusively also means that every temporary file in
+//! the directory is a dead run's: taking it removes them
+//! ([`super::cleanup::sweep_work_dir`]).
 
 use anyhow::{bail, Context, Result};
 use std::fs::{File, OpenOptions, TryLockError};
@@ -59,7 +63,9 @@ fn holder(file: &mut File) -> String {
 
 /// Takes `path` (created if needed) exclusively or shared, writing `who`
 /// into it when exclusive; `busy` words the refusal given the holder.
-fn take(path: &Path, exclusive: bool, who: &str, busy: impl Fn(&str) -> String) -> Result<()> {
+/// Returns whether this call took it (false: this process held it already,
+/// in either mode).
+fn take(path: &Path, exclusive: bool, who: &str, busy: impl Fn(&str) -> String) -> Result<bool> {
     let canonical = path
         .parent()
         .and_then(|d| d.canonicalize().ok())
@@ -69,7 +75,7 @@ fn take(path: &Path, exclusive: bool, who: &str, busy: impl Fn(&str) -> String) 
     // Held already, in either mode: a run-step task that runs phase-1 code
     // asks for the whole directory again, and owns it as far as it goes.
     if held.iter().any(|(p, _, _)| p == &canonical) {
-        return Ok(());
+        return Ok(false);
     }
     let mut file = open_lock_file(path)?;
     let r = if exclusive {
@@ -101,19 +107,26 @@ fn take(path: &Path, exclusive: bool, who: &str, busy: impl Fn(&str) -> String) 
             .with_context(|| format!("cannot write the lock file {}", path.display()))?;
     }
     held.push((canonical, exclusive, file));
-    Ok(())
+    Ok(true)
 }
 
 /// Locks the whole work directory `root` for `command` (`curate`, `merge`),
 /// or refuses naming the holder.
 pub fn lock_whole(root: &Path, command: &str) -> Result<()> {
-    take(&root.join("lock"), true, command, |who| {
+    let taken = take(&root.join("lock"), true, command, |who| {
         format!(
             "work directory {} is in use by {who}: wait for it to finish, or give this run \
              another --work-dir",
             root.display()
         )
-    })
+    })?;
+    // Ours alone now: whatever temporary files are here, a dead run left.
+    // Not when held already: a run-step task holding the lock shared asks
+    // for it again, and its sibling tasks are writing beside it.
+    if taken {
+        crate::pipeline::cleanup::sweep_work_dir(root);
+    }
+    Ok(())
 }
 
 /// Locks task `task` of step `step` in `root` for `run-step` (other tasks
@@ -139,7 +152,8 @@ pub fn lock_task(root: &Path, step: &str, task: u32) -> Result<()> {
                 root.display()
             )
         },
-    )
+    )?;
+    Ok(())
 }
 
 /// Releases every lock this process holds on `root` (its whole-directory

@@ -263,9 +263,7 @@ pub fn find_near_duplicates(
     let thresholds = verify::Thresholds::new(cfg.jaccard, cfg.num_perm);
     std::fs::create_dir_all(scratch_dir)
         .with_context(|| format!("cannot create scratch directory {}", scratch_dir.display()))?;
-    let scratch = tempfile::Builder::new()
-        .prefix("tritter-near-")
-        .tempdir_in(scratch_dir)
+    let scratch = crate::pipeline::cleanup::ScratchDir::create(scratch_dir)
         .with_context(|| format!("cannot create scratch files in {}", scratch_dir.display()))?;
     let mut timings: Vec<(&'static str, Duration)> = Vec::new();
 

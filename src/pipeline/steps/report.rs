@@ -195,8 +195,8 @@ pub fn run(ctx: &GlobalContext) -> Result<serde_json::Value> {
     }
     report.step_seconds = steps;
     describe_run(ctx, &mut report);
-    eprint!("{}", stats.retention_table());
-    eprintln!(
+    crate::pipeline::messages::note_block(&stats.retention_table());
+    crate::note!(
         "tritter-gpu: {} files ({:.1} MB) {} in {:.1}s",
         fin.output_files,
         fin.output_bytes as f64 / 1e6,
@@ -225,7 +225,7 @@ pub fn run(ctx: &GlobalContext) -> Result<serde_json::Value> {
         };
         let value = serde_json::to_value(&report)?;
         if let Some(page) = crate::report::write_page(&target, &value, Some(&stats_path))? {
-            eprintln!("tritter-gpu: report page {}", page.display());
+            crate::note!("tritter-gpu: report page {}", page.display());
         }
     }
     Ok(serde_json::json!({ "failed_inputs": report.failed_inputs.len() }))
