@@ -506,3 +506,116 @@ fn progress_bars_show_on_a_terminal_only_and_never_with_quiet() {
         std::fs::read(t.join("b.jsonl")).unwrap()
     );
 }
+
+/// Every temporary file or scratch directory of ours under `dir`, at any
+/// depth.
+fn leftovers_under(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for name in leftovers(&d) {
+            found.push(d.join(name));
+        }
+        if let Ok(rd) = std::fs::read_dir(&d) {
+            for e in rd.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    stack.push(e.path());
+                }
+            }
+        }
+    }
+    found
+}
+
+/// `curate` of six copies of the sample shard into `dir/out` via `dir/work`.
+fn curate_in(t: &TestDir, dir: &str) -> Command {
+    let (shard, content) = sample();
+    let input = t.join("in");
+    if !input.exists() {
+        std::fs::create_dir_all(&input).unwrap();
+        for i in 0..6 {
+            std::fs::copy(&shard, input.join(format!("s{i}.parquet"))).unwrap();
+        }
+    }
+    let mut c = t.cmd();
+    c.args([
+        "-q",
+        "--backend",
+        "cpu",
+        "--threads",
+        "2",
+        "curate",
+        "--source",
+    ])
+    .arg(&input)
+    .arg("--content-store")
+    .arg(content)
+    .args(["--language", "python", "--min-stars", "0"])
+    .args(["--decontaminate", "off", "--report-html", "off", "--output"])
+    .arg(t.join(dir).join("out"))
+    .arg("--work-dir")
+    .arg(t.join(dir).join("work"));
+    c
+}
+
+/// Starts `c` and waits until phase 1 has committed a shard.
+fn spawn_until_a_shard_is_done(mut c: Command, work: &Path) -> Child {
+    let mut child = c
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        let done = std::fs::read_dir(work.join("parts")).map_or(0, |rd| {
+            rd.flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".done.json"))
+                .count()
+        });
+        if done > 0 {
+            return child;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("curate ended ({status}) before we could stop it");
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "no shard was committed"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn curate_stopped_by_ctrl_c_or_kill_leaves_no_temporary_files_and_resumes_to_the_same_bytes() {
+    let t = TestDir::new();
+    run_expect(&mut curate_in(&t, "ref"), 0);
+    let want = std::fs::read(t.join("ref/out/python_curated.jsonl")).unwrap();
+
+    // Ctrl-C: exit 130, nothing temporary left, the rerun resumes.
+    let child = spawn_until_a_shard_is_done(curate_in(&t, "a"), &t.join("a/work"));
+    // SAFETY: kill sends a signal to our own child.
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) },
+        0
+    );
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    assert_eq!(leftovers_under(&t.join("a")), Vec::<PathBuf>::new());
+    assert_silent("curate (resumed)", &run_expect(&mut curate_in(&t, "a"), 0));
+    assert_eq!(
+        std::fs::read(t.join("a/out/python_curated.jsonl")).unwrap(),
+        want
+    );
+
+    // kill -9: whatever it left, the rerun removes.
+    let mut child = spawn_until_a_shard_is_done(curate_in(&t, "b"), &t.join("b/work"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    run_expect(&mut curate_in(&t, "b"), 0);
+    assert_eq!(leftovers_under(&t.join("b")), Vec::<PathBuf>::new());
+    assert_eq!(
+        std::fs::read(t.join("b/out/python_curated.jsonl")).unwrap(),
+        want
+    );
+}

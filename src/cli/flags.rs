@@ -38,7 +38,14 @@ pub struct GlobalFlags {
     /// wgpu adapter, else the CPU, and says which. All give identical results.
     #[arg(long, global = true, value_enum, default_value_t = BackendKind::Auto, help_heading = "Execution")]
     pub backend: BackendKind,
-    /// No progress bar and no informational messages.
+    /// No progress bar and no informational messages: only warnings and errors.
+    ///
+    /// A successful run prints nothing on stderr (no backend line, retention
+    /// table, timings or report-page path). What a command exists to print on
+    /// stdout (`subsets`, `backends`, `tokens`, `--plan-only`, `run-step
+    /// --plan|--status`, `slurm status`, a submission's job ids, `mix`'s
+    /// table) is still printed. Progress bars are drawn only when stderr is a
+    /// terminal.
     #[arg(long, short, global = true, help_heading = "Execution")]
     pub quiet: bool,
 }
@@ -445,6 +452,23 @@ mod tests {
     fn clap_definition_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn quiet_is_global_short_or_long_before_or_after_the_command() {
+        for args in [
+            &["-q", "dedup", "--input", "a", "--output", "b"][..],
+            &["dedup", "--input", "a", "--output", "b", "--quiet"],
+            &["mix", "--plan", "p", "--output", "o", "-q"],
+        ] {
+            assert!(parse(args).unwrap().global.quiet, "{args:?}");
+        }
+        assert!(
+            !parse(&["dedup", "--input", "a", "--output", "b"])
+                .unwrap()
+                .global
+                .quiet
+        );
     }
 
     #[test]

@@ -18,9 +18,9 @@
 //!
 //! **When a leftover is stale** ([`owner_is_dead`]): its host is ours and
 //! either no process has its PID (`kill(pid, 0)` fails with `ESRCH`), or the
-//! process that has it now started after the file was last written (the PID
-//! was reused: the file cannot be that process's, since a writer touches
-//! its file after it starts). Files of other hosts are left alone, except in
+//! process that has it now started well after the file was last written
+//! (the PID was reused: the file cannot be that process's, since a writer
+//! touches its file after it starts). Files of other hosts are left alone, except in
 //! a work directory we hold exclusively (`curate`, `merge`: see
 //! [`super::work_lock`]), where no other run can be writing and every
 //! temporary file of ours is garbage ([`sweep_work_dir`]).
@@ -162,8 +162,15 @@ pub fn owner_is_dead(owner_host: &str, pid: u32, modified: SystemTime) -> bool {
     started_after(pid, modified).unwrap_or(false)
 }
 
-/// Whether process `pid` started after `modified` (with two seconds of
-/// slack for the boot time's one-second resolution): `None` when unknown.
+/// Clock slack when comparing a process's start (this host's clock) with a
+/// file's modification time (the file server's clock, on a shared
+/// filesystem): a live writer's file must never look older than its
+/// writer, whatever the skew. Too large costs only this: a dead run's file
+/// whose PID was reused within the slack waits for that process to exit.
+const CLOCK_SLACK_SECS: u64 = 600;
+
+/// Whether process `pid` started after `modified` (by more than
+/// [`CLOCK_SLACK_SECS`]): `None` when unknown.
 fn started_after(pid: u32, modified: SystemTime) -> Option<bool> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may hold spaces and parentheses; the
@@ -186,7 +193,7 @@ fn started_after(pid: u32, modified: SystemTime) -> Option<bool> {
         .duration_since(SystemTime::UNIX_EPOCH)
         .ok()?
         .as_secs();
-    Some(started > modified + 2)
+    Some(started > modified + CLOCK_SLACK_SECS)
 }
 
 /// Registers `path` as a live temporary path of this process: removed by
@@ -232,7 +239,9 @@ fn remove_path(p: &Path) -> bool {
 /// `dir` (not below it), the first time this process asks for `dir`.
 /// Errors are ignored: a leftover we cannot remove harms no one but the disk.
 pub fn sweep_once(dir: &Path) {
-    let key = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    // As spelled (no canonicalize: a syscall per component on every
+    // write); two spellings of one directory only sweep it twice.
+    let key = dir.to_path_buf();
     {
         let mut swept = SWEPT.lock().unwrap_or_else(|p| p.into_inner());
         if !swept.get_or_insert_with(HashSet::new).insert(key) {

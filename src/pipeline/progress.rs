@@ -99,6 +99,16 @@ impl Progress {
     }
 }
 
+/// Records handled inside the running global step, by all its tasks: a
+/// step of few long tasks then still shows it moves. Reset when a step
+/// starts ([`StepBar::for_step`]).
+static WITHIN_STEP: AtomicU64 = AtomicU64::new(0);
+
+/// Counts `n` records handled by a task of the running global step.
+pub fn count_within_step(n: u64) {
+    WITHIN_STEP.fetch_add(n, Ordering::Relaxed);
+}
+
 /// A bar for one long loop: a global step's tasks, the records of a pass,
 /// the bytes of an input. Hidden when stderr is not a terminal or with
 /// `--quiet`, like [`Progress`]. The spinner and the clock tick on their
@@ -118,6 +128,32 @@ impl StepBar {
                 "{{spinner}} [{{elapsed_precise}}] {label:<10} {{wide_bar}} {{human_pos}}/{{human_len}} {unit} {{per_sec}} ETA {{eta}}"
             ),
         )
+    }
+
+    /// A global step: its tasks done of `total`, with rate and ETA, and the
+    /// records its tasks have handled so far ([`count_within_step`]).
+    pub fn for_step(quiet: bool, total: u64, label: &str) -> StepBar {
+        WITHIN_STEP.store(0, Ordering::Relaxed);
+        let bar = ProgressBar::new(total);
+        bar.set_draw_target(target(quiet));
+        bar.set_style(
+            style(&format!(
+                "{{spinner}} [{{elapsed_precise}}] {label:<10} {{wide_bar}} {{human_pos}}/{{human_len}} tasks {{per_sec}} ETA {{eta}}{{within}}"
+            ))
+            .with_key(
+                "within",
+                |_: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let n = WITHIN_STEP.load(Ordering::Relaxed);
+                    if n > 0 {
+                        let _ = write!(w, " | {} records", indicatif::HumanCount(n));
+                    }
+                },
+            ),
+        );
+        if !bar.is_hidden() {
+            bar.enable_steady_tick(Duration::from_millis(250));
+        }
+        StepBar { bar }
     }
 
     /// `label`, units done of an unknown total, and rate.

@@ -293,7 +293,7 @@ pub fn run_local(ctx: &GlobalContext, quiet: bool) -> Result<()> {
             continue;
         }
         let bar =
-            crate::pipeline::progress::StepBar::new(quiet, todo.len() as u64, &step.name, "tasks");
+            crate::pipeline::progress::StepBar::for_step(quiet, todo.len() as u64, &step.name);
         todo.par_iter()
             .with_max_len(1)
             .try_for_each(|&t| {

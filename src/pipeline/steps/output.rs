@@ -207,6 +207,7 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
                 break;
             }
             let rid = rid as u32;
+            crate::pipeline::progress::count_within_step(1);
             let bytes = rec.text.len() as u64;
             let mut reject = |stage: &str, reason: &str, detail: &str| -> Result<()> {
                 if record_rejects {
