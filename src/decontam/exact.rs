@@ -221,28 +221,29 @@ impl ExactIndex {
 
     /// Every pattern found in `text`, literal hits first.
     pub fn find(&self, text: &str, scratch: &mut ExactScratch) -> Vec<ExactHit> {
-        let mut hits = Vec::new();
+        scratch.literal.clear();
+        scratch.code.clear();
         if self.literal.ac.is_some() {
-            scratch.literal.clear();
             normalize::literal_into(text, &mut scratch.literal);
-            hits.extend(
-                self.literal
-                    .find(&scratch.literal)
-                    .into_iter()
-                    .map(|p| ExactHit {
-                        form: Form::Literal,
-                        pattern: p,
-                    }),
-            );
         }
         if self.code.ac.is_some() {
-            scratch.code.clear();
             normalize::code_into(text, &mut scratch.code);
-            hits.extend(self.code.find(&scratch.code).into_iter().map(|p| ExactHit {
-                form: Form::Code,
-                pattern: p,
-            }));
         }
+        self.find_forms(&scratch.literal, &scratch.code)
+    }
+
+    /// Every pattern found in a text given by its two normal forms (as
+    /// [`super::scan`] makes them), literal hits first.
+    pub fn find_forms(&self, literal: &[u8], code: &[u8]) -> Vec<ExactHit> {
+        let mut hits = Vec::new();
+        hits.extend(self.literal.find(literal).into_iter().map(|p| ExactHit {
+            form: Form::Literal,
+            pattern: p,
+        }));
+        hits.extend(self.code.find(code).into_iter().map(|p| ExactHit {
+            form: Form::Code,
+            pattern: p,
+        }));
         hits
     }
 }

@@ -57,6 +57,7 @@
 
 pub mod benchmarks;
 pub mod exact;
+pub mod filter;
 pub mod hub;
 pub mod index;
 pub mod load;
@@ -65,11 +66,12 @@ pub mod normalize;
 pub mod report;
 pub mod rows;
 pub mod samples;
+pub mod scan;
 
 use crate::backends::{Backend, NGRAM_MISS};
 use anyhow::{ensure, Result};
 use benchmarks::{BenchmarkItem, UserBenchmark};
-use exact::{ExactIndex, ExactScratch, Form};
+use exact::{ExactIndex, Form};
 use index::{NgramIndex, NgramParams};
 pub use load::{LoadedBenchmark, NoBenchmarks};
 use ngram::NgramHasher;
@@ -470,18 +472,24 @@ impl Decontaminator {
         let n = self.ngram.params.n;
         let use_ngrams = !self.ngram.is_empty();
         // Tier 1 on every text, and the n-gram queries of the texts it passes.
+        //
+        // PERF: one pass per text makes both normal forms and the token
+        // hashes ([`scan`]); the n-gram queries are only the windows the
+        // cache-sized filter passes ([`filter`]), so the membership call sees
+        // a few hundred queries per MB instead of one per token.
         let first: Vec<std::result::Result<Contamination, Vec<u64>>> = texts
             .par_iter()
             .map_init(
-                || (ExactScratch::default(), NgramHasher::new(n)),
-                |(scratch, hasher), text| {
-                    let hits = self.exact.find(text, scratch);
+                || (scan::Scanner::new(), NgramHasher::new(n)),
+                |(scanner, hasher), text| {
+                    let s = scanner.scan(text);
+                    let hits = self.exact.find_forms(&s.literal, &s.code);
                     if !hits.is_empty() {
                         return Ok(self.exact_verdict(&hits));
                     }
                     let mut q = Vec::new();
                     if use_ngrams {
-                        hasher.distinct_into(text, &mut q);
+                        hasher.filtered_distinct_into(s, self.ngram.filter(), &mut q);
                     }
                     Err(q)
                 },
