@@ -1,8 +1,9 @@
 //! The exact tier: every benchmark string, normalised, searched for in the
-//! normalised file with Aho-Corasick, one pass per normal form whatever the
-//! number of strings.
+//! normalised file, one pass per normal form whatever the number of strings
+//! (strided gram probes, [`super::prefix_search`], or an Aho-Corasick DFA for
+//! prefixes under 16 bytes).
 //!
-//! Two automata: one over the *literal* forms of every exact string (prompts,
+//! Two searchers: one over the *literal* forms of every exact string (prompts,
 //! docstrings, solutions), searched in the literal form of the file; one over
 //! the *code* forms of solutions, searched in the code form of the file (see
 //! [`super::normalize`]). A string shorter than `min_len` bytes after
@@ -12,9 +13,9 @@
 //! together with their prompt and tests).
 //!
 //! Identical normalised strings (HumanEval and HumanEval+ share most prompts)
-//! are one pattern with several owners. Matching is overlapping (Aho-Corasick
-//! "standard" semantics), so the report lists every item found, not only the
-//! leftmost.
+//! are one pattern with several owners. Matching finds every occurrence
+//! (overlapping, Aho-Corasick's "standard" semantics), so the report lists
+//! every item found, not only the leftmost.
 //!
 //! DETERMINISM: patterns are numbered in sorted order of their bytes, and hits
 //! are sorted before use.

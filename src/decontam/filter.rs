@@ -157,7 +157,7 @@ mod tests {
 
     #[test]
     fn filter_has_no_false_negatives_and_few_false_positives() {
-        let keys: Vec<u64> = (0..300_000u64).map(|i| fmix64(i)).collect();
+        let keys: Vec<u64> = (0..300_000u64).map(fmix64).collect();
         let f = NgramFilter::new(&keys);
         assert!(keys.iter().all(|&k| f.may_contain(k)));
         let fp = (1_000_000..1_200_000u64)

@@ -120,7 +120,7 @@ pub(crate) fn tokenize_line(line: &str, out: &mut Vec<Token>, buf: &mut Vec<u8>)
                 chars += 1;
             }
             out.push(Token {
-                hash: token_hash(&buf),
+                hash: token_hash(buf),
                 ident: !ch.is_numeric() && chars >= 2,
                 comment: start >= code_end,
                 quoted: quotes % 2 == 1,
@@ -141,7 +141,7 @@ pub(crate) fn tokenize_line(line: &str, out: &mut Vec<Token>, buf: &mut Vec<u8>)
                 buf.extend_from_slice(l.encode_utf8(&mut tmp).as_bytes());
             }
             out.push(Token {
-                hash: token_hash(&buf),
+                hash: token_hash(buf),
                 ident: false,
                 comment: start >= code_end,
                 quoted,
