@@ -16,6 +16,7 @@ use tritter_gpu::backends::{select, BackendKind};
 use tritter_gpu::decontam::exact::ExactScratch;
 use tritter_gpu::decontam::ngram::NgramHasher;
 use tritter_gpu::decontam::normalize;
+use tritter_gpu::decontam::scan::Scanner;
 use tritter_gpu::decontam::{DecontamConfig, Decontaminator};
 
 fn bench_dir() -> Option<PathBuf> {
@@ -113,7 +114,50 @@ fn benches(c: &mut Criterion) {
     g.bench_function(BenchmarkId::new("check_batch", "all_tiers"), |b| {
         b.iter(|| black_box(d.check_batch(&refs).unwrap()))
     });
-    // The parts, single-threaded: exact tier, n-gram extraction, membership.
+    // The parts, single-threaded. What a check runs: the one-pass scan, the
+    // exact search over its two forms, the filtered n-gram queries. Then the
+    // reference functions the scan replaces, for comparison: both
+    // normalisations, the exact tier from the text, all n-grams.
+    g.bench_function(BenchmarkId::new("scan", "1_thread"), |b| {
+        let mut sc = Scanner::new();
+        b.iter(|| {
+            let mut n = 0;
+            for t in &refs {
+                n += sc.scan(t).hashes.len();
+            }
+            black_box(n)
+        })
+    });
+    g.bench_function(BenchmarkId::new("exact_search", "1_thread"), |b| {
+        let mut sc = Scanner::new();
+        let scanned: Vec<(Vec<u8>, Vec<u8>)> = refs
+            .iter()
+            .map(|t| {
+                let s = sc.scan(t);
+                (s.literal.clone(), s.code.clone())
+            })
+            .collect();
+        b.iter(|| {
+            let mut hits = 0;
+            for (lit, code) in &scanned {
+                hits += d.exact_index().find_forms(lit, code).len();
+            }
+            black_box(hits)
+        })
+    });
+    g.bench_function(BenchmarkId::new("ngram_filtered", "1_thread"), |b| {
+        let mut sc = Scanner::new();
+        let mut h = NgramHasher::new(d.ngram_index().params.n);
+        let mut q = Vec::new();
+        b.iter(|| {
+            q.clear();
+            for t in &refs {
+                let s = sc.scan(t);
+                h.filtered_distinct_into(s, d.ngram_index().filter(), &mut q);
+            }
+            black_box(q.len())
+        })
+    });
     g.bench_function(BenchmarkId::new("exact_tier", "1_thread"), |b| {
         let mut s = ExactScratch::default();
         b.iter(|| {
@@ -137,6 +181,7 @@ fn benches(c: &mut Criterion) {
             black_box(lit.len() + code.len())
         })
     });
+    // All n-grams, unfiltered (the reference `NgramHasher::distinct_into`).
     g.bench_function(BenchmarkId::new("ngram_hashes", "1_thread"), |b| {
         let mut h = NgramHasher::new(d.ngram_index().params.n);
         let mut q = Vec::new();

@@ -1,8 +1,9 @@
 //! The exact tier: every benchmark string, normalised, searched for in the
-//! normalised file with Aho-Corasick, one pass per normal form whatever the
-//! number of strings.
+//! normalised file, one pass per normal form whatever the number of strings
+//! (strided gram probes, [`super::prefix_search`], or an Aho-Corasick DFA for
+//! prefixes under 16 bytes).
 //!
-//! Two automata: one over the *literal* forms of every exact string (prompts,
+//! Two searchers: one over the *literal* forms of every exact string (prompts,
 //! docstrings, solutions), searched in the literal form of the file; one over
 //! the *code* forms of solutions, searched in the code form of the file (see
 //! [`super::normalize`]). A string shorter than `min_len` bytes after
@@ -12,15 +13,16 @@
 //! together with their prompt and tests).
 //!
 //! Identical normalised strings (HumanEval and HumanEval+ share most prompts)
-//! are one pattern with several owners. Matching is overlapping (Aho-Corasick
-//! "standard" semantics), so the report lists every item found, not only the
-//! leftmost.
+//! are one pattern with several owners. Matching finds every occurrence
+//! (overlapping, Aho-Corasick's "standard" semantics), so the report lists
+//! every item found, not only the leftmost.
 //!
 //! DETERMINISM: patterns are numbered in sorted order of their bytes, and hits
 //! are sorted before use.
 
 use super::benchmarks::BenchmarkItem;
 use super::normalize;
+use super::prefix_search::{self, PrefixSearch};
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
@@ -46,18 +48,29 @@ pub struct Owner {
 /// Longest pattern prefix the automaton holds (see [`Automaton`]).
 const MAX_PREFIX: usize = 32;
 
-/// One automaton and its patterns.
+/// How the prefixes are searched.
+#[derive(Debug)]
+enum Searcher {
+    /// Strided gram probes ([`PrefixSearch`]), for prefixes of at least
+    /// [`prefix_search::MIN_PREFIX`] bytes (the default 24 and the lengths
+    /// the parameter sweep uses).
+    Grams(PrefixSearch),
+    /// An Aho-Corasick DFA, for shorter prefixes.
+    Dfa(AhoCorasick),
+}
+
+/// One searcher and its patterns.
 ///
-/// PERF: the automaton holds only the first `prefix_len` bytes of each
+/// PERF: the searcher holds only the first `prefix_len` bytes of each
 /// pattern (the minimum length, at most [`MAX_PREFIX`]) and a hit on a prefix
-/// is verified with a slice comparison. The prefixes are few and short enough
-/// for Aho-Corasick's DFA (dense transitions, no failure links at search
-/// time), about 3x faster than the contiguous NFA it picks for the whole
-/// patterns (criterion `decontam_check/exact_tier`: 249 ms -> see
+/// is verified with a slice comparison. Aho-Corasick over the whole patterns
+/// picked a contiguous NFA (249 ms for the bench corpus); a DFA over the
+/// prefixes took 139 ms; the strided gram search over the same prefixes
+/// needs no transition table at all (see [`super::prefix_search`] and
 /// benches/results/decontam.md).
 #[derive(Debug)]
 struct Automaton {
-    ac: Option<AhoCorasick>,
+    search: Option<Searcher>,
     /// Patterns sharing prefix `i`.
     by_prefix: Vec<Vec<u32>>,
     patterns: Vec<Vec<u8>>,
@@ -73,19 +86,21 @@ impl Automaton {
             prefixes.entry(&p[..prefix_len]).or_default().push(i as u32);
         }
         let (keys, by_prefix): (Vec<&[u8]>, Vec<Vec<u32>>) = prefixes.into_iter().unzip();
-        let ac = if keys.is_empty() {
+        let search = if keys.is_empty() {
             None
+        } else if prefix_len >= prefix_search::MIN_PREFIX {
+            Some(Searcher::Grams(PrefixSearch::new(&keys, prefix_len)))
         } else {
-            Some(
+            Some(Searcher::Dfa(
                 AhoCorasick::builder()
                     .match_kind(MatchKind::Standard)
                     .kind(Some(AhoCorasickKind::DFA))
                     .build(&keys)
                     .context("cannot build the exact-match automaton")?,
-            )
+            ))
         };
         Ok(Automaton {
-            ac,
+            search,
             by_prefix,
             patterns,
             owners,
@@ -94,15 +109,21 @@ impl Automaton {
 
     /// Pattern ids found in `hay`, sorted and distinct.
     fn find(&self, hay: &[u8]) -> Vec<u32> {
-        let Some(ac) = &self.ac else {
-            return Vec::new();
-        };
         let mut ids: Vec<u32> = Vec::new();
-        for m in ac.find_overlapping_iter(hay) {
-            let rest = &hay[m.start()..];
-            for &p in &self.by_prefix[m.pattern().as_usize()] {
+        let mut verify = |prefix: usize, at: usize| {
+            let rest = &hay[at..];
+            for &p in &self.by_prefix[prefix] {
                 if rest.starts_with(&self.patterns[p as usize]) {
                     ids.push(p);
+                }
+            }
+        };
+        match &self.search {
+            None => return Vec::new(),
+            Some(Searcher::Grams(s)) => s.for_each(hay, |p, at| verify(p as usize, at)),
+            Some(Searcher::Dfa(ac)) => {
+                for m in ac.find_overlapping_iter(hay) {
+                    verify(m.pattern().as_usize(), m.start());
                 }
             }
         }
@@ -112,7 +133,11 @@ impl Automaton {
     }
 
     fn memory_usage(&self) -> usize {
-        self.ac.as_ref().map_or(0, |a| a.memory_usage())
+        match &self.search {
+            None => 0,
+            Some(Searcher::Grams(s)) => s.memory_usage(),
+            Some(Searcher::Dfa(a)) => a.memory_usage(),
+        }
     }
 }
 
@@ -221,28 +246,29 @@ impl ExactIndex {
 
     /// Every pattern found in `text`, literal hits first.
     pub fn find(&self, text: &str, scratch: &mut ExactScratch) -> Vec<ExactHit> {
-        let mut hits = Vec::new();
-        if self.literal.ac.is_some() {
-            scratch.literal.clear();
+        scratch.literal.clear();
+        scratch.code.clear();
+        if self.literal.search.is_some() {
             normalize::literal_into(text, &mut scratch.literal);
-            hits.extend(
-                self.literal
-                    .find(&scratch.literal)
-                    .into_iter()
-                    .map(|p| ExactHit {
-                        form: Form::Literal,
-                        pattern: p,
-                    }),
-            );
         }
-        if self.code.ac.is_some() {
-            scratch.code.clear();
+        if self.code.search.is_some() {
             normalize::code_into(text, &mut scratch.code);
-            hits.extend(self.code.find(&scratch.code).into_iter().map(|p| ExactHit {
-                form: Form::Code,
-                pattern: p,
-            }));
         }
+        self.find_forms(&scratch.literal, &scratch.code)
+    }
+
+    /// Every pattern found in a text given by its two normal forms (as
+    /// [`super::scan`] makes them), literal hits first.
+    pub fn find_forms(&self, literal: &[u8], code: &[u8]) -> Vec<ExactHit> {
+        let mut hits = Vec::new();
+        hits.extend(self.literal.find(literal).into_iter().map(|p| ExactHit {
+            form: Form::Literal,
+            pattern: p,
+        }));
+        hits.extend(self.code.find(code).into_iter().map(|p| ExactHit {
+            form: Form::Code,
+            pattern: p,
+        }));
         hits
     }
 }

@@ -35,6 +35,7 @@
 //! benchmark files, never on thread count.
 
 use super::benchmarks::BenchmarkItem;
+use super::filter::{window_key, NgramFilter};
 use super::ngram::{token_hash, NgramHasher};
 use crate::backends::NgramTable;
 use rayon::prelude::*;
@@ -131,6 +132,8 @@ pub struct NgramIndex {
     /// Owners of key `k` are `owners[owner_start[k]..owner_start[k + 1]]`.
     owner_start: Vec<u32>,
     owners: Vec<u32>,
+    /// Window keys of every indexed n-gram (see [`super::filter`]).
+    filter: NgramFilter,
     pub counts: IndexCounts,
 }
 
@@ -183,11 +186,13 @@ impl NgramIndex {
         }
 
         // The n-grams of each item, split by the rare-token rule.
-        let per_item: Vec<(Vec<u64>, Vec<u64>)> = items
+        // Kept n-grams also give their window keys, for the filter.
+        let per_item: Vec<(Vec<u64>, Vec<u64>, Vec<u64>)> = items
             .par_iter()
             .map(|it| {
                 let mut h = NgramHasher::new(params.n);
                 let mut kept = Vec::new();
+                let mut keys = Vec::new();
                 let mut common = Vec::new();
                 for text in &it.ngram_texts {
                     h.for_each(text, |hash, window| {
@@ -196,6 +201,7 @@ impl NgramIndex {
                             .any(|t| t.ident && !t.quoted && rare.contains(&t.hash))
                         {
                             kept.push(hash);
+                            keys.push(window_key(window.iter().map(|t| t.hash)));
                         } else {
                             common.push(hash);
                         }
@@ -205,7 +211,7 @@ impl NgramIndex {
                 kept.dedup();
                 common.sort_unstable();
                 common.dedup();
-                (kept, common)
+                (kept, common, keys)
             })
             .collect();
         let mut common_all: Vec<u64> = per_item.iter().flat_map(|p| p.1.iter().copied()).collect();
@@ -248,12 +254,19 @@ impl NgramIndex {
         }
         owner_start.push(owners.len() as u32);
         let table = NgramTable::new(keys);
+        // Window keys of every kept n-gram, stop-listed ones included: a
+        // superset of the table's is all the filter needs.
+        let mut window_keys: Vec<u64> = per_item.iter().flat_map(|p| p.2.iter().copied()).collect();
+        window_keys.par_sort_unstable();
+        window_keys.dedup();
+        let filter = NgramFilter::new(&window_keys);
         debug_assert_eq!(table.keys().len() + 1, owner_start.len());
         NgramIndex {
             params,
             table,
             owner_start,
             owners,
+            filter,
             counts: IndexCounts {
                 problems,
                 rare_tokens: rare.len(),
@@ -267,6 +280,11 @@ impl NgramIndex {
     /// The sorted table the membership kernel searches.
     pub fn table(&self) -> &NgramTable {
         &self.table
+    }
+
+    /// The filter in front of the table (see [`super::filter`]).
+    pub fn filter(&self) -> &NgramFilter {
+        &self.filter
     }
 
     /// Number of n-grams in the table.

@@ -24,6 +24,7 @@
 //! emitted, since every other window is already a window of the first.
 //! Benchmark texts and files go through the same code, so the two sides agree.
 
+use super::filter::{NgramFilter, Roller};
 use super::normalize::{is_ascii_ws, is_comment_line, trailing_comment_start};
 use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
@@ -58,88 +59,94 @@ fn is_word_char(c: char) -> bool {
 pub fn tokenize(text: &str, out: &mut Vec<Token>) {
     let mut buf: Vec<u8> = Vec::with_capacity(64);
     for line in text.split('\n') {
-        // Tokens at or after `code_end` are in a comment.
-        let code_end = if is_comment_line(line) {
-            0
-        } else {
-            trailing_comment_start(line).unwrap_or(line.len())
-        };
-        let b = line.as_bytes();
-        let mut i = 0;
-        // Quote tokens seen on this line: string state never crosses lines,
-        // so an apostrophe in prose costs at most the rest of its line.
-        let mut quotes = 0u32;
-        while i < b.len() {
-            let c = b[i];
-            let start = i;
-            let (ch, len) = if c < 0x80 {
-                if is_ascii_ws(c) {
-                    i += 1;
-                    continue;
-                }
-                (c as char, 1)
-            } else {
-                // `i` is always on a char boundary.
-                let ch = line[i..].chars().next().unwrap_or('\u{fffd}');
-                if ch.is_whitespace() {
-                    i += ch.len_utf8();
-                    continue;
-                }
-                (ch, ch.len_utf8())
-            };
-            if is_word_char(ch) {
-                buf.clear();
-                let mut chars = 0usize;
-                while i < b.len() {
-                    if b[i] < 0x80 {
-                        let a = b[i];
-                        if !(a.is_ascii_alphanumeric() || a == b'_') {
-                            break;
-                        }
-                        buf.push(a.to_ascii_lowercase());
-                        i += 1;
-                    } else {
-                        let w = line[i..].chars().next().unwrap_or('\u{fffd}');
-                        if !is_word_char(w) {
-                            break;
-                        }
-                        let mut tmp = [0u8; 4];
-                        for l in w.to_lowercase() {
-                            buf.extend_from_slice(l.encode_utf8(&mut tmp).as_bytes());
-                        }
-                        i += w.len_utf8();
-                    }
-                    chars += 1;
-                }
-                out.push(Token {
-                    hash: token_hash(&buf),
-                    ident: !ch.is_numeric() && chars >= 2,
-                    comment: start >= code_end,
-                    quoted: quotes % 2 == 1,
-                });
-            } else {
-                let ch = match ch {
-                    '\'' | '`' => '"',
-                    _ => ch,
-                };
-                let quoted = quotes % 2 == 1;
-                if ch == '"' {
-                    quotes += 1;
-                }
-                // Lowercase for the rare non-ASCII symbol that has a case.
-                buf.clear();
-                let mut tmp = [0u8; 4];
-                for l in ch.to_lowercase() {
-                    buf.extend_from_slice(l.encode_utf8(&mut tmp).as_bytes());
-                }
-                out.push(Token {
-                    hash: token_hash(&buf),
-                    ident: false,
-                    comment: start >= code_end,
-                    quoted,
-                });
-                i += len;
+        tokenize_line(line, out, &mut buf);
+    }
+}
+
+/// Appends the tokens of one line (no `\n` in it) to `out`; `buf` is scratch.
+/// [`super::scan`] calls it for the lines its ASCII path does not take.
+pub(crate) fn tokenize_line(line: &str, out: &mut Vec<Token>, buf: &mut Vec<u8>) {
+    // Tokens at or after `code_end` are in a comment.
+    let code_end = if is_comment_line(line) {
+        0
+    } else {
+        trailing_comment_start(line).unwrap_or(line.len())
+    };
+    let b = line.as_bytes();
+    let mut i = 0;
+    // Quote tokens seen on this line: string state never crosses lines,
+    // so an apostrophe in prose costs at most the rest of its line.
+    let mut quotes = 0u32;
+    while i < b.len() {
+        let c = b[i];
+        let start = i;
+        let (ch, len) = if c < 0x80 {
+            if is_ascii_ws(c) {
+                i += 1;
+                continue;
             }
+            (c as char, 1)
+        } else {
+            // `i` is always on a char boundary.
+            let ch = line[i..].chars().next().unwrap_or('\u{fffd}');
+            if ch.is_whitespace() {
+                i += ch.len_utf8();
+                continue;
+            }
+            (ch, ch.len_utf8())
+        };
+        if is_word_char(ch) {
+            buf.clear();
+            let mut chars = 0usize;
+            while i < b.len() {
+                if b[i] < 0x80 {
+                    let a = b[i];
+                    if !(a.is_ascii_alphanumeric() || a == b'_') {
+                        break;
+                    }
+                    buf.push(a.to_ascii_lowercase());
+                    i += 1;
+                } else {
+                    let w = line[i..].chars().next().unwrap_or('\u{fffd}');
+                    if !is_word_char(w) {
+                        break;
+                    }
+                    let mut tmp = [0u8; 4];
+                    for l in w.to_lowercase() {
+                        buf.extend_from_slice(l.encode_utf8(&mut tmp).as_bytes());
+                    }
+                    i += w.len_utf8();
+                }
+                chars += 1;
+            }
+            out.push(Token {
+                hash: token_hash(buf),
+                ident: !ch.is_numeric() && chars >= 2,
+                comment: start >= code_end,
+                quoted: quotes % 2 == 1,
+            });
+        } else {
+            let ch = match ch {
+                '\'' | '`' => '"',
+                _ => ch,
+            };
+            let quoted = quotes % 2 == 1;
+            if ch == '"' {
+                quotes += 1;
+            }
+            // Lowercase for the rare non-ASCII symbol that has a case.
+            buf.clear();
+            let mut tmp = [0u8; 4];
+            for l in ch.to_lowercase() {
+                buf.extend_from_slice(l.encode_utf8(&mut tmp).as_bytes());
+            }
+            out.push(Token {
+                hash: token_hash(buf),
+                ident: false,
+                comment: start >= code_end,
+                quoted,
+            });
+            i += len;
         }
     }
 }
@@ -225,6 +232,50 @@ impl NgramHasher {
     pub fn distinct_into(&mut self, text: &str, out: &mut Vec<u64>) {
         let start = out.len();
         self.for_each(text, |h, _| out.push(h));
+        let tail = &mut out[start..];
+        tail.sort_unstable();
+        let mut kept = 0;
+        for i in 0..tail.len() {
+            if i == 0 || tail[i] != tail[kept - 1] {
+                tail[kept] = tail[i];
+                kept += 1;
+            }
+        }
+        out.truncate(start + kept);
+    }
+
+    /// The distinct n-gram hashes of a scanned text that `filter` may hold,
+    /// sorted, appended to `out`: the n-grams of [`NgramHasher::for_each`]
+    /// (both streams), minus those the filter rules out (see
+    /// [`super::filter`] for why that removes only misses).
+    ///
+    /// PERF: the window key rolls in O(1) per token and most windows stop at
+    /// one probe of the cache-sized filter; only the survivors (about 0.5% of
+    /// the windows of ordinary code) pay for xxh3 over 13 token hashes and for
+    /// the sort.
+    pub fn filtered_distinct_into(
+        &mut self,
+        s: &super::scan::Scanned,
+        filter: &NgramFilter,
+        out: &mut Vec<u64>,
+    ) {
+        let n = self.n;
+        let start = out.len();
+        let roller = Roller::new(n);
+        roller.for_each(&s.hashes, |i, key| {
+            if filter.may_contain(key) {
+                out.push(ngram_hash(&s.hashes[i..i + n]));
+            }
+        });
+        if s.code_hashes.len() < s.hashes.len() {
+            let pos = &s.code_pos;
+            roller.for_each(&s.code_hashes, |j, key| {
+                // A window contiguous in the full stream was reported above.
+                if (pos[j + n - 1] - pos[j]) as usize != n - 1 && filter.may_contain(key) {
+                    out.push(ngram_hash(&s.code_hashes[j..j + n]));
+                }
+            });
+        }
         let tail = &mut out[start..];
         tail.sort_unstable();
         let mut kept = 0;

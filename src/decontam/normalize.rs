@@ -141,7 +141,7 @@ pub fn code(text: &str) -> Vec<u8> {
 }
 
 /// Literal form of one line of code with definition names replaced.
-fn code_line_into(line: &str, out: &mut Vec<u8>) {
+pub(crate) fn code_line_into(line: &str, out: &mut Vec<u8>) {
     // State of the definition-name rule: we saw a definition keyword (as a
     // whole word) and then whitespace; the next word is the name.
     let mut after_kw = false;
