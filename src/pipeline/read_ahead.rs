@@ -8,7 +8,7 @@
 //! waits for the current ones. One thread here reads batch after batch, shard
 //! after shard, in the order the worker will ask for them, hands each batch's
 //! blob ids to [`ContentStore::prefetch`] and queues the batch (a bounded
-//! channel: [`QUEUED_BATCHES`]). So while shard `k`'s last batch is filtered
+//! channel: [`queued_batches`]). So while shard `k`'s last batch is filtered
 //! and its part committed (a filesystem sync), the requests of shard `k+1`
 //! are already on the wire: no drain at batch or shard boundaries.
 //!
@@ -40,9 +40,17 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::Scope;
 
 /// Batches read and prefetched ahead of the worker, besides the one the
-/// reader holds. 4 batches of 1,024 rows keep 4,096 blobs requested, four
-/// times the largest concurrency measured (1,024).
+/// reader holds, at least: 4 batches of 1,024 rows keep 4,096 blobs
+/// requested, four times the largest concurrency measured (1,024). With
+/// smaller batches the queue holds enough of them for twice the store's
+/// requests in flight ([`queued_batches`]).
 pub const QUEUED_BATCHES: usize = 4;
+
+/// How many batches to queue ahead for `batch_size` rows per batch and a
+/// store with `in_flight` requests.
+pub fn queued_batches(batch_size: usize, in_flight: usize) -> usize {
+    QUEUED_BATCHES.max((2 * in_flight).div_ceil(batch_size.max(1)))
+}
 
 /// One batch of a reader, as `RecordReader::next_batch` returns it.
 pub type BatchResult = Result<Option<Vec<Result<Record, RowReject>>>>;
@@ -97,7 +105,8 @@ impl ReadAhead {
         scope: &'scope Scope<'scope, 'env>,
         spec: ReadAheadSpec<'env>,
     ) -> ReadAhead {
-        let (tx, rx) = sync_channel(QUEUED_BATCHES);
+        let in_flight = spec.store.as_ref().map_or(0, |s| s.in_flight());
+        let (tx, rx) = sync_channel(queued_batches(spec.read.batch_size, in_flight));
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
@@ -271,4 +280,18 @@ pub fn prefetch_ids<'r>(rows: &'r [Result<Record, RowReject>], filters: &Filters
         .filter(|r| r.text.is_none() && filters.check_metadata(r).is_ok())
         .filter_map(|r| r.blob_id.as_deref().filter(|id| !id.is_empty()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_covers_twice_the_requests_in_flight() {
+        assert_eq!(queued_batches(1024, 0), QUEUED_BATCHES);
+        assert_eq!(queued_batches(1024, 1024), QUEUED_BATCHES);
+        assert_eq!(queued_batches(64, 1024), 32);
+        assert_eq!(queued_batches(100, 256), 6);
+        assert_eq!(queued_batches(0, 8), 16);
+    }
 }
