@@ -106,6 +106,7 @@ fn code(i: usize) -> String {
 /// blobs in memory by id.
 fn corpus(dir: &Path, shards: usize, per_shard: usize) -> HashMap<String, Vec<u8>> {
     let store = dir.join("content");
+    std::fs::create_dir_all(dir.join("in")).expect("input dir");
     for s in 0..shards {
         let files: Vec<SourceFile> = (0..per_shard)
             .map(|k| {
