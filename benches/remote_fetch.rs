@@ -3,7 +3,7 @@
 //!   metadata filters, blob fetch, content filters, part files) with the
 //!   contents behind an `http://` content store that answers each request
 //!   after an injected first-byte latency of 40 ms, as S3 does (20-60 ms),
-//!   at 64, 256 and 1,024 requests in flight; and the same with no latency,
+//!   at 64, 256, 512 and 1,024 requests in flight; and the same with no latency,
 //!   the ceiling of this client, store and machine measured in the same run.
 //!   The target is at least 80% of min(in flight / latency, ceiling);
 //! - `hub_download`: one 32 MiB shard downloaded into the cache and verified
@@ -38,6 +38,7 @@ fn serve(blobs: Arc<HashMap<String, Vec<u8>>>, body: Arc<Vec<u8>>, latency: Dura
         for conn in listener.incoming().flatten() {
             let (blobs, body) = (blobs.clone(), body.clone());
             std::thread::Builder::new()
+                .name("bench-server".into())
                 .stack_size(64 * 1024)
                 .spawn(move || connection(conn, &blobs, &body, latency))
                 .expect("server thread");
@@ -50,13 +51,14 @@ fn connection(conn: TcpStream, blobs: &HashMap<String, Vec<u8>>, body: &[u8], la
     let _ = conn.set_nodelay(true);
     let mut reader = BufReader::new(conn.try_clone().expect("clone"));
     let mut out = conn;
+    let (mut line, mut h, mut reply) = (String::new(), String::new(), Vec::new());
     loop {
-        let mut line = String::new();
+        line.clear();
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
             return;
         }
         loop {
-            let mut h = String::new();
+            h.clear();
             if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim_end().is_empty() {
                 break;
             }
@@ -71,16 +73,18 @@ fn connection(conn: TcpStream, blobs: &HashMap<String, Vec<u8>>, body: &[u8], la
         } else {
             blobs.get(name).map(Vec::as_slice)
         };
-        let ok = match bytes {
+        // Head and body in one write: one segment per small blob.
+        reply.clear();
+        match bytes {
             Some(b) => {
-                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", b.len());
-                out.write_all(head.as_bytes()).is_ok() && out.write_all(b).is_ok()
+                reply.extend_from_slice(
+                    format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", b.len()).as_bytes(),
+                );
+                reply.extend_from_slice(b);
             }
-            None => out
-                .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
-                .is_ok(),
-        };
-        if !ok {
+            None => reply.extend_from_slice(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"),
+        }
+        if out.write_all(&reply).is_err() {
             return;
         }
     }
@@ -102,6 +106,7 @@ fn code(i: usize) -> String {
 /// blobs in memory by id.
 fn corpus(dir: &Path, shards: usize, per_shard: usize) -> HashMap<String, Vec<u8>> {
     let store = dir.join("content");
+    std::fs::create_dir_all(dir.join("in")).expect("input dir");
     for s in 0..shards {
         let files: Vec<SourceFile> = (0..per_shard)
             .map(|k| {
@@ -194,7 +199,7 @@ fn curate_fetch(c: &mut Criterion) {
     g.warm_up_time(Duration::from_millis(500));
     g.measurement_time(Duration::from_secs(20));
     g.throughput(Throughput::Elements(total));
-    for conc in [64usize, 256, 1024] {
+    for conc in [64usize, 256, 512, 1024] {
         for (name, base) in [("latency_40ms", &slow), ("no_latency", &fast)] {
             let store = format!("{base}/content");
             g.bench_function(format!("{name}/in_flight_{conc}"), |b| {

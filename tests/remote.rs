@@ -1837,3 +1837,218 @@ fn prefetched_blobs_are_requested_once_and_claimed_by_later_batches() {
     assert!(opened.store.fetch_batch(&[OK])[0].is_ok());
     assert_eq!(server.count(|r| r.path().ends_with(OK)), 2);
 }
+
+// ------------------------------------------- curate: fetch across shards
+
+/// A small, distinct Python file that passes every default filter.
+fn module(i: usize) -> String {
+    let mut s = format!("\"\"\"Module {i}: request handlers.\"\"\"\nimport json\n\n");
+    for f in 0..12 {
+        s.push_str(&format!(
+            "def handler_{i}_{f}(event, context):\n    body = json.loads(event['body'])\n    return {{'status': 200, 'id': {}, 'body': body}}\n\n",
+            i * 31 + f
+        ));
+    }
+    s
+}
+
+/// `shards` Stack v2 shards of `per_shard` files under `dir/in`, blobs in
+/// `dir/in/content`; file 0 of shard 0 is copied (another repository, same
+/// blob) as the first file of the last shard. Returns each shard's blob ids.
+fn v2_shards(dir: &Path, shards: usize, per_shard: usize) -> Vec<Vec<String>> {
+    use tritter_gpu::sources::writer::{write_shard, SourceFile, WriteOptions};
+    let mut ids = Vec::new();
+    for s in 0..shards {
+        let mut files: Vec<SourceFile> = (0..per_shard)
+            .map(|k| {
+                let i = s * per_shard + k;
+                let mut f = SourceFile::new(
+                    &format!("pkg/mod_{i}.py"),
+                    &format!("owner{}/repo{i}", i % 7),
+                    "Python",
+                    &module(i),
+                );
+                f.licenses = vec!["mit".into()];
+                f.stars = Some(100 + i as u64);
+                f
+            })
+            .collect();
+        if s + 1 == shards && s > 0 {
+            let mut copy = SourceFile::new("copy/mod_0.py", "mirror/copy", "Python", &module(0));
+            copy.licenses = vec!["mit".into()];
+            copy.stars = Some(1);
+            files[0] = copy;
+        }
+        ids.push(files.iter().map(|f| f.blob_id()).collect());
+        write_shard(
+            &dir.join(format!("in/shard-{s}.parquet")),
+            tritter_gpu::sources::SchemaKind::StackV2,
+            &files,
+            WriteOptions {
+                content_store: Some(dir.join("in/content")),
+                ..Default::default()
+            },
+        )
+        .expect("write shard");
+    }
+    ids
+}
+
+/// `curate` in process over `dir/in` into `dir/{out}`, contents from `store`.
+fn curate_v2(dir: &Path, out: &str, store: &str, tune: impl FnOnce(&mut CurateCfg)) -> Vec<u8> {
+    let mut cfg = CurateCfg {
+        sources: vec![dir.join("in").display().to_string()],
+        filters: tritter_gpu::filters::FilterConfig::default(),
+        output_dir: dir.join(out),
+        work_dir: None,
+        max_samples: None,
+        dry_run: false,
+        content_store: Some(store.to_string()),
+        remote: RemoteConfig {
+            fetch_concurrency: 8,
+            request_timeout: Duration::from_secs(10),
+            max_retries: 1,
+            env: Env::fixed(no_aws(Path::new("/nonexistent"))),
+            ..RemoteConfig::default()
+        },
+        rejects: None,
+        shard: tritter_gpu::pipeline::shard_spec::ShardSpec::ALL,
+        keep_going: false,
+        quiet: true,
+        fresh: true,
+        batch_size: 16,
+        near: None,
+        decontam: None,
+        backend: tritter_gpu::backends::BackendKind::Cpu,
+        partitions: 1,
+        output_shards: None,
+        plan_only: false,
+        report_html: tritter_gpu::report::PageTarget::Off,
+        repos: None,
+        redact: tritter_gpu::redact::RedactMode::Off,
+        tokens: None,
+    };
+    tune(&mut cfg);
+    let code = tritter_gpu::pipeline::run_curate(&cfg).expect("curate");
+    assert_eq!(code, if cfg.keep_going { 1 } else { 0 });
+    std::fs::read(dir.join(out).join("python_curated.jsonl")).expect("output")
+}
+
+type CurateCfg = tritter_gpu::pipeline::CurateConfig;
+
+/// Serves `/content/{id}` from `dir`, one request per connection, after
+/// `hold(id)` returns.
+fn blob_server(dir: std::path::PathBuf, hold: impl Fn(&str) + Send + Sync + 'static) -> Server {
+    Server::start(move |r, _| {
+        let path = r.path();
+        let Some(id) = path.strip_prefix("/content/") else {
+            return status(404, "", vec![]);
+        };
+        hold(id);
+        match std::fs::read(dir.join(id)) {
+            Ok(gz) => ok(gz),
+            Err(_) => status(404, "", vec![]),
+        }
+    })
+}
+
+#[test]
+fn content_requests_stay_in_flight_across_shard_boundaries_and_output_is_unchanged() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    // 3 batches of 16 per shard (16, 16, 8).
+    let ids = v2_shards(dir, 3, 40);
+    // The server holds the blobs of shard 0's last batch until a blob of
+    // shard 1 has been asked for. A worker that drains at the shard boundary
+    // (asks for shard 1 only once shard 0 is committed) cannot get them
+    // before the hold gives up, 3 s later, and the test sees it.
+    let last_batch: std::collections::HashSet<String> = ids[0][32..].iter().cloned().collect();
+    let next_shard: std::collections::HashSet<String> = ids[1].iter().cloned().collect();
+    let next_asked = Arc::new(AtomicBool::new(false));
+    let drained = Arc::new(AtomicBool::new(false));
+    let (asked, gave_up) = (next_asked.clone(), drained.clone());
+    let server = blob_server(dir.join("in/content"), move |id| {
+        if next_shard.contains(id) {
+            asked.store(true, Ordering::SeqCst);
+        }
+        if last_batch.contains(id) {
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while !asked.load(Ordering::SeqCst) {
+                if Instant::now() > deadline {
+                    gave_up.store(true, Ordering::SeqCst);
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    });
+    // 16 in flight: the 8 held requests leave 8 free for shard 1.
+    let remote = curate_v2(dir, "out_http", &format!("{}/content", server.base), |c| {
+        c.remote.fetch_concurrency = 16
+    });
+    assert!(
+        !drained.load(Ordering::SeqCst),
+        "shard 1's blobs were not requested while shard 0's last batch was in flight"
+    );
+    let local = curate_v2(
+        dir,
+        "out_local",
+        &dir.join("in/content").display().to_string(),
+        |_| {},
+    );
+    assert_eq!(
+        remote, local,
+        "output differs between the HTTP and the local store"
+    );
+    assert_eq!(
+        read_lines(&remote),
+        120 - 1,
+        "the copy of file 0 is an exact duplicate"
+    );
+    // Every blob requested exactly once: each prefetch was claimed by the
+    // batch that needed it, the blob shared by shards 0 and 2 included.
+    let mut per_path: BTreeMap<String, usize> = BTreeMap::new();
+    for r in server.requests() {
+        *per_path.entry(r.path()).or_default() += 1;
+    }
+    assert_eq!(per_path.len(), 119);
+    assert!(per_path.values().all(|&n| n == 1), "{per_path:?}");
+}
+
+fn read_lines(b: &[u8]) -> usize {
+    b.iter().filter(|&&c| c == b'\n').count()
+}
+
+#[test]
+fn read_ahead_across_shards_keeps_output_with_a_broken_shard_and_max_samples() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let ids = v2_shards(dir, 4, 40);
+    // Shard 1 is not Parquet: --keep-going skips it, the read-ahead moves on.
+    std::fs::write(dir.join("in/shard-1.parquet"), b"not a parquet file").expect("write");
+    let server = blob_server(dir.join("in/content"), |_| {
+        std::thread::sleep(Duration::from_millis(5))
+    });
+    let http = format!("{}/content", server.base);
+    let local = dir.join("in/content").display().to_string();
+    let keep_going = |c: &mut CurateCfg| c.keep_going = true;
+    let a = curate_v2(dir, "kg_http", &http, keep_going);
+    let b = curate_v2(dir, "kg_local", &local, keep_going);
+    assert_eq!(a, b);
+    assert_eq!(read_lines(&a), 3 * 40 - 1);
+    // Nothing of the broken shard was asked for (its blobs exist).
+    let asked: Vec<String> = server.requests().iter().map(Req::path).collect();
+    assert!(ids[1]
+        .iter()
+        .all(|id| !asked.contains(&format!("/content/{id}"))));
+
+    // --max-samples stops inside shard 2 (the second readable one): the
+    // read-ahead, already in shard 3, is abandoned and the output is the
+    // local store's.
+    std::fs::remove_file(dir.join("in/shard-1.parquet")).expect("rm");
+    let cap = |c: &mut CurateCfg| c.max_samples = Some(50);
+    let a = curate_v2(dir, "cap_http", &http, cap);
+    let b = curate_v2(dir, "cap_local", &local, cap);
+    assert_eq!(a, b);
+    assert_eq!(read_lines(&a), 50);
+}

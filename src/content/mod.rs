@@ -38,6 +38,11 @@ pub trait ContentStore: Send + Sync {
     /// returns at once, so that a remote store keeps its requests in flight
     /// across batches. A store with nothing to gain ignores it.
     fn prefetch(&self, _blob_ids: &[&str]) {}
+    /// Requests this store keeps in flight (0: it fetches synchronously),
+    /// so that callers read far enough ahead to keep them busy.
+    fn in_flight(&self) -> usize {
+        0
+    }
     /// `Err` when the store must not be used any further (a remote store
     /// whose requests nearly all fail); the run stops with it.
     fn health(&self) -> anyhow::Result<()> {

@@ -258,3 +258,18 @@ impl ShardFetcher {
         Ok(())
     }
 }
+
+/// Whether input `ordinal` is on local disk before [`ShardFetcher::ready`]
+/// is asked for it: not a Hub shard (downloaded on demand) nor a repository
+/// that could not be fetched.
+pub fn is_local(inputs: &ResolvedInputs, ordinal: u32) -> bool {
+    let hub = inputs
+        .hub
+        .as_ref()
+        .is_some_and(|h| h.files.iter().any(|(o, _)| *o == ordinal));
+    let failed_repo = inputs
+        .repos
+        .iter()
+        .any(|(o, r)| *o == ordinal && r.outcome.is_err());
+    !hub && !failed_repo
+}

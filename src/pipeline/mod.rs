@@ -28,6 +28,7 @@ pub mod messages;
 pub mod part;
 pub mod process_shard;
 pub mod progress;
+pub mod read_ahead;
 pub mod record_meta;
 pub mod run_config;
 pub mod shard_spec;
@@ -185,6 +186,7 @@ impl ShardStages {
             decontam: self.decontam.as_ref(),
             redact: &self.redact,
             tokens: self.tokens.as_ref(),
+            read_ahead: None,
         }
     }
 }
@@ -557,38 +559,61 @@ fn run_shards(p: &Phase1, slice: ShardSpec, quiet: bool) -> Result<ShardsOutcome
         }
     }
     let fetcher = inputs::ShardFetcher::new(&p.resolved, &todo, &p.cfg.remote);
-    for input in &mine {
-        if !todo.contains(&input.ordinal) {
+    // One reader across every shard to do, so the content store's requests
+    // stay in flight across shard boundaries (see `read_ahead`).
+    let upcoming = mine
+        .iter()
+        .filter(|i| todo.contains(&i.ordinal))
+        .map(|i| ((*i).clone(), inputs::is_local(&p.resolved, i.ordinal)))
+        .collect();
+    std::thread::scope(|scope| -> Result<()> {
+        let ahead = read_ahead::ReadAhead::start(
+            scope,
+            read_ahead::ReadAheadSpec {
+                inputs: upcoming,
+                read: ctx.read.clone(),
+                filters: ctx.filters,
+                store: ctx.content_store.clone(),
+            },
+        );
+        let ctx = ShardContext {
+            read_ahead: Some(&ahead),
+            ..ctx
+        };
+        for input in &mine {
+            if !todo.contains(&input.ordinal) {
+                progress.shard_done(input.size);
+                continue;
+            }
+            if remaining == Some(0) {
+                break;
+            }
+            let outcome = fetcher
+                .ready(input)
+                .and_then(|()| process_shard::process_shard(input, &ctx, &mut remaining));
+            match outcome {
+                Ok(_) => {}
+                Err(e) if p.cfg.keep_going && input_error(&e) => {
+                    progress.println(&format!(
+                        "tritter-gpu: skipping {}: {e:#}",
+                        input.path.display()
+                    ));
+                    let f = FailedInput {
+                        input: input.path.display().to_string(),
+                        error: format!("{e:#}"),
+                    };
+                    work.mark_failed(input.ordinal, &f)?;
+                    failed.push(f);
+                }
+                Err(e) => {
+                    progress.finish();
+                    return Err(input_failed(e, &input.path));
+                }
+            }
             progress.shard_done(input.size);
-            continue;
         }
-        if remaining == Some(0) {
-            break;
-        }
-        let outcome = fetcher
-            .ready(input)
-            .and_then(|()| process_shard::process_shard(input, &ctx, &mut remaining));
-        match outcome {
-            Ok(_) => {}
-            Err(e) if p.cfg.keep_going && input_error(&e) => {
-                progress.println(&format!(
-                    "tritter-gpu: skipping {}: {e:#}",
-                    input.path.display()
-                ));
-                let f = FailedInput {
-                    input: input.path.display().to_string(),
-                    error: format!("{e:#}"),
-                };
-                work.mark_failed(input.ordinal, &f)?;
-                failed.push(f);
-            }
-            Err(e) => {
-                progress.finish();
-                return Err(input_failed(e, &input.path));
-            }
-        }
-        progress.shard_done(input.size);
-    }
+        Ok(())
+    })?;
     drop(fetcher);
     progress.finish();
     let mut transfers = serde_json::Map::new();

@@ -21,13 +21,16 @@
 //! content (The Stack v2) has no text before the content stage, so its
 //! tokens are counted from the content filters on (`basic`, `quality`).
 //!
-//! A reader thread decodes the next batch while rayon runs the fetch and the
-//! content filters of the current one over all cores; results are collected
-//! in row order, so the part is the same whatever the thread count.
+//! A reader thread ([`super::read_ahead`], one per run, across shards) decodes
+//! the next batches and has their blobs requested while rayon runs the fetch
+//! and the content filters of the current one over all cores; results are
+//! collected in row order, so the part is the same whatever the thread count
+//! and whatever order the blobs arrive in.
 
 use super::decontam_hits::{write_hits, DecontamHit};
 use super::part::{PartRecord, PartWriter};
 use super::progress::Progress;
+use super::read_ahead::{ReadAhead, ReadAheadSpec, ShardBatches};
 use super::record_meta::{write_meta, RecordMeta, LICENSE_ALLOWED, SHORT};
 use super::work_dir::{ShardDone, WorkDir};
 use crate::backends::Backend;
@@ -38,7 +41,7 @@ use crate::dedup::near::shard_keys::{KeySettings, ShardKeyWriter};
 use crate::filters::Filters;
 use crate::output::atomic::AtomicFile;
 use crate::record::Record;
-use crate::sources::{self, InputFile, ReadOptions, RowReject};
+use crate::sources::{InputFile, ReadOptions, SchemaKind};
 use crate::stats::Stats;
 use anyhow::{Context, Result};
 use rayon::prelude::*;
@@ -62,6 +65,9 @@ pub struct ShardContext<'a> {
     pub redact: &'a crate::redact::RedactScope,
     /// Token counting of the per-record stages; `None` with `--tokens off`.
     pub tokens: Option<&'a crate::tokens::TokenCounter>,
+    /// The run's reader of the shards to come, across shard boundaries
+    /// (`None`: each shard reads ahead within itself only).
+    pub read_ahead: Option<&'a ReadAhead>,
 }
 
 /// The per-file work on the records a batch kept, and its sidecars.
@@ -148,12 +154,38 @@ pub fn process_shard(
     ctx: &ShardContext<'_>,
     remaining: &mut Option<u64>,
 ) -> Result<ShardDone> {
+    // The run's read-ahead, which is already reading (and prefetching the
+    // blobs of) this shard; else one for this shard alone.
+    if let Some(opened) = ctx.read_ahead.and_then(|ra| ra.open(input)) {
+        let (schema, batches) = opened?;
+        return process_opened(input, ctx, remaining, schema, batches);
+    }
+    std::thread::scope(|scope| {
+        let ahead = ReadAhead::start(
+            scope,
+            ReadAheadSpec {
+                inputs: vec![(input.clone(), true)],
+                read: ctx.read.clone(),
+                filters: ctx.filters,
+                store: ctx.content_store.clone(),
+            },
+        );
+        let (schema, batches) = ahead.open(input).expect("the read-ahead's own shard")?;
+        process_opened(input, ctx, remaining, schema, batches)
+    })
+}
+
+fn process_opened(
+    input: &InputFile,
+    ctx: &ShardContext<'_>,
+    remaining: &mut Option<u64>,
+    schema: SchemaKind,
+    mut batches: ShardBatches<'_>,
+) -> Result<ShardDone> {
     let display = input.path.display().to_string();
-    let mut reader = sources::open(input, &ctx.read)?;
     // Metadata-only schemas (The Stack v2, Stack-Edu) get a content stage;
     // rows that still lack text when they reach it need a content store.
-    let needs_content = !reader.schema().has_inline_content();
-    let schema = reader.schema();
+    let needs_content = !schema.has_inline_content();
 
     let mut stats = Stats::default();
     let redact = ctx
@@ -184,32 +216,14 @@ pub fn process_shard(
     let mut stopped_at_row = None;
     let mut tokens = ctx.tokens.map(|_| ShardTokens::new(needs_content));
 
-    // The reader runs one batch ahead on its own thread.
-    let (tx, rx) =
-        std::sync::mpsc::sync_channel::<Result<Option<Vec<Result<Record, RowReject>>>>>(2);
-    // The reader asks a remote store for the blobs of the batches it reads
-    // ahead, so requests stay in flight across batches.
-    let prefetch_to = ctx.content_store.clone().filter(|_| needs_content);
-    let filters = ctx.filters;
-    std::thread::scope(|scope| -> Result<()> {
-        scope.spawn(move || loop {
-            let batch = reader.next_batch();
-            if let (Some(store), Ok(Some(rows))) = (&prefetch_to, &batch) {
-                let ids: Vec<&str> = rows
-                    .iter()
-                    .filter_map(|r| r.as_ref().ok())
-                    .filter(|r| r.text.is_none() && filters.check_metadata(r).is_ok())
-                    .filter_map(|r| r.blob_id.as_deref().filter(|id| !id.is_empty()))
-                    .collect();
-                store.prefetch(&ids);
-            }
-            let stop = !matches!(batch, Ok(Some(_)));
-            if tx.send(batch).is_err() || stop {
-                break;
-            }
-        });
-        for batch in rx.iter() {
-            let Some(rows) = batch.with_context(|| format!("reading {display}"))? else {
+    // The read-ahead reads the next batches (and has their blobs requested)
+    // while this one is filtered.
+    {
+        loop {
+            let Some(rows) = batches
+                .next_batch()
+                .with_context(|| format!("reading {display}"))?
+            else {
                 break;
             };
             let mut records = Vec::with_capacity(rows.len());
@@ -299,8 +313,8 @@ pub fn process_shard(
                 break;
             }
         }
-        Ok(())
-    })?;
+    }
+    drop(batches);
 
     let KeptBatch {
         near,

@@ -225,6 +225,10 @@ impl ContentStore for RemoteBlobStore {
         }
     }
 
+    fn in_flight(&self) -> usize {
+        self.workers.len()
+    }
+
     fn health(&self) -> anyhow::Result<()> {
         match self.inner.breaker.tripped() {
             Some(t) => Err(anyhow::Error::new(t)),

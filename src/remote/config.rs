@@ -5,10 +5,13 @@
 //! - `fetch_concurrency` [`DEFAULT_FETCH_CONCURRENCY`]: blob requests in
 //!   flight. Blob fetch is latency bound (S3 answers after 20-60 ms, bodies
 //!   are a few KiB), so throughput is about `in flight / latency` until the
-//!   client's own per-request cost caps it. 256 at S3's 20-60 ms allows
-//!   4,300-12,800 blobs/s, about the no-latency ceiling of this client on
-//!   two cores (8,600-10,000 blobs/s), with a quarter of the threads of
-//!   the maximum; `docs/remote-sources.md` says how far this is measured;
+//!   client's own per-request cost caps it. 512 is the fastest setting
+//!   measured through `curate` against a store answering after 40 ms
+//!   (`cargo bench --bench remote_fetch`, load average 8.6-13: 6,974
+//!   blobs/s, against 5,243 at 256 and 4,616 at 1,024, where the thread per
+//!   request of the blocking client costs more than it brings); at S3's
+//!   20-60 ms it allows 8,500-25,600 blobs/s, at or above what two cores
+//!   process (`benches/results/remote.md`);
 //! - `download_concurrency` 2 and `prefetch` 2 overlap shard downloads with
 //!   processing without filling the disk ahead of the reader;
 //! - `request_timeout` 30 s and `max_retries` 5 ride out S3's and the Hub's
@@ -26,7 +29,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Blob requests in flight by default (see the module docs).
-pub const DEFAULT_FETCH_CONCURRENCY: u32 = 256;
+pub const DEFAULT_FETCH_CONCURRENCY: u32 = 512;
 /// Most blob requests in flight we allow (threads of the blocking client).
 pub const MAX_FETCH_CONCURRENCY: u32 = 1024;
 /// Hub shards downloaded in parallel by default.

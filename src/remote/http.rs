@@ -2,9 +2,11 @@
 //! and retries with exponential backoff.
 //!
 //! We use [`ureq`] (blocking, rustls, no async runtime): every remote reader
-//! here is I/O bound with at most a few dozen requests in flight, which a pool
-//! of plain threads serves as well as an executor would, at a fraction of the
-//! compile time and with straight-line code. One [`ureq::Agent`] per client
+//! here is I/O bound, and up to about 512 requests in flight a pool of plain
+//! threads serves it as well as an executor would, at a fraction of the
+//! compile time and with straight-line code. PERF: `cargo bench --bench
+//! remote_fetch`, 40 ms latency, load 8.6-13: 82% of 256 / 40 ms, 6,974
+//! blobs/s at 512; at 1,024 the threads cost more than they bring (4,616). One [`ureq::Agent`] per client
 //! keeps a connection pool sized to the configured concurrency.
 //!
 //! Retry policy (the same for the Hub and for content stores):
