@@ -326,6 +326,99 @@ impl NearDocSource for ToolJsonlSource {
         );
         Ok(())
     }
+
+    fn for_each_of(
+        &mut self,
+        keys: &[u64],
+        f: &mut dyn FnMut(NearDoc<'_>) -> Result<()>,
+    ) -> Result<()> {
+        if self.passes == 0 {
+            // The first pass learns where the records are: read them all.
+            return self.for_each(&mut |doc| {
+                if keys.binary_search(&doc.key).is_ok() {
+                    f(doc)
+                } else {
+                    Ok(())
+                }
+            });
+        }
+        self.for_each_of_keys(keys, f)
+    }
+}
+
+impl ToolJsonlSource {
+    /// A later pass over the records with the given keys: every line is
+    /// read, but only theirs are parsed (in parallel blocks), and the file is
+    /// read only up to the last of them.
+    fn for_each_of_keys(
+        &mut self,
+        keys: &[u64],
+        f: &mut dyn FnMut(NearDoc<'_>) -> Result<()>,
+    ) -> Result<()> {
+        self.passes += 1;
+        let want: Vec<u64> = keys
+            .iter()
+            .map(|&k| {
+                self.lines.get(k as usize).copied().with_context(|| {
+                    format!("internal: record {k} of {} asked for", self.lines.len())
+                })
+            })
+            .collect::<Result<_>>()?;
+        let changed = |number: u64| {
+            anyhow::anyhow!(
+                "{} changed while it was being read (line {number} is no longer the record it was)",
+                self.path.display()
+            )
+        };
+        let reader = std::io::BufReader::with_capacity(1 << 20, open_maybe_compressed(&self.path)?);
+        let mut raw = crate::output::tool_jsonl::raw_lines(reader);
+        let mut next = 0usize;
+        while next < want.len() {
+            let mut block: Vec<(usize, u64, Vec<u8>)> = Vec::new();
+            let mut block_bytes = 0usize;
+            while block_bytes < PARSE_BLOCK_BYTES && next < want.len() {
+                match raw.next() {
+                    None => return Err(changed(want[next])),
+                    Some(Err(e)) => bail!("{}: cannot read: {e}", self.path.display()),
+                    Some(Ok((number, bytes))) if number == want[next] => {
+                        block_bytes += bytes.len();
+                        block.push((next, number, bytes));
+                        next += 1;
+                    }
+                    Some(Ok(_)) => {}
+                }
+            }
+            let parsed: Vec<(usize, crate::output::tool_jsonl::ToolLine)> = block
+                .into_par_iter()
+                .with_min_len(64)
+                .map(|(i, number, bytes)| (i, crate::output::tool_jsonl::parse_tool_line(number, bytes)))
+                .collect();
+            for (i, line) in parsed {
+                let rec = line.record.map_err(|_| changed(line.number))?;
+                f(NearDoc {
+                    key: keys[i],
+                    pref: preference_of(&rec, line.number),
+                    text: &rec.text,
+                    path: &rec.path,
+                    repo: &rec.repo,
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A record's survivor preference (see [`crate::rank`]).
+fn preference_of(rec: &crate::record::OutputRecord, line: u64) -> Preference {
+    Preference {
+        license_allowed: license_allowed(&rec.license),
+        stars: rec.stars,
+        tiebreak: repo_path_hash(&rec.repo, &rec.path),
+        id: RecordId {
+            shard: 0,
+            row: line,
+        },
+    }
 }
 
 /// Raw bytes of input read per block before the block is parsed in parallel.
@@ -365,18 +458,9 @@ impl ToolJsonlSource {
                         line.number
                     );
                 }
-                let pref = Preference {
-                    license_allowed: license_allowed(&rec.license),
-                    stars: rec.stars,
-                    tiebreak: repo_path_hash(&rec.repo, &rec.path),
-                    id: RecordId {
-                        shard: 0,
-                        row: line.number,
-                    },
-                };
                 f(NearDoc {
                     key: *key,
-                    pref,
+                    pref: preference_of(&rec, line.number),
                     text: &rec.text,
                     path: &rec.path,
                     repo: &rec.repo,
