@@ -710,6 +710,61 @@ mod tests {
         Cli::try_parse_from(v).map(|c| c.near)
     }
 
+    /// (key, text, path, stars) of every document a pass hands over.
+    fn collect(
+        src: &mut ToolJsonlSource,
+        keys: Option<&[u64]>,
+    ) -> Result<Vec<(u64, String, String, u64)>> {
+        let mut seen = Vec::new();
+        let mut f = |d: NearDoc<'_>| {
+            seen.push((d.key, d.text.to_string(), d.path.to_string(), d.pref.stars));
+            Ok(())
+        };
+        match keys {
+            Some(k) => src.for_each_of(k, &mut f)?,
+            None => src.for_each(&mut f)?,
+        }
+        Ok(seen)
+    }
+
+    #[test]
+    fn a_later_pass_over_some_keys_sees_what_a_full_pass_sees() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in.jsonl");
+        // Enough records for several parse blocks, with blank, bad and CRLF
+        // lines between them (keys count records only).
+        let mut text = String::new();
+        for i in 0..3000u64 {
+            let body = "x".repeat((i as usize * 37) % 9000);
+            text.push_str(&format!(
+                "{{\"text\":\"f{i} {body}\",\"language\":\"rust\",\"license\":\"mit\",\"stars\":{i},\"path\":\"p{i}.rs\",\"repo\":\"o/r\"}}"
+            ));
+            text.push_str(match i % 7 {
+                0 => "\n\n",
+                1 => "\r\n",
+                2 => "\nnot json\n",
+                _ => "\n",
+            });
+        }
+        std::fs::write(&path, text).unwrap();
+        let mut src = ToolJsonlSource::new(&path);
+        let all = collect(&mut src, None).unwrap();
+        assert_eq!(all.len(), 3000);
+        assert!(!src.bad.is_empty());
+        let keys: Vec<u64> = (0..3000).filter(|k| k % 5 == 1 || *k == 2999).collect();
+        let want: Vec<_> = all
+            .iter()
+            .filter(|d| keys.binary_search(&d.0).is_ok())
+            .cloned()
+            .collect();
+        assert_eq!(collect(&mut src, Some(&keys)).unwrap(), want);
+        assert_eq!(collect(&mut src, Some(&[])).unwrap(), vec![]);
+        // A file that lost its tail is an error naming it, not a short pass.
+        std::fs::write(&path, &std::fs::read(&path).unwrap()[..1000]).unwrap();
+        let e = collect(&mut src, Some(&keys)).unwrap_err();
+        assert!(e.to_string().contains("changed while it was being read"), "{e}");
+    }
+
     #[test]
     fn defaults_match_the_config_defaults() {
         let f = parse(&[]).unwrap();
