@@ -406,6 +406,7 @@ def main():
     ap.add_argument("--peers", default="rensa,gaoya,datasketch,datatrove")
     ap.add_argument("--verify", default="signature,exact", help="tritter-gpu --verify modes to run")
     ap.add_argument("--threads", default="2", help="RAYON_NUM_THREADS for tritter-gpu")
+    ap.add_argument("--tokens", default="off", help="tritter-gpu --tokens (the peers count no tokens)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     ap.add_argument("--peer", help=argparse.SUPPRESS)
     ap.add_argument("--input", help=argparse.SUPPRESS)
@@ -437,7 +438,7 @@ def main():
         for label, verify in [r for r in runs if r[1] in a.verify.split(",")]:
             cmd = [a.binary, "dedup", "--backend", "cpu", "--input", str(corpus), "--output",
                    str(work / f"ours-{verify}.jsonl"), "--clusters", str(work / f"ours-{verify}.clusters"),
-                   "--verify", verify]
+                   "--verify", verify, "--tokens", a.tokens]
             wall, rss, err = timed(cmd, env)
             cpu[label] = CPU[a.binary]
             results[label] = (wall, rss, ours_pairs(work / f"ours-{verify}.clusters"))

@@ -11,7 +11,10 @@
 #   THREADS   comma-separated thread counts (default 1,2)
 #   COMMANDS  dedup,curate (default both)
 # Environment: WORK (default /tmp/tritter-scale), SEED (default 1),
-#   BENCH_DIR (curate's --benchmark-dir; default ../shared/benchmarks).
+#   BENCH_DIR (curate's --benchmark-dir; default ../shared/benchmarks),
+#   TOKENS (--tokens for both commands; default estimate: the exact count,
+#   the commands' default, tokenises every text with cl100k_base and takes
+#   most of the run at these sizes, which is not what this ladder measures).
 # Prints a Markdown table (wall, CPU s, peak RSS, peak scratch disk, time per
 # stage, growth exponent of wall time between consecutive sizes); the numbers
 # in benches/results/near-dedup.md and BENCHMARKS.md come from this script.
@@ -23,6 +26,7 @@ commands="${3:-dedup,curate}"
 work="${WORK:-/tmp/tritter-scale}"
 seed="${SEED:-1}"
 bench_dir="${BENCH_DIR:-$(cd .. && pwd)/shared/benchmarks}"
+tokens="${TOKENS:-estimate}"
 mkdir -p "$work"
 [ -x /usr/bin/time ] || { echo "GNU time is missing: apt-get install time" >&2; exit 2; }
 
@@ -42,6 +46,7 @@ watch_disk() {
 
 rows="$work/rows.tsv"
 : > "$rows"
+: > "$work/sums.txt"
 echo "machine: $(nproc) cores, $(grep MemTotal /proc/meminfo | awk '{print int($2/1024/1024)}') GiB; load before the run: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 for n in ${sizes//,/ }; do
   corpus="$work/corpus-$n"
@@ -62,11 +67,11 @@ for n in ${sizes//,/ }; do
       if [ "$cmd" = dedup ]; then
         /usr/bin/time -v -o "$out/time.txt" "$bin" --threads "$t" dedup --backend cpu \
           --input "$corpus.jsonl" --output "$out/kept.jsonl" --memory 2GiB \
-          --scratch-dir "$out/scratch" --stats "$out/stats.json" 2> "$out/stderr.txt"
+          --scratch-dir "$out/scratch" --stats "$out/stats.json" --tokens "$tokens" 2> "$out/stderr.txt"
       else
         /usr/bin/time -v -o "$out/time.txt" "$bin" --threads "$t" --quiet curate --backend cpu \
           --source "$corpus.parquet" --language rust --min-stars 0 --memory 2GiB \
-          --benchmark-dir "$bench_dir" --output "$out/run" 2> "$out/stderr.txt"
+          --benchmark-dir "$bench_dir" --tokens "$tokens" --output "$out/run" 2> "$out/stderr.txt"
       fi
       kill "$watcher" 2>/dev/null; wait "$watcher" 2>/dev/null || true
       wall=$(awk -F': ' '/Elapsed \(wall clock\)/{n=split($2,a,":"); s=0; for(i=1;i<=n;i++) s=s*60+a[i]; print s}' "$out/time.txt")
@@ -101,6 +106,10 @@ PY
 )
       printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$cmd" "$n" "$mb" "$t" "$wall" "$cpu" "$rss" "$disk" "$load" "$stages" >> "$rows"
       echo "$cmd n=$n threads=$t: ${wall}s wall, ${cpu}s CPU, ${rss} MiB, scratch ${disk} MB, load $load: $stages" >&2
+      # Output bytes must not depend on the thread count.
+      if [ "$cmd" = dedup ]; then sum=$(md5sum < "$out/kept.jsonl" | cut -c1-12); else sum=$(cat "$out/run/"*_curated*.jsonl | md5sum | cut -c1-12); fi
+      echo "$cmd n=$n threads=$t output md5 $sum" >&2
+      echo "$cmd $n $sum" >> "$work/sums.txt"
       rm -rf "$out/kept.jsonl" "$out/run/"*.jsonl
     done
   done
@@ -125,3 +134,6 @@ for cmd, n, mb, t, wall, cpu, rss, disk, load, stages in rows:
     speed = f"{one[(cmd, n)] / wall:.2f}x" if t != "1" and (cmd, n) in one else ""
     print(f"| {cmd} | {n:,} | {mb} | {t} | {wall:.1f} | {float(cpu):.1f} | {rss} | {disk} | {load} | {exp} | {speed} | {stages} |")
 PY
+echo
+echo "output bytes for every thread count (md5 of the output per command and size):"
+sort -u "$work/sums.txt" | awk '{k=$1" "$2; c[k]++; s[k]=s[k]" "$3} END{for(k in c) print "  "k": "(c[k]==1?"identical":"DIFFERENT:"s[k])}' | sort
