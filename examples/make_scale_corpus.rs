@@ -296,8 +296,8 @@ impl Gen<'_> {
         let slot = (a.wrapping_mul(j % self.slots) + cycle * 104_729) % self.slots;
         let offset = slot as usize * self.mean + (cycle % 4) as usize * self.mean / 4;
         let mut rng = Rng::new(self.seed, 1, j);
-        let want =
-            ((self.mean as f64 * 0.8) * (0.6 * rng.normal()).exp()).clamp(150.0, 10.0 * self.mean as f64);
+        let want = ((self.mean as f64 * 0.8) * (0.6 * rng.normal()).exp())
+            .clamp(150.0, 10.0 * self.mean as f64);
         let first = self.pool.line_at(offset.min(self.pool.text.len() - 1));
         let (file, text) = self.pool.window(first, want as usize);
         let mut text = text.to_string();
@@ -430,7 +430,11 @@ impl Gen<'_> {
                     4 => Self::comments(&text, source.language, &mut rng),
                     5 => format!(
                         "{}{text}",
-                        if source.language == "python" { HEADER_PY } else { HEADER_RS }
+                        if source.language == "python" {
+                            HEADER_PY
+                        } else {
+                            HEADER_RS
+                        }
                     ),
                     _ => {
                         let frac = [0.03, 0.05, 0.1, 0.15][rng.below(4)];
@@ -456,7 +460,8 @@ fn identifiers(text: &str) -> impl Iterator<Item = &str> {
         .filter(|w| {
             w.len() >= 4
                 && w.as_bytes()[0].is_ascii_lowercase()
-                && w.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+                && w.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
         })
         .filter(move |w| seen.insert(*w))
 }
@@ -534,7 +539,8 @@ fn main() -> anyhow::Result<()> {
     let mut jsonl_out = match &jsonl {
         Some(p) => Some(std::io::BufWriter::with_capacity(
             1 << 20,
-            std::fs::File::create(p).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", p.display()))?,
+            std::fs::File::create(p)
+                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", p.display()))?,
         )),
         None => None,
     };
@@ -564,7 +570,11 @@ fn main() -> anyhow::Result<()> {
             let rows: Vec<SourceFile> = (lo..hi)
                 .zip(&docs)
                 .map(|(p, d)| {
-                    let language = if d.language == "python" { "Python" } else { "Rust" };
+                    let language = if d.language == "python" {
+                        "Python"
+                    } else {
+                        "Rust"
+                    };
                     let mut row = SourceFile::new(&d.path, &d.repo, language, &d.text);
                     row.licenses = vec![d.license.to_string()];
                     row.stars = Some(n - p);
@@ -586,7 +596,9 @@ fn main() -> anyhow::Result<()> {
     eprintln!(
         "wrote {n} files, {:.1} MB of text{}{}",
         text_bytes as f64 / 1e6,
-        jsonl.map(|p| format!(", {}", p.display())).unwrap_or_default(),
+        jsonl
+            .map(|p| format!(", {}", p.display()))
+            .unwrap_or_default(),
         parquet
             .map(|p| format!(", {shard} Parquet shard(s) in {}", p.display()))
             .unwrap_or_default()

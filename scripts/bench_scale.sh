@@ -11,8 +11,9 @@
 #   THREADS   comma-separated thread counts (default 1,2)
 #   COMMANDS  dedup,curate (default both)
 # Environment: WORK (default /tmp/tritter-scale), SEED (default 1),
-#   BENCH_DIR (curate's --benchmark-dir; default ../shared/benchmarks),
-#   TOKENS (--tokens for both commands; default estimate: the exact count,
+#   BENCH_DIR (curate's --benchmark-dir; default shared/benchmarks beside
+#   the main checkout),
+#   NO_BUILD=1 (skip the release build), TOKENS (--tokens for both commands; default estimate: the exact count,
 #   the commands' default, tokenises every text with cl100k_base and takes
 #   most of the run at these sizes, which is not what this ladder measures).
 # Prints a Markdown table (wall, CPU s, peak RSS, peak scratch disk, time per
@@ -25,12 +26,14 @@ threads_list="${2:-1,2}"
 commands="${3:-dedup,curate}"
 work="${WORK:-/tmp/tritter-scale}"
 seed="${SEED:-1}"
-bench_dir="${BENCH_DIR:-$(cd .. && pwd)/shared/benchmarks}"
+# shared/ sits beside the main checkout (also when this is a worktree).
+bench_dir="${BENCH_DIR:-$(cd "$(git rev-parse --git-common-dir)/../.." && pwd)/shared/benchmarks}"
 tokens="${TOKENS:-estimate}"
 mkdir -p "$work"
 [ -x /usr/bin/time ] || { echo "GNU time is missing: apt-get install time" >&2; exit 2; }
 
-cargo build --quiet --release --bin tritter-gpu --example make_scale_corpus
+# NO_BUILD=1: use the release binaries as they are.
+[ -n "${NO_BUILD:-}" ] || cargo build --quiet --release --bin tritter-gpu --example make_scale_corpus
 bin=target/release/tritter-gpu
 gen=target/release/examples/make_scale_corpus
 
@@ -62,7 +65,10 @@ for n in ${sizes//,/ }; do
       out="$work/out-$cmd-$n-$t"
       rm -rf "$out"; mkdir -p "$out/scratch"
       echo 0 > "$out/disk"
-      watch_disk "$out" "$out/disk" & watcher=$!
+      # Scratch: dedup's spill directory; curate's work directory (parts,
+      # sidecars, global steps and the output file).
+      if [ "$cmd" = dedup ]; then watched="$out/scratch"; else mkdir -p "$out/run"; watched="$out/run"; fi
+      watch_disk "$watched" "$out/disk" & watcher=$!
       load=$(cut -d' ' -f1 /proc/loadavg)
       if [ "$cmd" = dedup ]; then
         /usr/bin/time -v -o "$out/time.txt" "$bin" --threads "$t" dedup --backend cpu \

@@ -391,7 +391,9 @@ impl ToolJsonlSource {
             let parsed: Vec<(usize, crate::output::tool_jsonl::ToolLine)> = block
                 .into_par_iter()
                 .with_min_len(64)
-                .map(|(i, number, bytes)| (i, crate::output::tool_jsonl::parse_tool_line(number, bytes)))
+                .map(|(i, number, bytes)| {
+                    (i, crate::output::tool_jsonl::parse_tool_line(number, bytes))
+                })
                 .collect();
             for (i, line) in parsed {
                 let rec = line.record.map_err(|_| changed(line.number))?;
@@ -762,7 +764,10 @@ mod tests {
         // A file that lost its tail is an error naming it, not a short pass.
         std::fs::write(&path, &std::fs::read(&path).unwrap()[..1000]).unwrap();
         let e = collect(&mut src, Some(&keys)).unwrap_err();
-        assert!(e.to_string().contains("changed while it was being read"), "{e}");
+        assert!(
+            e.to_string().contains("changed while it was being read"),
+            "{e}"
+        );
     }
 
     #[test]
