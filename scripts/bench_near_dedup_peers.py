@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Near-dedup peer benchmark: tritter-gpu against datasketch, rensa and
+"""Near-dedup peer benchmark: tritter-gpu against datasketch, rensa, gaoya and
 datatrove's MinHash pipeline, on one corpus, with one definition of a shingle.
 
 Every tool gets the same job: Jaccard threshold 0.75 on word 5-grams of the
@@ -24,10 +24,20 @@ Usage (throwaway virtualenv, never in the repo; datatrove 0.10 needs the
 extras listed, and xxhash 4 rejects the str input datatrove passes it):
 
     python3 -m venv /tmp/peers
-    /tmp/peers/bin/pip install datasketch rensa datatrove regex tokenizers orjson "xxhash<4"
+    /tmp/peers/bin/pip install datasketch rensa gaoya datatrove regex tokenizers orjson "xxhash<4"
     cargo build --release
     /tmp/peers/bin/python scripts/bench_near_dedup_peers.py \\
         --binary $CARGO_TARGET_DIR/release/tritter-gpu --files 6000 --work /tmp/nd-bench
+
+At scale, on a corpus from examples/make_scale_corpus.rs (in preference
+order), with the peers that finish in minutes:
+
+    /tmp/peers/bin/python scripts/bench_near_dedup_peers.py --binary target/release/tritter-gpu \\
+        --corpus /tmp/tritter-scale/corpus-1000000.jsonl --peers rensa,gaoya
+
+gaoya runs its own Rust word analyzer (lowercased word 5-grams) with
+multi-threaded bulk insert and query; its tokenisation splits words its own
+way, so its precision is measured with ours like every tool's.
 
 The corpus comes from the `.rs` files of the local cargo registry. The work
 folder (corpus, outputs, datatrove's folders) is removed at the end unless
