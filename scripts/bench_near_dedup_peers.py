@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Near-dedup peer benchmark: tritter-gpu against datasketch, rensa and
+"""Near-dedup peer benchmark: tritter-gpu against datasketch, rensa, gaoya and
 datatrove's MinHash pipeline, on one corpus, with one definition of a shingle.
 
 Every tool gets the same job: Jaccard threshold 0.75 on word 5-grams of the
@@ -24,10 +24,20 @@ Usage (throwaway virtualenv, never in the repo; datatrove 0.10 needs the
 extras listed, and xxhash 4 rejects the str input datatrove passes it):
 
     python3 -m venv /tmp/peers
-    /tmp/peers/bin/pip install datasketch rensa datatrove regex tokenizers orjson "xxhash<4"
+    /tmp/peers/bin/pip install datasketch rensa gaoya datatrove regex tokenizers orjson "xxhash<4"
     cargo build --release
     /tmp/peers/bin/python scripts/bench_near_dedup_peers.py \\
         --binary $CARGO_TARGET_DIR/release/tritter-gpu --files 6000 --work /tmp/nd-bench
+
+At scale, on a corpus from examples/make_scale_corpus.rs (in preference
+order), with the peers that finish in minutes:
+
+    /tmp/peers/bin/python scripts/bench_near_dedup_peers.py --binary target/release/tritter-gpu \\
+        --corpus /tmp/tritter-scale/corpus-1000000.jsonl --peers rensa,gaoya
+
+gaoya runs its own Rust word analyzer (lowercased word 5-grams) with
+multi-threaded bulk insert and query; its tokenisation splits words its own
+way, so its precision is measured with ours like every tool's.
 
 The corpus comes from the `.rs` files of the local cargo registry. The work
 folder (corpus, outputs, datatrove's folders) is removed at the end unless
@@ -325,10 +335,54 @@ def peer_datatrove(inp, out):
             f.write(json.dumps({"removed": line, "kept": kept_of.get(cid, -1)}) + "\n")
 
 
-PEERS = {"datasketch": peer_datasketch, "rensa": peer_rensa, "datatrove": peer_datatrove}
+def peer_gaoya(inp, out):
+    """gaoya's own pipeline: its Rust word analyzer (lowercased, word 5-grams),
+    multi-threaded bulk insert of every document, then a multi-threaded bulk
+    query that returns the candidates whose estimated Jaccard is >= the
+    threshold. The greedy rule runs on the answers: a file is removed for the
+    first earlier file in preference order that is kept and in its answer,
+    which is what "query, verify, else insert" over the file order gives."""
+    from gaoya.minhash import MinHashStringIndex
+
+    texts = read_texts(inp)
+    index = MinHashStringIndex(
+        hash_size=32,
+        jaccard_threshold=THRESHOLD,
+        num_bands=BANDS,
+        band_size=ROWS,
+        analyzer="word",
+        lowercase=True,
+        ngram_range=(NGRAM, NGRAM),
+        id_container="smallvec",
+    )
+    ids = list(range(len(texts)))
+    chunk = 100_000
+    for lo in range(0, len(texts), chunk):
+        index.par_bulk_insert_docs(ids[lo : lo + chunk], texts[lo : lo + chunk])
+    kept = bytearray(len(texts))
+    with open(out, "w") as f:
+        for lo in range(0, len(texts), chunk):
+            answers = index.par_bulk_query(texts[lo : lo + chunk])
+            for i, cands in enumerate(answers, lo):
+                match = min((c for c in cands if c < i and kept[c]), default=None)
+                if match is None:
+                    kept[i] = 1
+                else:
+                    f.write(json.dumps({"removed": i, "kept": match}) + "\n")
+
+
+PEERS = {
+    "datasketch": peer_datasketch,
+    "rensa": peer_rensa,
+    "datatrove": peer_datatrove,
+    "gaoya": peer_gaoya,
+}
 
 
 # ---------------------------------------------------------------- driver
+
+
+CPU = {}
 
 
 def timed(cmd, env=None):
@@ -338,6 +392,8 @@ def timed(cmd, env=None):
     if p.returncode != 0:
         sys.exit(f"failed: {' '.join(cmd)}\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr)
+    cpu = sum(float(m) for m in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", p.stderr))
+    CPU[cmd[0] if cmd[0] != sys.executable else cmd[3]] = cpu
     return wall, (int(rss.group(1)) / 1024 if rss else float("nan")), p.stderr
 
 
@@ -356,8 +412,11 @@ def main():
     ap.add_argument("--binary", help="tritter-gpu release binary")
     ap.add_argument("--files", type=int, default=6000, help="base files taken from the registry")
     ap.add_argument("--work", default="/tmp/nd-bench")
-    ap.add_argument("--peers", default="rensa,datasketch,datatrove")
+    ap.add_argument("--corpus", help="use this tool-schema JSONL (in preference order) instead of building one")
+    ap.add_argument("--peers", default="rensa,gaoya,datasketch,datatrove")
+    ap.add_argument("--verify", default="signature,exact", help="tritter-gpu --verify modes to run")
     ap.add_argument("--threads", default="2", help="RAYON_NUM_THREADS for tritter-gpu")
+    ap.add_argument("--tokens", default="off", help="tritter-gpu --tokens (the peers count no tokens)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     ap.add_argument("--peer", help=argparse.SUPPRESS)
     ap.add_argument("--input", help=argparse.SUPPRESS)
@@ -372,17 +431,26 @@ def main():
         shutil.rmtree(work)
     work.mkdir(parents=True)
     try:
-        corpus = work / "corpus.jsonl"
-        rows = build_corpus(a.files, corpus)
+        if a.corpus:
+            # A corpus made elsewhere (examples/make_scale_corpus.rs), already
+            # in preference order, read in place.
+            corpus = Path(a.corpus)
+            texts = read_texts(corpus)
+        else:
+            corpus = work / "corpus.jsonl"
+            texts = [r["text"] for r in build_corpus(a.files, corpus)]
         mb = corpus.stat().st_size / 1e6
-        print(f"corpus: {len(rows)} files, {mb:.1f} MB JSONL, {sum(len(r['text']) for r in rows) / 1e6:.1f} MB text")
-        results = {}
+        print(f"corpus: {len(texts)} files, {mb:.1f} MB JSONL, {sum(map(len, texts)) / 1e6:.1f} MB text")
+        print(f"load average before the run: {open('/proc/loadavg').read().split()[:3]}")
+        results, cpu = {}, {}
         env = dict(os.environ, RAYON_NUM_THREADS=a.threads)
-        for label, verify in [("tritter-gpu", "signature"), ("tritter-gpu --verify exact", "exact")]:
+        runs = [("tritter-gpu", "signature"), ("tritter-gpu --verify exact", "exact")]
+        for label, verify in [r for r in runs if r[1] in a.verify.split(",")]:
             cmd = [a.binary, "dedup", "--backend", "cpu", "--input", str(corpus), "--output",
                    str(work / f"ours-{verify}.jsonl"), "--clusters", str(work / f"ours-{verify}.clusters"),
-                   "--verify", verify]
+                   "--verify", verify, "--tokens", a.tokens]
             wall, rss, err = timed(cmd, env)
+            cpu[label] = CPU[a.binary]
             results[label] = (wall, rss, ours_pairs(work / f"ours-{verify}.clusters"))
             print(f"{label}: {wall:.2f} s, {rss:.0f} MiB\n" + "\n".join(l for l in err.splitlines() if "time " in l))
         for name in [p for p in a.peers.split(",") if p]:
@@ -390,10 +458,10 @@ def main():
             wall, rss, _ = timed([sys.executable, __file__, "--peer", name, "--input", str(corpus), "--out", str(out)])
             with open(out) as f:
                 pairs = [(d["removed"], d["kept"]) for d in map(json.loads, f)]
+            cpu[name] = CPU[name]
             results[name] = (wall, rss, pairs)
             print(f"{name}: {wall:.2f} s, {rss:.0f} MiB, {len(pairs)} removed")
 
-        texts = [r["text"] for r in rows]
         cache = {}
 
         def sh(i):
@@ -405,17 +473,18 @@ def main():
         for name, (_, _, pairs) in results.items():
             justified[name] = {r for r, k in pairs if k >= 0 and jaccard(sh(r), sh(k)) >= THRESHOLD}
         pool = set().union(*justified.values())
-        ours = {r for r, _ in results["tritter-gpu"][2]}
-        base = results["tritter-gpu"][0]
+        first = next(iter(results))
+        ours = {r for r, _ in results[first][2]}
+        base = results[first][0]
         print()
-        print(f"| tool | wall s | vs ours | peak RSS MiB | removed | agreement with ours | precision | pooled recall |")
-        print(f"|---|---|---|---|---|---|---|---|")
+        print("| tool | wall s | vs ours | CPU s | peak RSS MiB | removed | agreement with ours | precision | pooled recall |")
+        print("|---|---|---|---|---|---|---|---|---|")
         for name, (wall, rss, pairs) in results.items():
             rem = {r for r, _ in pairs}
             agree = len(rem & ours) / max(1, len(rem | ours))
             prec = len(justified[name]) / max(1, len(rem))
             rec = len(rem & pool) / max(1, len(pool))
-            print(f"| {name} | {wall:.2f} | {wall / base:.1f}x | {rss:.0f} | {len(rem)} | {agree:.3f} | {prec:.4f} | {rec:.4f} |")
+            print(f"| {name} | {wall:.2f} | {wall / base:.1f}x | {cpu[name]:.1f} | {rss:.0f} | {len(rem)} | {agree:.3f} | {prec:.4f} | {rec:.4f} |")
     finally:
         if not a.keep:
             shutil.rmtree(work, ignore_errors=True)

@@ -78,25 +78,30 @@ pub fn read_tool_jsonl(path: &Path) -> Result<impl Iterator<Item = Result<ToolLi
             if is_blank(&raw) {
                 return None;
             }
-            let (raw, record) = match String::from_utf8(raw) {
-                Ok(raw) => {
-                    let record =
-                        serde_json::from_str::<OutputRecord>(&raw).map_err(|e| e.to_string());
-                    (raw, record)
-                }
-                Err(e) => {
-                    let at = e.utf8_error().valid_up_to();
-                    let raw = String::from_utf8_lossy(e.as_bytes()).into_owned();
-                    (raw, Err(format!("not UTF-8 (invalid byte at offset {at})")))
-                }
-            };
-            Some(Ok(ToolLine {
-                number,
-                raw,
-                record,
-            }))
+            Some(Ok(parse_tool_line(number, raw)))
         }
     }))
+}
+
+/// Parses one raw line (not blank) of a tool-schema JSONL file. Pure, so
+/// callers may parse a block of lines in parallel and keep their order.
+pub fn parse_tool_line(number: u64, raw: Vec<u8>) -> ToolLine {
+    let (raw, record) = match String::from_utf8(raw) {
+        Ok(raw) => {
+            let record = serde_json::from_str::<OutputRecord>(&raw).map_err(|e| e.to_string());
+            (raw, record)
+        }
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let raw = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            (raw, Err(format!("not UTF-8 (invalid byte at offset {at})")))
+        }
+    };
+    ToolLine {
+        number,
+        raw,
+        record,
+    }
 }
 
 #[cfg(test)]

@@ -212,6 +212,25 @@ pub struct NearDoc<'a> {
 /// must yield the same documents in the same order each time.
 pub trait NearDocSource {
     fn for_each(&mut self, f: &mut dyn FnMut(NearDoc<'_>) -> Result<()>) -> Result<()>;
+
+    /// Like [`NearDocSource::for_each`], but only the documents whose keys
+    /// are in `keys` (ascending) need to be handed to `f`, in key order; used
+    /// by the passes after the first, which need a minority of the
+    /// documents. A source that can skip the others cheaply (`dedup`'s JSONL
+    /// reader does not parse them) overrides it.
+    fn for_each_of(
+        &mut self,
+        keys: &[u64],
+        f: &mut dyn FnMut(NearDoc<'_>) -> Result<()>,
+    ) -> Result<()> {
+        self.for_each(&mut |doc| {
+            if keys.binary_search(&doc.key).is_ok() {
+                f(doc)
+            } else {
+                Ok(())
+            }
+        })
+    }
 }
 
 /// Result of [`find_near_duplicates`].
@@ -510,6 +529,8 @@ fn exact_stars(
                 slot.insert(k, next);
             }
         }
+        let mut keys: Vec<u64> = slot.keys().map(|&k| k as u64).collect();
+        keys.sort_unstable();
         let mut sets: Vec<Vec<u32>> = vec![Vec::new(); slot.len()];
         let mut texts: Vec<(usize, String)> = Vec::new();
         let mut text_bytes = 0usize;
@@ -524,7 +545,7 @@ fn exact_stars(
             }
             texts.clear();
         };
-        source.for_each(&mut |doc| {
+        source.for_each_of(&keys, &mut |doc| {
             if let Ok(k) = u32::try_from(doc.key) {
                 if let Some(&s) = slot.get(&k) {
                     texts.push((s, doc.text.to_string()));
@@ -573,7 +594,15 @@ fn collect_paths(
     let mut paths = HashMap::with_capacity(wanted.len());
     let mut bytes = 0u64;
     let mut seen = 0usize;
-    source.for_each(&mut |doc| {
+    let mut keys: Vec<u64> = wanted
+        .iter()
+        .chain(removed)
+        .chain(sample_texts.wanted())
+        .copied()
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    source.for_each_of(&keys, &mut |doc| {
         seen += 1;
         if removed.binary_search(&doc.key).is_ok() {
             bytes += doc.text.len() as u64;
@@ -591,8 +620,9 @@ fn collect_paths(
         Ok(())
     })?;
     ensure!(
-        seen == n,
-        "the input changed between passes ({n} documents, then {seen})"
+        seen == keys.len() && keys.last().is_none_or(|&k| k < n as u64),
+        "the input changed between passes ({n} documents, then {seen} of {} wanted)",
+        keys.len()
     );
     Ok((paths, bytes))
 }

@@ -256,6 +256,11 @@ impl SampleTexts {
         }
     }
 
+    /// The sampled documents' keys, ascending.
+    pub fn wanted(&self) -> &[u64] {
+        &self.wanted
+    }
+
     /// Keeps `text` when `key` is one of the sampled documents.
     pub fn offer(&mut self, key: u64, text: &str) {
         if self.wanted.binary_search(&key).is_ok() {
