@@ -83,7 +83,12 @@ struct KeptBatch<'a> {
 impl KeptBatch<'_> {
     /// Keys, facts, signatures, bands and verdicts of records `first_seq..`
     /// of the part, in order.
-    fn process(&mut self, kept: &[(PartRecord, [u8; 16])], first_seq: u32) -> Result<()> {
+    fn process(
+        &mut self,
+        kept: &[(PartRecord, [u8; 16])],
+        tokens: &[u32],
+        first_seq: u32,
+    ) -> Result<()> {
         let texts: Vec<&str> = kept.iter().map(|(r, _)| r.text.as_str()).collect();
         let counts = match self.near.as_mut() {
             Some(w) => w.push_batch(&texts)?,
@@ -115,7 +120,10 @@ impl KeptBatch<'_> {
                 text_bytes: rec.text.len() as u32,
                 shingles: count.shingles,
                 flags,
-                _pad: 0,
+                tokens: tokens
+                    .get(i)
+                    .copied()
+                    .unwrap_or(super::record_meta::NOT_COUNTED),
             });
         }
         Ok(())
@@ -262,12 +270,21 @@ fn process_opened(
             let mut batch_bytes = 0;
             let batch_files = verdicts.len() as u64;
             let mut kept: Vec<(PartRecord, [u8; 16])> = Vec::new();
+            // Per kept record, its tokens where counted (kept in its facts).
+            let mut kept_tokens: Vec<u32> = Vec::new();
             for (row, repo, path, v, tally) in verdicts {
                 if let (Some(t), Some(tally)) = (tokens.as_mut(), tally.as_ref()) {
                     t.add(&v, tally)?;
                 }
                 match v {
                     Verdict::Keep(rec, md5) => {
+                        kept_tokens.push(match &tally {
+                            Some(t) if t.sampled_files == 1 => t
+                                .sampled_tokens
+                                .min(super::record_meta::NOT_COUNTED as u64 - 1)
+                                as u32,
+                            _ => super::record_meta::NOT_COUNTED,
+                        });
                         batch_bytes += rec.text.len() as u64;
                         for s in stages {
                             stats.pass(s, rec.text.len() as u64);
@@ -305,7 +322,7 @@ fn process_opened(
             let records: Vec<&PartRecord> = kept.iter().map(|(r, _)| r).collect();
             let first_seq = part.push_batch(&records)?;
             batch_work
-                .process(&kept, first_seq)
+                .process(&kept, &kept_tokens, first_seq)
                 .with_context(|| format!("{display}: near-dedup keys and decontamination"))?;
             ctx.progress.records(batch_files, batch_bytes);
             if *remaining == Some(0) {

@@ -28,8 +28,14 @@ pub struct RecordMeta {
     /// Distinct shingles (0 without near dedup or without words).
     pub shingles: u32,
     pub flags: u32,
-    pub _pad: u32,
+    /// The text's tokens as phase 1 counted them ([`NOT_COUNTED`] when it
+    /// did not: `--tokens off`, or outside the estimate's sample), so the
+    /// output step need not tokenise the kept texts again.
+    pub tokens: u32,
 }
+
+/// [`RecordMeta::tokens`] of a text phase 1 did not tokenise.
+pub const NOT_COUNTED: u32 = u32::MAX;
 
 impl RecordMeta {
     pub fn preference(&self, shard: u32) -> Preference {

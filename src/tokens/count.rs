@@ -174,6 +174,20 @@ pub struct TokenTally {
 }
 
 impl TokenTally {
+    /// The tally of one text of `bytes` whose tokens were counted already
+    /// (`None`: outside the estimate's sample).
+    pub fn of(bytes: u64, tokens: Option<u64>) -> TokenTally {
+        let mut t = TokenTally {
+            files: 1,
+            bytes,
+            ..Default::default()
+        };
+        if let Some(n) = tokens {
+            t.add_sample(n, bytes);
+        }
+        t
+    }
+
     fn add_sample(&mut self, tokens: u64, bytes: u64) {
         self.sampled_files += 1;
         self.sampled_bytes += bytes;

@@ -195,6 +195,18 @@ impl<'a> StagesTokens<'a> {
         self.queue(text, None)
     }
 
+    /// A text that passed every stage, tallied already (by phase 1).
+    pub fn kept_tally(&mut self, t: &TokenTally) {
+        self.tallies.kept(t);
+    }
+
+    /// A text dropped at `stage` for `reason`, tallied already.
+    pub fn dropped_tally(&mut self, t: &TokenTally, stage: &str, reason: &str) -> Result<()> {
+        let i = self.tallies.index(stage)?;
+        self.tallies.dropped_at(i, reason, t);
+        Ok(())
+    }
+
     /// Queues a text dropped at `stage` for `reason`. A stage this counter
     /// does not know is a bug of the caller, reported as an error.
     pub fn dropped(&mut self, text: String, stage: &str, reason: &str) -> Result<()> {

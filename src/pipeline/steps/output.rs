@@ -185,6 +185,7 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
         }
         crate::tokens::stage::StagesTokens::new(c, stages)
     });
+    let reuse_counts = phase1_counted_alike(ctx);
     for (i, p) in view.parts.iter().enumerate() {
         let (start, end) = (p.first_rid.max(lo), (p.first_rid + p.done.kept).min(hi));
         if start >= end {
@@ -197,6 +198,22 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
             &w.frames_path(p.ordinal()),
             (start - p.first_rid) as u32,
         )?;
+        // Phase 1's token counts of this part's records, when it counted
+        // with this run's settings: the texts are not tokenised again.
+        let meta = match (&tokens, reuse_counts) {
+            (Some(_), true) => Some(crate::pipeline::record_meta::read_meta(
+                &w.meta_path(p.ordinal()),
+            )?),
+            _ => None,
+        };
+        let known = |seq: u32| -> Option<crate::tokens::count::TokenTally> {
+            let m = meta.as_ref()?.get(seq as usize)?;
+            let counted = m.tokens != crate::pipeline::record_meta::NOT_COUNTED;
+            Some(crate::tokens::count::TokenTally::of(
+                m.text_bytes as u64,
+                counted.then_some(m.tokens as u64),
+            ))
+        };
         let hits = &v.hits[i];
         let mut next_hit = hits.partition_point(|h| (h.seq as u64) < start - p.first_rid);
         let input = p.done.input.as_str();
@@ -234,7 +251,12 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
             if let Some(l) = losers.get(rid) {
                 stats.drop("exact_dedup", "exact_duplicate", bytes);
                 if let Some(t) = tokens.as_mut() {
-                    t.dropped(rec.text.clone(), "exact_dedup", "exact_duplicate")?;
+                    count(
+                        t,
+                        known(seq),
+                        &rec.text,
+                        Some(("exact_dedup", "exact_duplicate")),
+                    )?;
                 }
                 let kept = l.kept();
                 reject(
@@ -250,7 +272,12 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
                     let r = v.removals[r];
                     stats.drop("near_dedup", "minhash_near_duplicate", bytes);
                     if let Some(t) = tokens.as_mut() {
-                        t.dropped(rec.text.clone(), "near_dedup", "minhash_near_duplicate")?;
+                        count(
+                            t,
+                            known(seq),
+                            &rec.text,
+                            Some(("near_dedup", "minhash_near_duplicate")),
+                        )?;
                     }
                     let kept = r.kept_rid - losers.before(r.kept_rid);
                     reject(
@@ -271,7 +298,7 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
                         samples.record(&rec, &h.hit, false);
                         stats.drop("decontam", &h.reason, bytes);
                         if let Some(t) = tokens.as_mut() {
-                            t.dropped(rec.text.clone(), "decontam", &h.reason)?;
+                            count(t, known(seq), &rec.text, Some(("decontam", &h.reason)))?;
                         }
                         reject("decontam", &h.reason, &h.detail)?;
                         log.push(serde_json::json!({ "repo": &rec.repo, "path": &rec.path, "hit": &h.hit }));
@@ -287,7 +314,7 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
                 }
             }
             if let Some(t) = tokens.as_mut() {
-                t.kept(rec.text.clone())?;
+                count(t, known(seq), &rec.text, None)?;
             }
             // A survivor: written, or cut by --max-samples.
             if ctx.cfg.max_samples.is_some_and(|n| index >= n) {
@@ -331,6 +358,39 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
             .with_context(|| format!("cannot write {}", output_path(ctx, task).display()))?;
     }
     Ok(serde_json::to_value(summary)?)
+}
+
+/// Whether phase 1 counted tokens with this run's settings (the slices'
+/// stored configuration; equal in every slice of a merge), so that its
+/// per-record counts can be reused.
+fn phase1_counted_alike(ctx: &GlobalContext) -> bool {
+    let Some(d) = ctx.cfg.work_dirs.first() else {
+        return false;
+    };
+    let w = crate::pipeline::work_dir::WorkDir {
+        root: ctx.cfg.resolve(d),
+    };
+    crate::pipeline::run_config::load::<crate::pipeline::run_config::ShardsConfig>(&w.config_path())
+        .is_ok_and(|s| s.tokens.is_some() && s.tokens == ctx.cfg.tokens)
+}
+
+/// Hands one record to the token counter, dropped at `fate`'s stage for its
+/// reason or kept: with phase 1's tally when there is one, else its text.
+fn count(
+    t: &mut crate::tokens::stage::StagesTokens<'_>,
+    known: Option<crate::tokens::count::TokenTally>,
+    text: &str,
+    fate: Option<(&str, &str)>,
+) -> Result<()> {
+    match (known, fate) {
+        (Some(k), Some((stage, reason))) => t.dropped_tally(&k, stage, reason),
+        (Some(k), None) => {
+            t.kept_tally(&k);
+            Ok(())
+        }
+        (None, Some((stage, reason))) => t.dropped(text.to_string(), stage, reason),
+        (None, None) => t.kept(text.to_string()),
+    }
 }
 
 /// The contaminated files of one output task that reach the decontamination
