@@ -1927,6 +1927,7 @@ fn curate_v2(dir: &Path, out: &str, store: &str, tune: impl FnOnce(&mut CurateCf
         repos: None,
         redact: tritter_gpu::redact::RedactMode::Off,
         tokens: None,
+        format: Default::default(),
     };
     tune(&mut cfg);
     let code = tritter_gpu::pipeline::run_curate(&cfg).expect("curate");
