@@ -232,16 +232,7 @@ impl NgramHasher {
     pub fn distinct_into(&mut self, text: &str, out: &mut Vec<u64>) {
         let start = out.len();
         self.for_each(text, |h, _| out.push(h));
-        let tail = &mut out[start..];
-        tail.sort_unstable();
-        let mut kept = 0;
-        for i in 0..tail.len() {
-            if i == 0 || tail[i] != tail[kept - 1] {
-                tail[kept] = tail[i];
-                kept += 1;
-            }
-        }
-        out.truncate(start + kept);
+        sort_distinct_tail(out, start);
     }
 
     /// The distinct n-gram hashes of a scanned text that `filter` may hold,
@@ -276,22 +267,28 @@ impl NgramHasher {
                 }
             });
         }
-        let tail = &mut out[start..];
-        tail.sort_unstable();
-        let mut kept = 0;
-        for i in 0..tail.len() {
-            if i == 0 || tail[i] != tail[kept - 1] {
-                tail[kept] = tail[i];
-                kept += 1;
-            }
-        }
-        out.truncate(start + kept);
+        sort_distinct_tail(out, start);
     }
 
     /// The tokens of the last text given to [`NgramHasher::for_each`].
     pub fn last_tokens(&self) -> &[Token] {
         &self.tokens
     }
+}
+
+/// Sorts `out[start..]` and drops its repeats in place, so a text's n-gram
+/// hashes are appended without a second allocation.
+fn sort_distinct_tail(out: &mut Vec<u64>, start: usize) {
+    let tail = &mut out[start..];
+    tail.sort_unstable();
+    let mut kept = 0;
+    for i in 0..tail.len() {
+        if i == 0 || tail[i] != tail[kept - 1] {
+            tail[kept] = tail[i];
+            kept += 1;
+        }
+    }
+    out.truncate(start + kept);
 }
 
 #[cfg(test)]
