@@ -13,19 +13,10 @@
 
 mod common;
 
-use common::{run_expect, write_benchmark_fixtures, TestDir};
+use common::{run_expect, sample, text, write_benchmark_fixtures, TestDir};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn sample() -> (PathBuf, PathBuf) {
-    let d = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/data/sample"));
-    (d.join("the-stack-v2-sample.parquet"), d.join("content"))
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 /// Asserts `out` printed nothing, showing what it printed.
 fn assert_silent(what: &str, out: &Output) {
@@ -132,22 +123,7 @@ fn dead_pid() -> u32 {
 
 /// The short host name as the tool writes it into its temporary names.
 fn host() -> String {
-    let h = Command::new("hostname").output().unwrap();
-    let h = text(&h.stdout);
-    let short: String = h
-        .trim()
-        .split('.')
-        .next()
-        .unwrap_or("")
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .take(32)
-        .collect();
-    if short.is_empty() {
-        "host".into()
-    } else {
-        short
-    }
+    tritter_gpu::pipeline::cleanup::host().to_string()
 }
 
 // ------------------------------------------------------------ --quiet
@@ -155,38 +131,13 @@ fn host() -> String {
 #[test]
 fn quiet_commands_print_nothing_on_success() {
     let t = TestDir::new();
-    let (shard, content) = sample();
-    std::fs::create_dir_all(t.join("in")).unwrap();
-    std::fs::copy(&shard, t.join("in/a.parquet")).unwrap();
+    t.copy_sample_shards(&["a.parquet"]);
     let bench = write_benchmark_fixtures(&t.join("bench"));
     let curate = |extra: &[&str]| {
-        let mut c = t.cmd();
-        c.args([
-            "--backend",
-            "cpu",
-            "curate",
-            "--source",
-            "in",
-            "--content-store",
-        ])
-        .arg(&content)
-        .args([
-            "--language",
-            "python",
-            "--min-stars",
-            "0",
-            "--output",
-            "out",
-        ])
-        .args([
-            "--work-dir",
-            "work",
-            "--near-dedup",
-            "on",
-            "--benchmark-dir",
-        ])
-        .arg(&bench)
-        .args(extra);
+        let mut c = t.curate_sample(&["--language", "python", "--min-stars", "0"]);
+        c.args(["--near-dedup", "on", "--benchmark-dir"])
+            .arg(&bench)
+            .args(extra);
         c
     };
     // Without --quiet the same run talks (the table at least): the check
@@ -259,31 +210,18 @@ fn quiet_commands_print_nothing_on_success() {
 #[test]
 fn quiet_keeps_warnings_and_errors() {
     let t = TestDir::new();
-    let (shard, content) = sample();
-    std::fs::create_dir_all(t.join("in")).unwrap();
-    std::fs::copy(&shard, t.join("in/a.parquet")).unwrap();
+    t.copy_sample_shards(&["a.parquet"]);
     // No benchmarks anywhere: decontamination is skipped with a warning.
     let out = run_expect(
-        t.cmd()
-            .args([
-                "-q",
-                "--backend",
-                "cpu",
-                "curate",
-                "--source",
-                "in",
-                "--content-store",
-            ])
-            .arg(&content)
-            .args([
-                "--language",
-                "python",
-                "--min-stars",
-                "0",
-                "--output",
-                "out",
-            ])
-            .args(["--work-dir", "work", "--report-html", "off"]),
+        &mut t.curate_sample(&[
+            "-q",
+            "--language",
+            "python",
+            "--min-stars",
+            "0",
+            "--report-html",
+            "off",
+        ]),
         0,
     );
     let err = text(&out.stderr);
@@ -337,38 +275,19 @@ fn a_rerun_removes_what_dead_runs_left_beside_the_output_and_nothing_else() {
 #[test]
 fn curate_clears_temporary_files_from_its_work_directory() {
     let t = TestDir::new();
-    let (shard, content) = sample();
-    std::fs::create_dir_all(t.join("in")).unwrap();
-    std::fs::copy(&shard, t.join("in/a.parquet")).unwrap();
+    t.copy_sample_shards(&["a.parquet"]);
     let curate = || {
-        let mut c = t.cmd();
-        c.args([
+        t.curate_sample(&[
             "-q",
-            "--backend",
-            "cpu",
-            "curate",
-            "--source",
-            "in",
-            "--content-store",
-        ])
-        .arg(&content)
-        .args([
             "--language",
             "python",
             "--min-stars",
             "0",
-            "--output",
-            "out",
-        ])
-        .args([
-            "--work-dir",
-            "work",
             "--decontaminate",
             "off",
             "--report-html",
             "off",
-        ]);
-        c
+        ])
     };
     run_expect(&mut curate(), 0);
     let want = std::fs::read(t.join("out/python_curated.jsonl")).unwrap();

@@ -5,50 +5,24 @@
 
 mod common;
 
-use common::{run_expect, TestDir};
+use common::{run_expect, sample, TestDir};
 use std::path::{Path, PathBuf};
-
-/// The bundled sample shard (The Stack v2 layout) and its content store.
-fn sample() -> (PathBuf, PathBuf) {
-    let d = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/data/sample"));
-    (d.join("the-stack-v2-sample.parquet"), d.join("content"))
-}
 
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// `curate` on `in/` with the sample's content store and `extra` flags.
+/// `curate` on `in/` with the sample's content store, decontamination off,
+/// and `extra` flags.
 fn curate(t: &TestDir, extra: &[&str]) -> std::process::Command {
-    let (_, content) = sample();
-    let mut c = t.cmd();
-    c.args([
-        "--backend",
-        "cpu",
-        "curate",
-        "--source",
-        "in",
-        "--content-store",
-    ])
-    .arg(content)
-    .args([
-        "--output",
-        "out",
-        "--work-dir",
-        "work",
-        "--decontaminate",
-        "off",
-    ])
-    .args(extra);
+    let mut c = t.curate_sample(&["--decontaminate", "off"]);
+    c.args(extra);
     c
 }
 
 /// The sample copied into `t/in` under `names`.
 fn shards(t: &TestDir, names: &[&str]) {
-    std::fs::create_dir_all(t.join("in")).unwrap();
-    for n in names {
-        std::fs::copy(sample().0, t.join("in").join(n)).unwrap();
-    }
+    t.copy_sample_shards(names);
 }
 
 fn assert_no_file_under(dir: &Path) {

@@ -51,6 +51,38 @@ impl TestDir {
         c.env("AWS_EC2_METADATA_DISABLED", "true");
         c
     }
+
+    /// The bundled sample shard copied into `in/` under each of `names`.
+    pub fn copy_sample_shards(&self, names: &[&str]) {
+        std::fs::create_dir_all(self.join("in")).unwrap();
+        for n in names {
+            std::fs::copy(sample().0, self.join("in").join(n)).unwrap();
+        }
+    }
+
+    /// `curate` of `in/` on the CPU backend with the sample's content store,
+    /// into `out/` through the work directory `work/`, then `extra` (global
+    /// flags such as `-q` or `--threads` may come last too).
+    pub fn curate_sample(&self, extra: &[&str]) -> Command {
+        let mut c = self.cmd();
+        c.args(["--backend", "cpu", "curate", "--source", "in"])
+            .arg("--content-store")
+            .arg(sample().1)
+            .args(["--output", "out", "--work-dir", "work"])
+            .args(extra);
+        c
+    }
+}
+
+/// The bundled sample shard (The Stack v2 layout) and its content store.
+pub fn sample() -> (PathBuf, PathBuf) {
+    let d = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/data/sample"));
+    (d.join("the-stack-v2-sample.parquet"), d.join("content"))
+}
+
+/// A process's output as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// Runs `cmd`, panicking with its command line, stdout and stderr when the
