@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{read_jsonl, run_expect, TestDir};
+use common::{read_jsonl, run_datasets_script, run_expect, TestDir};
 use std::path::Path;
 use tritter_gpu::sources::writer::{SourceFile, WriteOptions};
 use tritter_gpu::sources::SchemaKind;
@@ -846,21 +846,7 @@ ds = load_dataset("json", data_files=sys.argv[1])["train"]
 stream = next(iter(load_dataset("json", data_files=sys.argv[1], streaming=True)["train"]))
 print(json.dumps({"rows": ds.num_rows, "columns": ds.column_names, "stars": str(ds.features["stars"].dtype), "first": ds[0]["path"], "stream_first": stream["path"]}))
 "#;
-    let out = std::process::Command::new(&python)
-        .arg("-c")
-        .arg(script)
-        .arg(t.join("out/python_curated.jsonl"))
-        .env("HF_DATASETS_CACHE", t.join("hf-cache"))
-        .env("HF_HUB_OFFLINE", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let got: serde_json::Value =
-        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+    let got = run_datasets_script(&python, &t, script, &[t.join("out/python_curated.jsonl")]);
     let rows = read_jsonl(&t.join("out/python_curated.jsonl"));
     assert_eq!(got["rows"], rows.len() as u64);
     assert_eq!(got["columns"], serde_json::json!(KEYS));

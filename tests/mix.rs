@@ -77,20 +77,24 @@ fn report(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("mix_report.json")).unwrap()).unwrap()
 }
 
+/// `mix` of `plan.toml` into `out` on two threads, quietly.
+fn mix_cmd(t: &TestDir, out: &str) -> std::process::Command {
+    let mut c = t.cmd();
+    c.args([
+        "--quiet",
+        "--threads",
+        "2",
+        "mix",
+        "--plan",
+        "plan.toml",
+        "--output",
+        out,
+    ]);
+    c
+}
+
 fn mix(t: &TestDir, out: &str, code: i32) -> std::process::Output {
-    run_expect(
-        t.cmd().args([
-            "--quiet",
-            "--threads",
-            "2",
-            "mix",
-            "--plan",
-            "plan.toml",
-            "--output",
-            out,
-        ]),
-        code,
-    )
+    run_expect(&mut mix_cmd(t, out), code)
 }
 
 #[test]
@@ -340,27 +344,13 @@ fn killed_mix_resumes_to_the_same_bytes() {
     let shards = report(&t.join("clean"))["shards"].as_array().unwrap().len();
     assert!(shards >= 30, "{shards} shards");
 
-    let mix_cmd = |out: &str| {
-        let mut c = t.cmd();
-        c.args([
-            "--quiet",
-            "--threads",
-            "2",
-            "mix",
-            "--plan",
-            "plan.toml",
-            "--output",
-            out,
-        ]);
-        c
-    };
     // Kill after 0 markers (scan or spill), the spill's, and some shard
     // markers.
     let points = [0usize, 1, 5, shards / 2];
     let mut landed = Vec::new();
     for (i, k) in points.iter().enumerate() {
         let out = format!("k{i}");
-        let mut child = mix_cmd(&out)
+        let mut child = mix_cmd(&t, &out)
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
@@ -396,7 +386,7 @@ fn killed_mix_resumes_to_the_same_bytes() {
                 }
             }
         }
-        run_expect(&mut mix_cmd(&out), 0);
+        run_expect(&mut mix_cmd(&t, &out), 0);
         let got = mix_files(&dir);
         assert_eq!(
             got.keys().collect::<Vec<_>>(),

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{run_expect, TestDir};
+use common::{run_datasets_script, run_expect, TestDir};
 use parquet::file::reader::FileReader;
 use std::path::{Path, PathBuf};
 use tritter_gpu::sources::writer::{write_shard, SourceFile, WriteOptions};
@@ -228,24 +228,16 @@ for name, files in [("single", [sys.argv[2]]), ("shards", sorted(glob.glob(os.pa
     }
 print(json.dumps(out))
 "#;
-    let out = std::process::Command::new(&python)
-        .arg("-c")
-        .arg(script)
-        .arg(t.join("j/python_curated.jsonl"))
-        .arg(t.join("p/python_curated.parquet"))
-        .arg(t.join("p4"))
-        .env("HF_DATASETS_CACHE", t.join("hf-cache"))
-        .env("HF_HOME", t.join("hf"))
-        .env("HF_HUB_OFFLINE", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let got = run_datasets_script(
+        &python,
+        &t,
+        script,
+        &[
+            t.join("j/python_curated.jsonl"),
+            t.join("p/python_curated.parquet"),
+            t.join("p4"),
+        ],
     );
-    let got: serde_json::Value =
-        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
     let rows = jsonl_rows(&t.join("j/python_curated.jsonl"));
     for name in ["single", "shards"] {
         let g = &got[name];

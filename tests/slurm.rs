@@ -415,6 +415,17 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).to_string()
 }
 
+/// Submits the run of `sl/` through `w/` with every job held (queued, no
+/// task started) and returns the (step, job id) pairs.
+fn submit_held(c: &Cluster, t: &TestDir) -> Vec<(String, String)> {
+    let out = run_expect(
+        c.cmd(t)
+            .args(slurm_args("sl", "w", &["--slurm-extra", "--hold"])),
+        0,
+    );
+    job_ids(&out.stdout)
+}
+
 /// `STEP JOB` lines of a submission's stdout.
 fn job_ids(stdout: &[u8]) -> Vec<(String, String)> {
     text(stdout)
@@ -509,12 +520,7 @@ fn a_cancelled_array_task_is_resumed_to_the_same_bytes() {
     corpus(&t);
     let want = local_reference(&t);
     // Held, so the cancellation lands before the task runs.
-    let out = run_expect(
-        c.cmd(&t)
-            .args(slurm_args("sl", "w", &["--slurm-extra", "--hold"])),
-        0,
-    );
-    let jobs = job_ids(&out.stdout);
+    let jobs = submit_held(c, &t);
     let shards = &jobs[0].1;
     let cancel = c
         .client("scancel")
@@ -556,12 +562,7 @@ fn a_local_run_is_refused_while_the_slurm_jobs_of_its_work_dir_are_queued() {
     let t = TestDir::new();
     corpus(&t);
     // Held: queued, no task has started, no task holds the work-dir lock.
-    let out = run_expect(
-        c.cmd(&t)
-            .args(slurm_args("sl", "w", &["--slurm-extra", "--hold"])),
-        0,
-    );
-    let jobs = job_ids(&out.stdout);
+    let jobs = submit_held(c, &t);
     let mut local = curate_args("sl");
     local.extend(["--work-dir".into(), "w".into()]);
     let refused = c.cmd(&t).args(&local).output().unwrap();
@@ -615,14 +616,10 @@ fn a_node_that_cannot_see_the_work_dir_fails_fast_and_says_so() {
     let Some(c) = cluster() else { return };
     let t = TestDir::new();
     corpus(&t);
-    let out = run_expect(
-        c.cmd(&t)
-            .args(slurm_args("sl", "w", &["--slurm-extra", "--hold"])),
-        0,
-    );
+    let jobs = submit_held(c, &t);
     // What a node without the shared filesystem sees: no stored plan.
     std::fs::rename(t.join("w/config.json"), t.join("w/config.json.away")).unwrap();
-    release(c, &job_ids(&out.stdout));
+    release(c, &jobs);
     // Until the queue (this test's jobs only) is empty.
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(120) {

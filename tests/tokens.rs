@@ -232,6 +232,28 @@ fn dedup_reports_tokens_in_and_out() {
     assert!(!off.contains("tokens_in"), "{off}");
 }
 
+/// Runs `curate` of `in/` into `out/` on the CPU backend without
+/// decontamination or the HTML report, then `extra`, and returns its stats.
+fn curate_stats(dir: &TestDir, extra: &[&str]) -> serde_json::Value {
+    let mut cmd = dir.cmd();
+    cmd.args([
+        "curate",
+        "--backend",
+        "cpu",
+        "--source",
+        "in",
+        "--output",
+        "out",
+    ])
+    .args(["--decontaminate", "off", "--report-html", "off"])
+    .args(extra);
+    run_expect(&mut cmd, 0);
+    serde_json::from_str(
+        &std::fs::read_to_string(dir.join("out/python_curated.stats.json")).unwrap(),
+    )
+    .unwrap()
+}
+
 /// The stage named `name` in a stats file (stages as a list or a map).
 fn find_stage(stats: &serde_json::Value, name: &str) -> serde_json::Value {
     fn walk(v: &serde_json::Value, name: &str) -> Option<serde_json::Value> {
@@ -373,26 +395,7 @@ fn curate_reports_tokens_of_its_global_stages() {
         WriteOptions::default(),
     )
     .unwrap();
-    run_expect(
-        dir.cmd().args([
-            "curate",
-            "--backend",
-            "cpu",
-            "--source",
-            "in",
-            "--output",
-            "out",
-            "--decontaminate",
-            "off",
-            "--report-html",
-            "off",
-        ]),
-        0,
-    );
-    let stats: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.join("out/python_curated.stats.json")).unwrap(),
-    )
-    .unwrap();
+    let stats = curate_stats(&dir, &[]);
     let kept: u64 = std::fs::read_to_string(dir.join("out/python_curated.jsonl"))
         .unwrap()
         .lines()
@@ -459,28 +462,7 @@ fn curate_reports_tokens_of_its_phase_one_stages() {
     files.push(file(102, &digits, "mit"));
     let count = |t: &str| tok.count(t).unwrap();
     let stages_of = |dir: &TestDir, extra: &[&str]| -> serde_json::Value {
-        let mut cmd = dir.cmd();
-        cmd.args([
-            "curate",
-            "--backend",
-            "cpu",
-            "--source",
-            "in",
-            "--output",
-            "out",
-            "--decontaminate",
-            "off",
-            "--near-dedup",
-            "off",
-            "--report-html",
-            "off",
-        ]);
-        cmd.args(extra);
-        run_expect(&mut cmd, 0);
-        let stats: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(dir.join("out/python_curated.stats.json")).unwrap(),
-        )
-        .unwrap();
+        let stats = curate_stats(dir, &[&["--near-dedup", "off"], extra].concat());
         let mut out = serde_json::Map::new();
         for s in ["read", "metadata", "basic", "quality", "exact_dedup"] {
             out.insert(s.into(), find_stage(&stats, s));

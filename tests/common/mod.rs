@@ -277,3 +277,27 @@ pub fn stats_without_timings(bytes: &[u8]) -> Vec<u8> {
     o["decontam"]["benchmarks"] = b.split("; built in").next().unwrap().into();
     serde_json::to_vec_pretty(&v).unwrap()
 }
+
+/// Runs a Python `script` with Hugging Face `datasets` offline (its caches
+/// under `t`) on `args`, and returns the JSON of its last stdout line.
+/// `python` is the interpreter named by `TRITTER_PYTHON`.
+pub fn run_datasets_script(
+    python: &str,
+    t: &TestDir,
+    script: &str,
+    args: &[PathBuf],
+) -> serde_json::Value {
+    let out = Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .env("HF_DATASETS_CACHE", t.join("hf-cache"))
+        .env("HF_HOME", t.join("hf"))
+        .env("HF_HUB_OFFLINE", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
