@@ -13,7 +13,10 @@
 # Environment: WORK (default /tmp/tritter-scale), SEED (default 1),
 #   BENCH_DIR (curate's --benchmark-dir; default shared/benchmarks beside
 #   the main checkout),
-#   NO_BUILD=1 (skip the release build), TOKENS (--tokens for both commands; default estimate: the exact count,
+#   NO_BUILD=1 (skip the release build), ZSTD=1 (dedup reads a zstd JSONL
+#   corpus, corpus-N.jsonl.zst, and no Parquet copy is made when curate is
+#   not run: the 10M rung then needs about 2.5 GB of corpus instead of 16),
+#   TOKENS (--tokens for both commands; default estimate: the exact count,
 #   the commands' default, tokenises every text with cl100k_base and takes
 #   most of the run at these sizes, which is not what this ladder measures).
 # Prints a Markdown table (wall, CPU s, peak RSS, peak scratch disk, time per
@@ -53,13 +56,31 @@ rows="$work/rows.tsv"
 echo "machine: $(nproc) cores, $(grep MemTotal /proc/meminfo | awk '{print int($2/1024/1024)}') GiB; load before the run: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 for n in ${sizes//,/ }; do
   corpus="$work/corpus-$n"
-  if [ ! -s "$corpus.jsonl" ] || [ ! -d "$corpus.parquet" ]; then
-    rm -rf "$corpus.jsonl" "$corpus.parquet"
+  jsonl="$corpus.jsonl"
+  if [ -n "${ZSTD:-}" ]; then
+    jsonl="$corpus.jsonl.zst"
+    if [ ! -s "$jsonl" ]; then
+      "$gen" --files "$n" --seed "$seed" --languages rust --jsonl /dev/stdout \
+        | zstd -q -3 -T1 -o "$jsonl.partial" && mv "$jsonl.partial" "$jsonl"
+    fi
+  fi
+  needs_parquet=0
+  case ",$commands," in *,curate,*) needs_parquet=1 ;; esac
+  if { [ -z "${ZSTD:-}" ] && [ ! -s "$jsonl" ]; } || { [ $needs_parquet = 1 ] && [ ! -d "$corpus.parquet" ]; }; then
+    rm -rf "$corpus.parquet"
+    [ -n "${ZSTD:-}" ] || rm -f "$jsonl"
+    jsonl_flag=(--jsonl "$jsonl"); [ -n "${ZSTD:-}" ] && jsonl_flag=()
     /usr/bin/time -f 'generator: %e s wall, %U+%S s CPU, %M KB peak' \
       "$gen" --files "$n" --seed "$seed" --languages rust \
-      --jsonl "$corpus.jsonl" --parquet "$corpus.parquet" --rows-per-shard 100000
+      "${jsonl_flag[@]}" --parquet "$corpus.parquet" --rows-per-shard 100000
   fi
-  mb=$(( $(stat -c %s "$corpus.jsonl") / 1000000 ))
+  # MB of JSONL text (uncompressed).
+  if [ -n "${ZSTD:-}" ]; then
+    # A streamed frame does not record its size: count it.
+    mb=$(( $(zstd -dc "$jsonl" | wc -c) / 1000000 ))
+  else
+    mb=$(( $(stat -c %s "$jsonl") / 1000000 ))
+  fi
   for cmd in ${commands//,/ }; do
     for t in ${threads_list//,/ }; do
       out="$work/out-$cmd-$n-$t"
@@ -72,7 +93,7 @@ for n in ${sizes//,/ }; do
       load=$(cut -d' ' -f1 /proc/loadavg)
       if [ "$cmd" = dedup ]; then
         /usr/bin/time -v -o "$out/time.txt" "$bin" --threads "$t" dedup --backend cpu \
-          --input "$corpus.jsonl" --output "$out/kept.jsonl" --memory 2GiB \
+          --input "$jsonl" --output "$out/kept.jsonl" --memory 2GiB \
           --scratch-dir "$out/scratch" --stats "$out/stats.json" --tokens "$tokens" 2> "$out/stderr.txt"
       else
         /usr/bin/time -v -o "$out/time.txt" "$bin" --threads "$t" --quiet curate --backend cpu \
