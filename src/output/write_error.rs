@@ -131,10 +131,14 @@ pub fn check_writable(dir: &Path, flag: &str) -> anyhow::Result<()> {
             at.display()
         );
     }
-    let probe = tempfile::Builder::new()
-        .prefix(".tritter-write-check.")
-        .tempfile_in(at)
+    // An owner-named probe (see `pipeline::cleanup`), so that one left by a
+    // killed run is recognised and swept.
+    let probe = at.join(crate::pipeline::cleanup::temp_file_name("write-check"));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
         .map_err(|e| fail(at, e))?;
-    drop(probe);
+    let _ = std::fs::remove_file(&probe);
     Ok(())
 }

@@ -12,7 +12,6 @@
 //! harmless (the last rename wins with identical bytes).
 
 use anyhow::{Context, Result};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub struct BlobCache {
@@ -49,14 +48,11 @@ impl BlobCache {
         let path = self.path(id);
         let dir = path.parent().expect("blob path has a parent");
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)
-            .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-        tmp.write_all(gz)
-            .with_context(|| format!("cannot write blob {id} to the cache"))?;
-        tmp.persist(&path)
-            .map_err(|e| e.error)
-            .with_context(|| format!("cannot move blob {id} into {}", path.display()))?;
-        Ok(())
+        // Owner-named temporary file, renamed into place: a killed run's
+        // leftover is swept by the next one. Unsynced: a cache entry lost
+        // in a crash is fetched again.
+        crate::output::atomic::write_atomic_unsynced(&path, gz)
+            .with_context(|| format!("cannot store blob {id} in the cache"))
     }
 
     /// Removes a cached blob found corrupt.
