@@ -22,6 +22,8 @@
 
 pub mod cleanup;
 pub mod decontam_hits;
+pub mod dedup_run;
+pub mod dedup_shard;
 pub mod inputs;
 pub mod interrupt;
 pub mod messages;
@@ -511,6 +513,7 @@ fn global_config(cfg: &CurateConfig, language: &str, phase1: &Phase1) -> Result<
         backend: cfg.backend,
         report_html: cfg.report_html.clone(),
         tokens: cfg.tokens.clone(),
+        dedup: None,
     })
 }
 
@@ -805,6 +808,7 @@ pub fn run_merge(m: &MergeConfig) -> Result<i32> {
         // As the slices counted phase 1, so a merged run's stats equal one
         // run's (a contradicting flag is an error).
         tokens: m.tokens.resolve(scfg.tokens.as_ref())?,
+        dedup: None,
     };
     if m.plan_only {
         steps::prepare(first, &global)?;
@@ -827,7 +831,7 @@ pub fn run_merge(m: &MergeConfig) -> Result<i32> {
 /// steps only where they were).
 fn plan_json(work: &WorkDir) -> Result<serde_json::Value> {
     let mut steps_list = Vec::new();
-    if work.config_path().exists() {
+    if work.config_path().exists() || dedup_run::is_dedup_work_dir(work) {
         let (_, fp) = WorkDir::open_existing(&work.root)?;
         steps_list.push(steps::StepSpec {
             name: steps::SHARDS.to_string(),
@@ -874,6 +878,9 @@ pub fn run_step(work_dir: &Path, action: &StepAction, quiet: bool) -> Result<i32
         }
         StepAction::Run { step, task } if step == steps::SHARDS => {
             work_lock::lock_task(&work.root, step, *task)?;
+            if dedup_run::is_dedup_work_dir(&work) {
+                return dedup_run::run_shard_task(&work, *task, quiet);
+            }
             run_shard_task(&work, *task, quiet)
         }
         StepAction::Run { step, task } => {

@@ -37,6 +37,8 @@
 
 pub mod clusters;
 pub mod components;
+pub mod dedup_output;
+pub mod dedup_report;
 pub mod exact;
 pub mod lsh;
 pub mod output;
@@ -75,7 +77,13 @@ pub struct StepSpec {
 /// The global steps of a run, in order.
 pub fn global_plan(cfg: &GlobalConfig) -> Vec<StepSpec> {
     let p = cfg.partitions;
-    let mut steps = vec![(EXACT, p)];
+    // `dedup` removes near-duplicates only (identical files are
+    // near-duplicates with similarity 1; files without words never are).
+    let mut steps = if cfg.dedup.is_some() {
+        vec![]
+    } else {
+        vec![(EXACT, p)]
+    };
     if cfg.near.is_some() {
         steps.extend([(LSH, p), (VERIFY, p), (COMPONENTS, 1), (CLUSTERS, p)]);
     }
@@ -220,6 +228,15 @@ fn read_marker(path: &Path) -> Result<Option<TaskDone>> {
     }
 }
 
+/// The marker of task `task` of global step `step`, if it is done.
+pub fn marker(global_dir: &Path, step: &str, task: u32) -> Result<Option<TaskDone>> {
+    read_marker(
+        &global_dir
+            .join(step)
+            .join(format!("task-{task:05}.done.json")),
+    )
+}
+
 /// Is task `task` of global step `step` done?
 pub fn is_done(global_dir: &Path, step: &str, task: u32) -> Result<bool> {
     Ok(read_marker(
@@ -258,7 +275,9 @@ pub fn run_task(ctx: &GlobalContext, step: &str, task: u32) -> Result<()> {
         VERIFY => verify::run(ctx, task, tasks)?,
         COMPONENTS => components::run(ctx)?,
         CLUSTERS => clusters::run(ctx, task, tasks)?,
+        OUTPUT if ctx.cfg.dedup.is_some() => dedup_output::run(ctx)?,
         OUTPUT => output::run(ctx, task, tasks)?,
+        REPORT if ctx.cfg.dedup.is_some() => dedup_report::run(ctx)?,
         REPORT => report::run(ctx)?,
         other => bail!("unknown step {other:?}"),
     };

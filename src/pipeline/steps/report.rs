@@ -267,7 +267,7 @@ fn describe_run(ctx: &GlobalContext, report: &mut RunReport<'_>) {
 }
 
 /// Each step's seconds (tasks, wall, CPU), and when the first task started.
-fn step_seconds(ctx: &GlobalContext) -> Result<(BTreeMap<String, StepSeconds>, Option<f64>)> {
+pub(super) fn step_seconds(ctx: &GlobalContext) -> Result<(BTreeMap<String, StepSeconds>, Option<f64>)> {
     let mut out = BTreeMap::new();
     let mut first: Option<f64> = None;
     for step in global_plan(&ctx.cfg) {
@@ -312,6 +312,27 @@ fn step_seconds(ctx: &GlobalContext) -> Result<(BTreeMap<String, StepSeconds>, O
 
 /// The near-dedup report, and the `--clusters` file.
 fn near_report(ctx: &GlobalContext) -> Result<serde_json::Value> {
+    let cfg = &ctx.cfg;
+    let near = cfg.near.as_ref().context("near dedup is off")?;
+    let o = near_outcome(ctx)?;
+    if let (Some(path), false) = (&cfg.clusters, cfg.dry_run) {
+        report::write_clusters_jsonl(&cfg.resolve(path), &o.clusters, &o.paths, near.verify, None)?;
+    }
+    Ok(serde_json::to_value(&o.report)?)
+}
+
+/// What near dedup found, merged from the steps' files and summaries.
+pub(super) struct NearOutcome {
+    pub report: report::NearDedupReport,
+    /// In preference order of the kept files; keys are positions among the
+    /// exact-dedup survivors.
+    pub clusters: Vec<Cluster>,
+    /// Paths of the report's samples (of every member with `--clusters`).
+    pub paths: HashMap<u64, DocRef>,
+}
+
+/// The near-dedup report with its clusters and paths.
+pub(super) fn near_outcome(ctx: &GlobalContext) -> Result<NearOutcome> {
     let cfg = &ctx.cfg;
     let near = cfg.near.as_ref().context("near dedup is off")?;
     let view = &ctx.view;
@@ -404,10 +425,11 @@ fn near_report(ctx: &GlobalContext) -> Result<serde_json::Value> {
         edge_spill: Default::default(),
         sample_texts,
     });
-    if let (Some(path), false) = (&cfg.clusters, cfg.dry_run) {
-        report::write_clusters_jsonl(&cfg.resolve(path), &clusters, &paths, near.verify, None)?;
-    }
-    Ok(serde_json::to_value(&report)?)
+    Ok(NearOutcome {
+        report,
+        clusters,
+        paths,
+    })
 }
 
 /// The rejects file: per shard, its phase-1 rejects, then its phase-2
