@@ -30,8 +30,7 @@ fn dedup(dir: &TestDir, out: &str, extra: &[&str]) -> Command {
 /// Output, clusters file, and the stats file's bad lines and counts.
 fn results(dir: &TestDir, out: &str) -> (Vec<u8>, Vec<u8>, serde_json::Value) {
     let stats: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join(&format!("{out}.stats"))).unwrap())
-            .unwrap();
+        serde_json::from_slice(&std::fs::read(dir.join(&format!("{out}.stats"))).unwrap()).unwrap();
     let mut counts = stats["stats"].clone();
     // Text bytes and record counts must agree; token counts too.
     counts["bad_lines"] = stats["bad_lines"].clone();
@@ -151,7 +150,15 @@ fn plan_only_then_run_step_task_by_task_gives_the_same_bytes() {
     let names: Vec<&str> = steps.iter().map(|s| s.0.as_str()).collect();
     assert_eq!(
         names,
-        ["shards", "lsh", "verify", "components", "clusters", "output", "report"]
+        [
+            "shards",
+            "lsh",
+            "verify",
+            "components",
+            "clusters",
+            "output",
+            "report"
+        ]
     );
     assert!(steps[0].1 > 3, "{steps:?}");
     assert!(!dir.join("out.jsonl").exists());

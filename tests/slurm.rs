@@ -530,9 +530,17 @@ fn dedup_on_slurm_gives_the_local_bytes() {
     run_expect(t.cmd().args(args("local.jsonl")), 1);
     let mut slurm = args("sl.jsonl");
     slurm.extend(
-        ["--work-dir", "w", "--executor", "slurm", "--slurm-tasks", "3", "--wait"]
-            .iter()
-            .map(|s| s.to_string()),
+        [
+            "--work-dir",
+            "w",
+            "--executor",
+            "slurm",
+            "--slurm-tasks",
+            "3",
+            "--wait",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
     );
     // Exit 1 as locally: the input has bad lines.
     let out = run_expect(c.cmd(&t).args(&slurm), 1);
@@ -540,7 +548,15 @@ fn dedup_on_slurm_gives_the_local_bytes() {
     steps.dedup();
     assert_eq!(
         steps,
-        ["shards", "lsh", "verify", "components", "clusters", "output", "report"]
+        [
+            "shards",
+            "lsh",
+            "verify",
+            "components",
+            "clusters",
+            "output",
+            "report"
+        ]
     );
     for f in ["sl.jsonl", "sl.jsonl.clusters"] {
         let local = f.replace("sl.", "local.");

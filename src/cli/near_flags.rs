@@ -2,9 +2,13 @@
 //! `curate`), and the `dedup` command itself: a tool-schema JSONL file in, the
 //! same file without near-duplicates out.
 //!
-//! `dedup` reads its input once for signatures and once more to write the
-//! output (plus once when clusters exist, for the report's sample paths, and
-//! per chunk of components with `--verify exact`). Output lines are the input
+//! `dedup` runs as the partitioned steps of [`crate::pipeline::dedup_run`]
+//! (phase 1 per byte range of the input, then `curate`'s near-dedup steps and
+//! its own output and report), locally or with `--executor slurm`; the
+//! hidden `--single-process` runs the former driver, which reads its input
+//! once for signatures and once more to write the output (plus once when
+//! clusters exist, for the report's sample paths, and per chunk of
+//! components with `--verify exact`). Output lines are the input
 //! lines byte for byte, in input order. A line that is not a valid record is
 //! kept out of the output, counted under `read_bad_json` and listed in the
 //! stats file, and the command exits 1.
@@ -592,15 +596,16 @@ pub fn run_dedup(args: DedupArgs, backend: BackendKind, quiet: bool) -> Result<i
         shard_bytes: args.shard_size,
         backend,
         report_html: args.report_html.report_html.clone(),
-        tokens: Some(args.tokens.to_config())
-            .filter(|t| t.mode != crate::tokens::TokensMode::Off),
+        tokens: Some(args.tokens.to_config()).filter(|t| t.mode != crate::tokens::TokensMode::Off),
         fresh: args.fresh,
         plan_only: args.plan_only,
         quiet,
     };
     use super::slurm_flags::Executor;
     if args.slurm.executor == Executor::Local && args.slurm.wait {
-        bail!("--wait waits for cluster jobs: it needs --executor slurm (a local run always waits)");
+        bail!(
+            "--wait waits for cluster jobs: it needs --executor slurm (a local run always waits)"
+        );
     }
     if args.slurm.executor == Executor::Slurm {
         let slurm = args.slurm.to_config(backend)?;

@@ -77,9 +77,7 @@ fn input_hash(input: &Path, ranges: &[InputRange]) -> Result<String> {
     let meta =
         std::fs::metadata(input).with_context(|| format!("cannot read {}", input.display()))?;
     let mut h = xxhash_rust::xxh3::Xxh3::new();
-    let canonical = input
-        .canonicalize()
-        .unwrap_or_else(|_| input.to_path_buf());
+    let canonical = input.canonicalize().unwrap_or_else(|_| input.to_path_buf());
     h.update(canonical.as_os_str().as_encoded_bytes());
     h.update(&meta.len().to_le_bytes());
     if let Ok(t) = meta.modified() {
@@ -141,21 +139,19 @@ pub fn run(cfg: &DedupRunConfig) -> Result<i32> {
         .filter(|&o| !matches!(work.done(o), Ok(Some(_))))
         .collect();
     let bar = super::progress::StepBar::for_step(cfg.quiet, todo.len() as u64, steps::SHARDS);
-    todo.par_iter()
-        .with_max_len(1)
-        .try_for_each(|&o| {
-            dedup_shard::process(
-                &work,
-                &cfg.input,
-                o,
-                ranges[o as usize],
-                &settings,
-                backend.as_ref(),
-            )
-            .with_context(|| format!("shard {o} of {}", cfg.input.display()))?;
-            bar.inc(1);
-            Ok::<(), anyhow::Error>(())
-        })?;
+    todo.par_iter().with_max_len(1).try_for_each(|&o| {
+        dedup_shard::process(
+            &work,
+            &cfg.input,
+            o,
+            ranges[o as usize],
+            &settings,
+            backend.as_ref(),
+        )
+        .with_context(|| format!("shard {o} of {}", cfg.input.display()))?;
+        bar.inc(1);
+        Ok::<(), anyhow::Error>(())
+    })?;
     bar.finish();
     work.write_manifest(&work.all_done()?)?;
     let phase1 = started.elapsed().as_secs_f64();
@@ -230,9 +226,7 @@ fn plan(cfg: &DedupRunConfig) -> Result<Planned> {
                 )
             })?;
             super::cleanup::sweep_once(&cfg.scratch_dir);
-            let dir = cfg
-                .scratch_dir
-                .join(super::cleanup::scratch_dir_name());
+            let dir = cfg.scratch_dir.join(super::cleanup::scratch_dir_name());
             super::cleanup::register(&dir);
             Some(ScratchWork(dir))
         }
@@ -333,14 +327,7 @@ pub fn run_shard_task(work: &WorkDir, ordinal: u32, quiet: bool) -> Result<i32> 
     };
     let (backend, _) = crate::backends::select(s.backend)?;
     let settings = KeySettings::new(&s.near)?;
-    dedup_shard::process(
-        work,
-        &s.input,
-        ordinal,
-        range,
-        &settings,
-        backend.as_ref(),
-    )?;
+    dedup_shard::process(work, &s.input, ordinal, range, &settings, backend.as_ref())?;
     Ok(0)
 }
 

@@ -77,8 +77,8 @@ pub fn plan_shards(path: &Path, shard_bytes: u64) -> Result<Vec<InputRange>> {
     let size = std::fs::metadata(path)
         .with_context(|| format!("cannot read {}", path.display()))?
         .len();
-    let mut file = std::fs::File::open(path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut out = Vec::new();
     let mut start = 0u64;
     while start < size {
@@ -326,7 +326,10 @@ mod tests {
                     assert_eq!(text.as_bytes()[end as usize - 1], b'\n');
                 }
                 let mut body = Vec::new();
-                open_range(&path, *r).unwrap().read_to_end(&mut body).unwrap();
+                open_range(&path, *r)
+                    .unwrap()
+                    .read_to_end(&mut body)
+                    .unwrap();
                 assert_eq!(body, text.as_bytes()[r.start as usize..end as usize]);
                 lines += raw_lines(&body[..]).count();
                 at = end;

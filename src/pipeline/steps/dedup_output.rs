@@ -34,7 +34,11 @@ pub fn run(ctx: &GlobalContext) -> Result<serde_json::Value> {
     let view = &ctx.view;
     ensure!(
         view.parts.len() == d.ranges.len()
-            && view.parts.iter().enumerate().all(|(i, p)| p.ordinal() as usize == i),
+            && view
+                .parts
+                .iter()
+                .enumerate()
+                .all(|(i, p)| p.ordinal() as usize == i),
         "{} of {} input shards are done; run every task of step shards first",
         view.parts.len(),
         d.ranges.len()

@@ -173,12 +173,9 @@ pub fn run(ctx: &GlobalContext) -> Result<serde_json::Value> {
         let value = serde_json::to_value(&file)?;
         let stats_path = d.stats.as_ref().map(|p| cfg.resolve(p));
         let output = d.output.as_ref().map(|p| cfg.resolve(p));
-        if let Some(page) = crate::report::write_page_or(
-            &target,
-            &value,
-            stats_path.as_deref(),
-            output.as_deref(),
-        )? {
+        if let Some(page) =
+            crate::report::write_page_or(&target, &value, stats_path.as_deref(), output.as_deref())?
+        {
             crate::note!("tritter-gpu: report page {}", page.display());
         }
     }

@@ -267,7 +267,9 @@ fn describe_run(ctx: &GlobalContext, report: &mut RunReport<'_>) {
 }
 
 /// Each step's seconds (tasks, wall, CPU), and when the first task started.
-pub(super) fn step_seconds(ctx: &GlobalContext) -> Result<(BTreeMap<String, StepSeconds>, Option<f64>)> {
+pub(super) fn step_seconds(
+    ctx: &GlobalContext,
+) -> Result<(BTreeMap<String, StepSeconds>, Option<f64>)> {
     let mut out = BTreeMap::new();
     let mut first: Option<f64> = None;
     for step in global_plan(&ctx.cfg) {
