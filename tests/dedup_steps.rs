@@ -9,13 +9,17 @@ use common::{run_expect, write_dedup_corpus, TestDir};
 use std::process::Command;
 
 fn dedup(dir: &TestDir, out: &str, extra: &[&str]) -> Command {
+    dedup_from(dir, "in.jsonl", out, extra)
+}
+
+fn dedup_from(dir: &TestDir, input: &str, out: &str, extra: &[&str]) -> Command {
     let mut c = dir.cmd();
     c.args([
         "dedup",
         "--backend",
         "cpu",
         "--input",
-        "in.jsonl",
+        input,
         "--output",
         out,
         "--clusters",
@@ -72,6 +76,16 @@ fn steps_give_the_single_process_bytes_for_any_partitions_threads_and_shards() {
         assert!(got.1 == reference.1, "clusters differ: {out}");
         assert_eq!(got.2, reference.2, "{out}");
     }
+    // A compressed input is one shard, kept as a part.
+    let plain = std::fs::read(dir.join("in.jsonl")).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &plain).unwrap();
+    std::fs::write(dir.join("in.jsonl.gz"), gz.finish().unwrap()).unwrap();
+    run_expect(
+        &mut dedup_from(&dir, "in.jsonl.gz", "gz.jsonl", &["--partitions", "3"]),
+        1,
+    );
+    assert_eq!(results(&dir, "gz.jsonl"), reference);
     // The scratch work directory is gone.
     for e in std::fs::read_dir(dir.path()).unwrap() {
         let name = e.unwrap().file_name().into_string().unwrap();

@@ -11,9 +11,11 @@
 //!
 //! ## Per shard
 //! Lines are read in blocks of about 8 MiB and parsed in parallel
-//! ([`crate::output::tool_jsonl::parse_tool_line`]); every valid record goes
-//! to the part (`part-N.jsonl.zst`, for exact verification and the report's
-//! samples), its facts (`part-N.meta`: preference, text bytes, shingles, and
+//! ([`crate::output::tool_jsonl::parse_tool_line`]); for every valid record
+//! phase 1 stores where its line is (`part-N.offsets`; a compressed input,
+//! which cannot be read by offset, gets a part `part-N.jsonl.zst` instead),
+//! for exact verification and the report's samples
+//! ([`super::record_lookup`]), its facts (`part-N.meta`: preference, text bytes, shingles, and
 //! as `row` its line number within the range) and its signature and band
 //! hashes ([`crate::dedup::near::shard_keys`], as `curate` computes them).
 //! Blank lines are skipped; a line that is not a valid record is counted
@@ -27,6 +29,7 @@
 //! size.
 
 use super::part::{PartRecord, PartWriter};
+use super::record_lookup::{offsets_path, write_offsets, LineSpan};
 use super::record_meta::{write_meta, RecordMeta, LICENSE_ALLOWED, SHORT};
 use super::work_dir::{ShardDone, WorkDir};
 use crate::backends::Backend;
@@ -180,7 +183,14 @@ pub fn process(
     backend: &dyn Backend,
 ) -> Result<ShardDone> {
     let o = ordinal;
-    let mut part = PartWriter::create(&work.part_path(o))?;
+    // A plain input is read again by offset (record_lookup); only a
+    // compressed one needs its records in a part.
+    let mut part = match range.end {
+        Some(_) => None,
+        None => Some(PartWriter::create(&work.part_path(o))?),
+    };
+    let mut spans: Vec<LineSpan> = Vec::new();
+    let mut pos = range.start;
     let mut keys = ShardKeyWriter::create(settings, backend, &work.signatures_path(o))?;
     let mut meta: Vec<RecordMeta> = Vec::new();
     let mut stats = Stats::default();
@@ -189,6 +199,7 @@ pub fn process(
     let mut last = 0u64;
     loop {
         let mut block: Vec<(u64, Vec<u8>)> = Vec::new();
+        let mut block_spans: Vec<LineSpan> = Vec::new();
         let mut block_bytes = 0usize;
         while block_bytes < PARSE_BLOCK_BYTES {
             match raw.next() {
@@ -196,11 +207,17 @@ pub fn process(
                 Some(Err(e)) => bail!("{}: line {} of shard {o}: {e}", input.display(), last + 1),
                 Some(Ok((number, bytes))) => {
                     last = number;
+                    let span = LineSpan {
+                        offset: pos,
+                        len: bytes.len() as u64,
+                    };
+                    pos += bytes.len() as u64 + 1;
                     if is_blank(&bytes) {
                         continue;
                     }
                     block_bytes += bytes.len();
                     block.push((number, bytes));
+                    block_spans.push(span);
                 }
             }
         }
@@ -214,7 +231,7 @@ pub fn process(
             .map(|(number, bytes)| parse_tool_line(number, bytes))
             .collect();
         let mut recs: Vec<PartRecord> = Vec::with_capacity(parsed.len());
-        for line in parsed {
+        for (line, span) in parsed.into_iter().zip(block_spans) {
             match line.record {
                 Err(error) => {
                     let bytes = line.raw.len() as u64;
@@ -227,6 +244,7 @@ pub fn process(
                 }
                 Ok(rec) => {
                     stats.pass("read", rec.text.len() as u64);
+                    spans.push(span);
                     recs.push(PartRecord {
                         id: RecordId {
                             shard: o,
@@ -269,12 +287,17 @@ pub fn process(
                 tokens: super::record_meta::NOT_COUNTED,
             });
         }
-        let refs: Vec<&PartRecord> = recs.iter().collect();
-        part.push_batch(&refs)?;
+        if let Some(part) = part.as_mut() {
+            let refs: Vec<&PartRecord> = recs.iter().collect();
+            part.push_batch(&refs)?;
+        }
     }
     lines.lines = last;
     let kept = meta.len() as u64;
-    part.commit(&work.frames_path(o))?;
+    match part {
+        Some(part) => part.commit(&work.frames_path(o))?,
+        None => write_offsets(&offsets_path(work, o), &spans)?,
+    }
     write_meta(&work.meta_path(o), &meta)?;
     keys.commit(&work.bands_path(o))?;
     crate::output::atomic::write_atomic_unsynced(

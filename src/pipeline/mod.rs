@@ -31,6 +31,7 @@ pub mod part;
 pub mod process_shard;
 pub mod progress;
 pub mod read_ahead;
+pub mod record_lookup;
 pub mod record_meta;
 pub mod run_config;
 pub mod shard_spec;

@@ -170,6 +170,14 @@ impl GlobalContext {
         })
     }
 
+    /// Single records of part `part` (an index into the view's parts) by
+    /// position: from its part file, or from `dedup`'s input lines.
+    pub fn record_lookup(&self, part: usize) -> Result<super::record_lookup::RecordLookup> {
+        let p = &self.view.parts[part];
+        let input = self.cfg.dedup.as_ref().map(|d| self.cfg.resolve(&d.input));
+        super::record_lookup::RecordLookup::open(&p.work(), p.ordinal(), input.as_deref())
+    }
+
     pub fn step_dir(&self, step: &str) -> PathBuf {
         self.dir.join(step)
     }

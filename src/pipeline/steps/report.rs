@@ -23,7 +23,6 @@ use crate::dedup::near::report::{self, Cluster, ClusterMember, DocRef};
 use crate::dedup::near::verify::Thresholds;
 use crate::output::atomic::AtomicFile;
 use crate::output::run_report::RunReport;
-use crate::pipeline::part::PartLookup;
 use crate::stats::Stats;
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -382,16 +381,11 @@ pub(super) fn near_outcome(ctx: &GlobalContext) -> Result<NearOutcome> {
     wanted.sort_unstable();
     let mut paths: HashMap<u64, DocRef> = HashMap::with_capacity(wanted.len());
     let mut sample_texts = report::SampleTexts::new(&clusters);
-    let mut lookup: Option<(usize, PartLookup)> = None;
+    let mut lookup: Option<(usize, crate::pipeline::record_lookup::RecordLookup)> = None;
     for rid in wanted {
         let (part, seq) = view.locate(rid);
         if lookup.as_ref().map(|l| l.0) != Some(part) {
-            let p = &view.parts[part];
-            let w = p.work();
-            lookup = Some((
-                part,
-                PartLookup::open(&w.part_path(p.ordinal()), &w.frames_path(p.ordinal()))?,
-            ));
+            lookup = Some((part, ctx.record_lookup(part)?));
         }
         let rec = lookup.as_mut().expect("opened above").1.get(seq)?;
         sample_texts.offer(key(rid), &rec.text);
