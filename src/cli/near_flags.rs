@@ -312,13 +312,7 @@ impl ToolJsonlSource {
     }
 }
 
-/// A tool-schema record's license allows redistribution unless it is empty
-/// or `no_license` (the value `curate --allow-no-license` writes for files
-/// without a detected license).
-pub fn license_allowed(license: &str) -> bool {
-    let l = license.trim();
-    !l.is_empty() && !l.eq_ignore_ascii_case("no_license")
-}
+pub use crate::pipeline::dedup_shard::license_allowed;
 
 impl NearDocSource for ToolJsonlSource {
     fn for_each(&mut self, f: &mut dyn FnMut(NearDoc<'_>) -> Result<()>) -> Result<()> {

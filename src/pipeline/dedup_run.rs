@@ -138,7 +138,7 @@ pub fn run(cfg: &DedupRunConfig) -> Result<i32> {
     let todo: Vec<u32> = (0..ranges.len() as u32)
         .filter(|&o| !matches!(work.done(o), Ok(Some(_))))
         .collect();
-    let bar = super::progress::StepBar::for_step(cfg.quiet, todo.len() as u64, steps::SHARDS);
+    let bar = super::progress::StepBar::for_step(cfg.quiet, todo.len() as u64, "dedup shards");
     todo.par_iter().with_max_len(1).try_for_each(|&o| {
         dedup_shard::process(
             &work,
