@@ -300,7 +300,7 @@ pub fn write_dedup_corpus(path: &Path, bases: usize, bad: usize, seed: u64) {
             _ => "\n",
         });
         if bad_left > 0 && i % 37 == 5 {
-            out.push_str(if bad_left % 2 == 0 {
+            out.push_str(if bad_left.is_multiple_of(2) {
                 "{not json\n"
             } else {
                 "{\"text\": 5}\n"
