@@ -133,6 +133,9 @@ pub fn run(cfg: &DedupRunConfig) -> Result<i32> {
         return Ok(0);
     }
 
+    // PERF: a scratch work directory is removed after the run and cannot be
+    // resumed, so its tasks skip the `syncfs` before each marker.
+    let durable = scratch.is_none();
     // Phase 1: the shards not done yet, on the pool.
     let settings = KeySettings::new(&cfg.near)?;
     let todo: Vec<u32> = (0..ranges.len() as u32)
@@ -147,6 +150,7 @@ pub fn run(cfg: &DedupRunConfig) -> Result<i32> {
             ranges[o as usize],
             &settings,
             backend.as_ref(),
+            durable,
         )
         .with_context(|| format!("shard {o} of {}", cfg.input.display()))?;
         bar.inc(1);
@@ -164,6 +168,7 @@ pub fn run(cfg: &DedupRunConfig) -> Result<i32> {
         serde_json::Value::Null,
         "dedup",
         cfg.quiet,
+        durable,
     )?;
     let code = exit_code(&work.global_dir(), &cfg.input)?;
     drop(work);
@@ -327,7 +332,15 @@ pub fn run_shard_task(work: &WorkDir, ordinal: u32, quiet: bool) -> Result<i32> 
     };
     let (backend, _) = crate::backends::select(s.backend)?;
     let settings = KeySettings::new(&s.near)?;
-    dedup_shard::process(work, &s.input, ordinal, range, &settings, backend.as_ref())?;
+    dedup_shard::process(
+        work,
+        &s.input,
+        ordinal,
+        range,
+        &settings,
+        backend.as_ref(),
+        true,
+    )?;
     Ok(0)
 }
 

@@ -173,7 +173,8 @@ pub fn license_allowed(license: &str) -> bool {
 }
 
 /// Phase 1 of shard `ordinal` (range `range` of `input`), committed in
-/// `work`.
+/// `work`; `durable`: its files are synced before its marker (not in a
+/// scratch work directory, which a crash loses anyway).
 pub fn process(
     work: &WorkDir,
     input: &Path,
@@ -181,6 +182,7 @@ pub fn process(
     range: InputRange,
     settings: &KeySettings,
     backend: &dyn Backend,
+    durable: bool,
 ) -> Result<ShardDone> {
     let o = ordinal;
     // A plain input is read again by offset (record_lookup); only a
@@ -317,7 +319,9 @@ pub fn process(
         stats,
         token_tallies: None,
     };
-    crate::output::atomic::sync_filesystem(&work.root)?;
+    if durable {
+        crate::output::atomic::sync_filesystem(&work.root)?;
+    }
     work.commit(&done)?;
     Ok(done)
 }

@@ -233,6 +233,7 @@ pub fn run_curate(cfg: &CurateConfig) -> Result<i32> {
         outcome.transfers,
         "curate",
         cfg.quiet,
+        true,
     )
 }
 
@@ -701,6 +702,7 @@ fn run_global(
     transfers: serde_json::Value,
     command: &'static str,
     quiet: bool,
+    durable: bool,
 ) -> Result<i32> {
     // The process's CPU time so far is phase 1's (and set-up's).
     let phase1_cpu = crate::usage::Usage::now().cpu_seconds();
@@ -716,6 +718,7 @@ fn run_global(
         started_at: started.map(crate::output::run_report::rfc3339_since),
     });
     ctx.own_process = false;
+    ctx.durable = durable;
     steps::run_local(&ctx, quiet)?;
     let report = ctx.done_markers(steps::REPORT)?;
     let failed = report
@@ -824,6 +827,7 @@ pub fn run_merge(m: &MergeConfig) -> Result<i32> {
         serde_json::Value::Null,
         "merge",
         m.quiet,
+        true,
     )
 }
 

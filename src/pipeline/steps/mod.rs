@@ -150,6 +150,10 @@ pub struct GlobalContext {
     pub transfers: serde_json::Value,
     /// Whether the one-task-per-process `run-step` runs this task.
     pub own_process: bool,
+    /// Whether a task's files are synced before its marker (false only in
+    /// a scratch work directory that is removed after the run, where a
+    /// crash loses the directory anyway).
+    pub durable: bool,
 }
 
 impl GlobalContext {
@@ -167,6 +171,7 @@ impl GlobalContext {
             identity: None,
             transfers: serde_json::Value::Null,
             own_process: true,
+            durable: true,
         })
     }
 
@@ -291,7 +296,9 @@ pub fn run_task(ctx: &GlobalContext, step: &str, task: u32) -> Result<()> {
     };
     // The task's files were renamed into place unsynced; make them durable
     // at once, before the marker that commits them.
-    crate::output::atomic::sync_filesystem(&ctx.dir)?;
+    if ctx.durable {
+        crate::output::atomic::sync_filesystem(&ctx.dir)?;
+    }
     let done = TaskDone {
         step: step.to_string(),
         task,
