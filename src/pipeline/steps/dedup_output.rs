@@ -157,9 +157,12 @@ const PARSE_BLOCK_BYTES: usize = 8 << 20;
 /// Parses the texts of `pending` lines (in parallel) and hands them to the
 /// token counter in order, with their fate.
 ///
-/// PERF: parsing every line for its text on the writing thread was the
-/// output step's cost with `--tokens estimate` (5.0 s wall of 5.0 s on the
-/// 1M corpus, `dedup --backend cpu --tokens estimate`, load 4).
+/// PERF: parsing every line for its text on the writing thread was most of
+/// the output step with `--tokens estimate`; in parallel blocks the step
+/// went from 5.0 s wall (4.4 CPU s) to 3.7 s wall (4.2 CPU s) on the 1M
+/// corpus (`--threads 2 dedup --backend cpu --tokens estimate`, load 4-7;
+/// the second run also skipped the per-task syncfs, see
+/// benches/results/near-dedup.md).
 fn count_tokens(
     t: &mut crate::tokens::stage::StageTokens<'_>,
     pending: &mut Vec<(u64, Vec<u8>, bool)>,
