@@ -693,7 +693,9 @@ fn merged_stats<'a>(done: impl Iterator<Item = &'a ShardDone>) -> Stats {
 }
 
 /// Step 3 of `curate` and `merge`: the global steps on the local executor,
-/// resuming those a killed invocation finished.
+/// resuming those a killed invocation finished; `durable`: tasks sync their
+/// files before their markers (not in `dedup`'s scratch work directory).
+#[allow(clippy::too_many_arguments)]
 fn run_global(
     work: &WorkDir,
     global: &GlobalConfig,
