@@ -876,13 +876,24 @@ fn threads_input_order_and_spilling_do_not_change_the_output() {
     assert_eq!(c1, c2, "thread count changed the clusters");
     assert!(one.len() < std::fs::metadata(dir.join("in.jsonl")).unwrap().len() as usize);
 
-    // Tiny memory: band records and edges spill to many runs and the
-    // signatures go to disk; batch boundaries move too.
+    // Tiny memory: the steps cut exact verification into many chunks...
+    let mut sc = dedup_cmd(
+        &dir,
+        "in.jsonl",
+        "tiny.jsonl",
+        &["--memory", "64KiB", "--clusters", "tiny.c"],
+    );
+    run_expect(&mut sc, 0);
+    assert_eq!(std::fs::read(dir.join("tiny.jsonl")).unwrap(), one);
+    assert_eq!(std::fs::read(dir.join("tiny.c")).unwrap(), c1);
+    // ... and in the single-process driver band records and edges spill to
+    // many runs and the signatures go to disk; batch boundaries move too.
     let mut sc = dedup_cmd(
         &dir,
         "in.jsonl",
         "spill.jsonl",
         &[
+            "--single-process",
             "--memory",
             "64KiB",
             "--clusters",

@@ -410,16 +410,16 @@ fn progress_bars_show_on_a_terminal_only_and_never_with_quiet() {
         eprintln!("skipped: no `script` command to give the run a terminal");
         return;
     };
-    // The first pass's bar draws on its first record; later bars may
-    // finish between two redraws, so we only look for that one.
-    assert!(shown.contains("near dedup: signatures"), "{shown}");
+    // Phase 1's bar draws on its first record; later bars may finish
+    // between two redraws, so we only look for that one.
+    assert!(shown.contains("dedup shards"), "{shown}");
     let quiet = on_a_terminal(&t, &format!("{base} b.jsonl -q")).unwrap();
     assert!(quiet.trim().is_empty(), "{quiet}");
     // On a terminal, but stderr into a file: the notes, no bar.
     on_a_terminal(&t, &format!("{base} c.jsonl 2>err.txt")).unwrap();
     let err = std::fs::read_to_string(t.join("err.txt")).unwrap();
     assert!(err.contains("backend"), "{err}");
-    assert!(!err.contains("near dedup: signatures"), "{err}");
+    assert!(!err.contains("dedup shards"), "{err}");
     assert_eq!(
         std::fs::read(t.join("a.jsonl")).unwrap(),
         std::fs::read(t.join("b.jsonl")).unwrap()

@@ -775,8 +775,10 @@ fn dedup_and_decontaminate_write_pages() {
     assert!(page.contains("<section id=\"near-dedup\">"));
     assert!(!page.contains("<section id=\"decontam\">"));
     assert!(page.contains("Input lines that were not records"));
-    assert!(page.contains("data-step=\"near_dedup\""));
-    assert!(page.contains("data-step=\"write\""));
+    // dedup's steps: phase 1 per input range, the global steps.
+    assert!(page.contains("data-step=\"shards\""));
+    assert!(page.contains("data-step=\"clusters\""));
+    assert!(page.contains("data-step=\"output\""));
     assert_eq!(
         page.matches("class=\"sample cluster-sample\"").count(),
         stats["near_dedup"]["samples"].as_array().unwrap().len()

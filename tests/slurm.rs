@@ -513,6 +513,75 @@ fn slurm_run_with_every_stage_gives_the_local_bytes() {
 }
 
 #[test]
+fn dedup_on_slurm_gives_the_local_bytes() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(c) = cluster() else { return };
+    let t = TestDir::new();
+    common::write_dedup_corpus(&t.join("in.jsonl"), 300, 3, 5);
+    let args = |out: &str| -> Vec<String> {
+        [
+            "dedup",
+            "--backend",
+            "cpu",
+            "--input",
+            "in.jsonl",
+            "--output",
+            out,
+            "--clusters",
+            &format!("{out}.clusters"),
+            "--partitions",
+            "4",
+            "--shard-size",
+            "40KiB",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    run_expect(t.cmd().args(args("local.jsonl")), 1);
+    let mut slurm = args("sl.jsonl");
+    slurm.extend(
+        [
+            "--work-dir",
+            "w",
+            "--executor",
+            "slurm",
+            "--slurm-tasks",
+            "3",
+            "--wait",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+    );
+    // Exit 1 as locally: the input has bad lines.
+    let out = run_expect(c.cmd(&t).args(&slurm), 1);
+    let mut steps: Vec<String> = job_ids(&out.stdout).into_iter().map(|(s, _)| s).collect();
+    steps.dedup();
+    assert_eq!(
+        steps,
+        [
+            "shards",
+            "lsh",
+            "verify",
+            "components",
+            "clusters",
+            "output",
+            "report"
+        ]
+    );
+    for f in ["sl.jsonl", "sl.jsonl.clusters"] {
+        let local = f.replace("sl.", "local.");
+        assert!(
+            std::fs::read(t.join(f)).unwrap() == std::fs::read(t.join(&local)).unwrap(),
+            "{f} differs from the local run's"
+        );
+    }
+    let (code, status) = settled_status(c, &t, "w");
+    assert_eq!(code, 0, "{status}");
+    assert!(status.contains("state: complete"), "{status}");
+}
+
+#[test]
 fn a_cancelled_array_task_is_resumed_to_the_same_bytes() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let Some(c) = cluster() else { return };

@@ -107,7 +107,7 @@ fn run(cli: flags::Cli) -> Result<i32> {
         Command::Curate(args) if args.list_subsets => print_subsets(),
         Command::Curate(args) => curate(*args, &cli.global),
         Command::Merge(args) => merge(args, &cli.global),
-        Command::Dedup(args) => near_flags::run_dedup(args, cli.global.backend),
+        Command::Dedup(args) => near_flags::run_dedup(args, cli.global.backend, cli.global.quiet),
         Command::Decontaminate(args) => decontam_flags::run_decontaminate(args, cli.global.backend),
         Command::RunStep(args) => run_step(args, &cli.global),
         Command::Backends(args) => backends_cmd::run(args),

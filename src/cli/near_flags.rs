@@ -2,9 +2,13 @@
 //! `curate`), and the `dedup` command itself: a tool-schema JSONL file in, the
 //! same file without near-duplicates out.
 //!
-//! `dedup` reads its input once for signatures and once more to write the
-//! output (plus once when clusters exist, for the report's sample paths, and
-//! per chunk of components with `--verify exact`). Output lines are the input
+//! `dedup` runs as the partitioned steps of [`crate::pipeline::dedup_run`]
+//! (phase 1 per byte range of the input, then `curate`'s near-dedup steps and
+//! its own output and report), locally or with `--executor slurm`; the
+//! hidden `--single-process` runs the former driver, which reads its input
+//! once for signatures and once more to write the output (plus once when
+//! clusters exist, for the report's sample paths, and per chunk of
+//! components with `--verify exact`). Output lines are the input
 //! lines byte for byte, in input order. A line that is not a valid record is
 //! kept out of the output, counted under `read_bad_json` and listed in the
 //! stats file, and the command exits 1.
@@ -229,6 +233,41 @@ pub struct DedupArgs {
     #[command(flatten)]
     pub near: NearDedupFlags,
 
+    /// Keep the run's work directory in DIR, making it resumable: a killed
+    /// run, rerun with the same command, skips what it finished and writes
+    /// the same bytes (default: a scratch directory under --scratch-dir,
+    /// removed on success).
+    #[arg(long, value_name = "DIR", help_heading = "Steps")]
+    pub work_dir: Option<PathBuf>,
+
+    /// Partitions of the global steps (LSH, verification, clusters); the
+    /// output is the same for any count.
+    #[arg(long, value_name = "P", default_value_t = crate::pipeline::steps::DEFAULT_PARTITIONS, value_parser = clap::value_parser!(u32).range(1..=65536), help_heading = "Steps")]
+    pub partitions: u32,
+
+    /// Bytes of a plain input per phase-1 shard (a compressed input is one
+    /// shard), e.g. 128MiB.
+    #[arg(long, value_name = "SIZE", default_value = "128MiB", value_parser = parse_memory, help_heading = "Steps")]
+    pub shard_size: u64,
+
+    /// Store the plan in --work-dir and print it (steps and task counts) as
+    /// JSON; run nothing (then `tritter-gpu run-step`, as for curate).
+    #[arg(long, requires = "work_dir", help_heading = "Steps")]
+    pub plan_only: bool,
+
+    /// Start over in --work-dir when it holds a run with other settings or
+    /// an input that changed.
+    #[arg(long, help_heading = "Steps")]
+    pub fresh: bool,
+
+    /// Run near dedup in this one process over the input (the driver
+    /// before the partitioned steps; the reference for the tests).
+    #[arg(long, hide = true, conflicts_with_all = ["work_dir", "plan_only"])]
+    pub single_process: bool,
+
+    #[command(flatten)]
+    pub slurm: super::slurm_flags::SlurmFlags,
+
     #[command(flatten)]
     pub report_html: super::flags::ReportHtmlFlag,
     #[command(flatten)]
@@ -273,13 +312,7 @@ impl ToolJsonlSource {
     }
 }
 
-/// A tool-schema record's license allows redistribution unless it is empty
-/// or `no_license` (the value `curate --allow-no-license` writes for files
-/// without a detected license).
-pub fn license_allowed(license: &str) -> bool {
-    let l = license.trim();
-    !l.is_empty() && !l.eq_ignore_ascii_case("no_license")
-}
+pub use crate::pipeline::dedup_shard::license_allowed;
 
 impl NearDocSource for ToolJsonlSource {
     fn for_each(&mut self, f: &mut dyn FnMut(NearDoc<'_>) -> Result<()>) -> Result<()> {
@@ -523,7 +556,78 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-pub fn run_dedup(args: DedupArgs, backend: BackendKind) -> Result<i32> {
+/// `tritter-gpu dedup`: the partitioned steps ([`crate::pipeline::dedup_run`]),
+/// locally or on Slurm.
+pub fn run_dedup(args: DedupArgs, backend: BackendKind, quiet: bool) -> Result<i32> {
+    if args.single_process {
+        return run_dedup_single_process(args, backend);
+    }
+    let mut near = args.near.to_config()?;
+    near.cluster_paths = args.near.clusters.is_some();
+    let output = match (&args.output, args.dry_run) {
+        (Some(o), _) => Some(o.clone()),
+        (None, true) => None,
+        (None, false) => bail!("--output is required unless --dry-run"),
+    };
+    if let Some(o) = &output {
+        ensure!(
+            !same_file(&args.input, o),
+            "--output {} is the input file; write to another file",
+            o.display()
+        );
+    }
+    let scratch_dir = default_scratch(&args, output.as_deref());
+    let cfg = crate::pipeline::dedup_run::DedupRunConfig {
+        input: args.input.clone(),
+        output: if args.dry_run { None } else { output },
+        dry_run: args.dry_run,
+        stats: args.stats.clone(),
+        scratch_dir,
+        work_dir: args.work_dir.clone(),
+        near,
+        clusters: args.near.clusters.clone(),
+        partitions: args.partitions,
+        shard_bytes: args.shard_size,
+        backend,
+        report_html: args.report_html.report_html.clone(),
+        tokens: Some(args.tokens.to_config()).filter(|t| t.mode != crate::tokens::TokensMode::Off),
+        fresh: args.fresh,
+        plan_only: args.plan_only,
+        quiet,
+    };
+    use super::slurm_flags::Executor;
+    if args.slurm.executor == Executor::Local && args.slurm.wait {
+        bail!(
+            "--wait waits for cluster jobs: it needs --executor slurm (a local run always waits)"
+        );
+    }
+    if args.slurm.executor == Executor::Slurm {
+        let slurm = args.slurm.to_config(backend)?;
+        return crate::executor::slurm::dedup(&cfg, &slurm, args.slurm.wait, quiet);
+    }
+    if let Some(w) = &cfg.work_dir {
+        crate::executor::slurm::refuse_local_run_while_jobs_are_live(w)?;
+    }
+    crate::pipeline::dedup_run::run(&cfg)
+}
+
+/// The scratch directory: --scratch-dir, else the output's directory, or
+/// the input's with --dry-run.
+fn default_scratch(args: &DedupArgs, output: Option<&Path>) -> PathBuf {
+    match &args.scratch_dir {
+        Some(d) => d.clone(),
+        None => output
+            .unwrap_or(&args.input)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from(".")),
+    }
+}
+
+/// `dedup --single-process`: every step in this process over a
+/// [`ToolJsonlSource`] ([`near::find_near_duplicates`]).
+fn run_dedup_single_process(args: DedupArgs, backend: BackendKind) -> Result<i32> {
     let start = Instant::now();
     let started_at = crate::output::run_report::now_rfc3339();
     let mut steps: Vec<crate::usage::StepTiming> = Vec::new();
@@ -545,16 +649,7 @@ pub fn run_dedup(args: DedupArgs, backend: BackendKind) -> Result<i32> {
             o.display()
         );
     }
-    let scratch = match &args.scratch_dir {
-        Some(d) => d.clone(),
-        None => output
-            .as_deref()
-            .unwrap_or(&args.input)
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from(".")),
-    };
+    let scratch = default_scratch(&args, output.as_deref());
 
     let (backend, notes) = crate::backends::select(backend)?;
     for n in &notes {

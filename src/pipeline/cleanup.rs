@@ -229,7 +229,10 @@ pub fn remove_all_and_hold() -> (usize, MutexGuard<'static, Option<HashSet<PathB
 
 fn remove_path(p: &Path) -> bool {
     match std::fs::symlink_metadata(p) {
-        Ok(m) if m.is_dir() => std::fs::remove_dir_all(p).is_ok(),
+        // Worker threads may still be creating files inside (a step's
+        // directory, a sidecar): a removal that fails on a directory that
+        // filled up meanwhile is tried again.
+        Ok(m) if m.is_dir() => (0..4).any(|_| std::fs::remove_dir_all(p).is_ok()),
         Ok(_) => std::fs::remove_file(p).is_ok(),
         Err(_) => false,
     }

@@ -22,6 +22,8 @@
 
 pub mod cleanup;
 pub mod decontam_hits;
+pub mod dedup_run;
+pub mod dedup_shard;
 pub mod inputs;
 pub mod interrupt;
 pub mod messages;
@@ -29,6 +31,7 @@ pub mod part;
 pub mod process_shard;
 pub mod progress;
 pub mod read_ahead;
+pub mod record_lookup;
 pub mod record_meta;
 pub mod run_config;
 pub mod shard_spec;
@@ -230,6 +233,7 @@ pub fn run_curate(cfg: &CurateConfig) -> Result<i32> {
         outcome.transfers,
         "curate",
         cfg.quiet,
+        true,
     )
 }
 
@@ -511,6 +515,7 @@ fn global_config(cfg: &CurateConfig, language: &str, phase1: &Phase1) -> Result<
         backend: cfg.backend,
         report_html: cfg.report_html.clone(),
         tokens: cfg.tokens.clone(),
+        dedup: None,
     })
 }
 
@@ -688,7 +693,9 @@ fn merged_stats<'a>(done: impl Iterator<Item = &'a ShardDone>) -> Stats {
 }
 
 /// Step 3 of `curate` and `merge`: the global steps on the local executor,
-/// resuming those a killed invocation finished.
+/// resuming those a killed invocation finished; `durable`: tasks sync their
+/// files before their markers (not in `dedup`'s scratch work directory).
+#[allow(clippy::too_many_arguments)]
 fn run_global(
     work: &WorkDir,
     global: &GlobalConfig,
@@ -697,6 +704,7 @@ fn run_global(
     transfers: serde_json::Value,
     command: &'static str,
     quiet: bool,
+    durable: bool,
 ) -> Result<i32> {
     // The process's CPU time so far is phase 1's (and set-up's).
     let phase1_cpu = crate::usage::Usage::now().cpu_seconds();
@@ -712,6 +720,7 @@ fn run_global(
         started_at: started.map(crate::output::run_report::rfc3339_since),
     });
     ctx.own_process = false;
+    ctx.durable = durable;
     steps::run_local(&ctx, quiet)?;
     let report = ctx.done_markers(steps::REPORT)?;
     let failed = report
@@ -805,6 +814,7 @@ pub fn run_merge(m: &MergeConfig) -> Result<i32> {
         // As the slices counted phase 1, so a merged run's stats equal one
         // run's (a contradicting flag is an error).
         tokens: m.tokens.resolve(scfg.tokens.as_ref())?,
+        dedup: None,
     };
     if m.plan_only {
         steps::prepare(first, &global)?;
@@ -819,6 +829,7 @@ pub fn run_merge(m: &MergeConfig) -> Result<i32> {
         serde_json::Value::Null,
         "merge",
         m.quiet,
+        true,
     )
 }
 
@@ -827,7 +838,7 @@ pub fn run_merge(m: &MergeConfig) -> Result<i32> {
 /// steps only where they were).
 fn plan_json(work: &WorkDir) -> Result<serde_json::Value> {
     let mut steps_list = Vec::new();
-    if work.config_path().exists() {
+    if work.config_path().exists() || dedup_run::is_dedup_work_dir(work) {
         let (_, fp) = WorkDir::open_existing(&work.root)?;
         steps_list.push(steps::StepSpec {
             name: steps::SHARDS.to_string(),
@@ -874,6 +885,9 @@ pub fn run_step(work_dir: &Path, action: &StepAction, quiet: bool) -> Result<i32
         }
         StepAction::Run { step, task } if step == steps::SHARDS => {
             work_lock::lock_task(&work.root, step, *task)?;
+            if dedup_run::is_dedup_work_dir(&work) {
+                return dedup_run::run_shard_task(&work, *task, quiet);
+            }
             run_shard_task(&work, *task, quiet)
         }
         StepAction::Run { step, task } => {

@@ -109,6 +109,24 @@ pub struct GlobalConfig {
     /// Token counting of the output step's stages (`--tokens`).
     #[serde(default)]
     pub tokens: Option<crate::tokens::count::TokensConfig>,
+    /// Set for `dedup`: no exact step, and the output and report steps copy
+    /// the input's lines and write `dedup`'s stats file.
+    #[serde(default)]
+    pub dedup: Option<DedupOutput>,
+}
+
+/// What the global steps of `dedup` write.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DedupOutput {
+    /// The input as given; phase-1 shard `i` is `ranges[i]` of it.
+    pub input: PathBuf,
+    pub ranges: Vec<super::dedup_shard::InputRange>,
+    /// `--output` (`None` with `--dry-run`).
+    pub output: Option<PathBuf>,
+    /// `--stats`.
+    pub stats: Option<PathBuf>,
+    /// The backend of phase 1, as it described itself (for the stats).
+    pub backend: String,
 }
 
 impl GlobalConfig {

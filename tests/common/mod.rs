@@ -301,3 +301,68 @@ pub fn run_datasets_script(
     let last = stdout.lines().last().unwrap_or_default();
     serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {stdout}"))
 }
+
+/// A tool-schema JSONL corpus for `dedup`: `bases` files of 150-400 words
+/// (a vocabulary of 3000), each followed at a distance by up to three
+/// copies with a few words replaced (near-duplicates), an identical copy
+/// every fifth, and between them blank lines, CRLF lines, files without
+/// words, unlicensed files and `bad` lines that are not records. Same bytes
+/// for the same arguments.
+pub fn write_dedup_corpus(path: &Path, bases: usize, bad: usize, seed: u64) {
+    let mut s = seed | 1;
+    let mut next = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    };
+    let mut docs: Vec<(String, String, u64)> = Vec::new();
+    for b in 0..bases {
+        let n = 150 + (next() % 250) as usize;
+        let words: Vec<String> = (0..n).map(|_| format!("w{}", next() % 3000)).collect();
+        docs.push((words.join(" "), format!("src/base{b}.py"), next() % 50));
+        for c in 0..(next() % 4) {
+            let mut copy = words.clone();
+            for _ in 0..(n / 40) {
+                let at = (next() as usize) % n;
+                copy[at] = format!("x{}", next() % 100);
+            }
+            docs.push((copy.join(" "), format!("src/copy{b}_{c}.py"), next() % 50));
+        }
+        if b % 5 == 0 {
+            docs.push((words.join(" "), format!("dup/base{b}.py"), next() % 50));
+        }
+        if b % 11 == 0 {
+            docs.push(("{ } ( ) ;".to_string(), format!("empty{b}.py"), 0));
+        }
+    }
+    // Copies far from their originals.
+    for i in (0..docs.len()).rev() {
+        let j = (next() as usize) % (i + 1);
+        docs.swap(i, j);
+    }
+    let mut out = String::new();
+    let mut bad_left = bad;
+    for (i, (text, path, stars)) in docs.iter().enumerate() {
+        let license = if i % 13 == 0 { "no_license" } else { "mit" };
+        let line = serde_json::json!({
+            "text": text, "language": "python", "license": license,
+            "stars": stars, "path": path, "repo": format!("org/r{}", i % 17),
+        });
+        out.push_str(&line.to_string());
+        out.push_str(match i % 29 {
+            3 => "\r\n",
+            7 => "\n\n",
+            _ => "\n",
+        });
+        if bad_left > 0 && i % 37 == 5 {
+            out.push_str(if bad_left.is_multiple_of(2) {
+                "{not json\n"
+            } else {
+                "{\"text\": 5}\n"
+            });
+            bad_left -= 1;
+        }
+    }
+    std::fs::write(path, out).expect("write corpus");
+}

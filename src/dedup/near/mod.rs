@@ -59,13 +59,16 @@
 //! chunk of components whose shingle sets fit in half the budget.
 //!
 //! ## Two drivers
+//! `curate`, `merge` and `dedup` run the steps as partitioned, resumable
+//! tasks ([`crate::pipeline::steps`], docs/global-phase.md): signatures and
+//! band hashes in phase 1 per input shard ([`shard_keys`]; for `dedup`, per
+//! byte range of its JSONL, [`crate::pipeline::dedup_shard`]), then LSH per
+//! band-hash range, verification per edge bucket, components, and stars per
+//! component, calling the functions of [`lsh`], [`verify`] and [`cluster`].
 //! [`find_near_duplicates`] runs every step in one process over a
-//! [`NearDocSource`]; the `dedup` command uses it. `curate` and `merge` run
-//! the same steps as partitioned, resumable tasks instead
-//! ([`crate::pipeline::steps`], docs/global-phase.md): signatures and band
-//! hashes in phase 1 per input shard ([`shard_keys`]), then LSH per band-hash
-//! range, verification per edge bucket, components, and stars per component,
-//! calling the functions of [`lsh`], [`verify`] and [`cluster`].
+//! [`NearDocSource`]; it is kept as the reference the steps are tested
+//! against (`dedup --single-process`, `tests/dedup_steps.rs`) and for the
+//! library's in-memory sources.
 //!
 //! DETERMINISM: the removed set and the clusters depend only on the documents'
 //! texts and preferences and on the flags, never on thread count, batch size,

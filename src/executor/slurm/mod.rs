@@ -65,7 +65,33 @@ pub fn curate(
         bail!("--shard splits a run by hand; with --executor slurm the cluster spreads the run (drop --shard, set --slurm-tasks)");
     }
     let (root, _) = pipeline::store_curate_plan(cfg)?;
-    let work_dir = std::fs::canonicalize(&root)
+    submit_planned(&root, slurm, wait, quiet)
+}
+
+/// `dedup --executor slurm`: as [`curate`], for a `dedup` planned in its
+/// `--work-dir`.
+pub fn dedup(
+    cfg: &pipeline::dedup_run::DedupRunConfig,
+    slurm: &SlurmConfig,
+    wait: bool,
+    quiet: bool,
+) -> Result<i32> {
+    client::check_available()?;
+    if cfg.dry_run {
+        bail!("--dry-run runs in this process; drop --executor slurm for a dry run");
+    }
+    let (root, _) = pipeline::dedup_run::store_plan(cfg)?;
+    let code = submit_planned(&root, slurm, wait, quiet)?;
+    // With --wait, the run's own exit code (bad input lines) once it is over.
+    if wait && code == 0 {
+        return pipeline::dedup_run::exit_code(&root.join("global"), &cfg.input);
+    }
+    Ok(code)
+}
+
+/// Submits what is not done of the run planned in `root`.
+fn submit_planned(root: &Path, slurm: &SlurmConfig, wait: bool, quiet: bool) -> Result<i32> {
+    let work_dir = std::fs::canonicalize(root)
         .with_context(|| format!("cannot resolve the work directory {}", root.display()))?;
     let mut ledger = match Ledger::load(&work_dir)? {
         Some(l) => {

@@ -101,8 +101,9 @@ TASKS=({list})
 
 # Every node must see the work directory: a node that does not (a local
 # disk, a path mounted only on the login node) fails here, before any work.
-if [ ! -f "$WORK/config.json" ]; then
-  echo "tritter-gpu: node $(hostname) cannot see the work directory $WORK (no config.json there): the work directory must be on a filesystem that every node shares (NFS, Lustre, GPFS, ...); pass a --work-dir on one" >&2
+# (`curate` and `merge` store config.json there, `dedup` dedup.json.)
+if [ ! -f "$WORK/config.json" ] && [ ! -f "$WORK/dedup.json" ]; then
+  echo "tritter-gpu: node $(hostname) cannot see the work directory $WORK (no config.json or dedup.json there): the work directory must be on a filesystem that every node shares (NFS, Lustre, GPFS, ...); pass a --work-dir on one" >&2
   exit {not_shared}
 fi
 if [ ! -x "$EXE" ]; then

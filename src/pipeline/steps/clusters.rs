@@ -6,8 +6,8 @@
 //! is kept and removes every later member verified similar to it, with exact
 //! Jaccard of the shingle sets (the default) or the signature estimate
 //! (`--verify signature`). Exact verification reads only the members' texts,
-//! by position from the parts ([`crate::pipeline::part::PartLookup`], one
-//! frame of 64 records decompressed at a time), in chunks of components whose
+//! by position from the parts ([`crate::pipeline::record_lookup`]: one
+//! frame of 64 records decompressed at a time, or `dedup`'s input lines), in chunks of components whose
 //! shingle sets fit the task's share of the memory budget. Stars go to
 //! `clusters/task-NNNNN.stars`: per component `index, stars`, per star
 //! `centre, members`, per member `position, similarity bits` (little-endian
@@ -23,7 +23,6 @@ use crate::dedup::near::cluster::Star;
 use crate::dedup::near::shingle::shingle_set;
 use crate::dedup::near::star_index::{self, signature_stars};
 use crate::dedup::near::verify::{Thresholds, VerifyMode};
-use crate::pipeline::part::PartLookup;
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -106,20 +105,14 @@ fn exact_stars(
         wanted.sort_unstable();
         wanted.dedup();
         // Texts in record order, so that each part frame is decompressed once.
-        let mut lookups: HashMap<usize, PartLookup> = HashMap::new();
+        let mut lookups: HashMap<usize, crate::pipeline::record_lookup::RecordLookup> =
+            HashMap::new();
         let mut texts: Vec<String> = Vec::with_capacity(wanted.len());
         for &rid in &wanted {
             let (part, seq) = ctx.view.locate(rid);
             let lookup = match lookups.entry(part) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    let p = &ctx.view.parts[part];
-                    let w = p.work();
-                    v.insert(PartLookup::open(
-                        &w.part_path(p.ordinal()),
-                        &w.frames_path(p.ordinal()),
-                    )?)
-                }
+                std::collections::hash_map::Entry::Vacant(v) => v.insert(ctx.record_lookup(part)?),
             };
             texts.push(lookup.get(seq)?.text);
         }

@@ -37,6 +37,8 @@
 
 pub mod clusters;
 pub mod components;
+pub mod dedup_output;
+pub mod dedup_report;
 pub mod exact;
 pub mod lsh;
 pub mod output;
@@ -75,7 +77,13 @@ pub struct StepSpec {
 /// The global steps of a run, in order.
 pub fn global_plan(cfg: &GlobalConfig) -> Vec<StepSpec> {
     let p = cfg.partitions;
-    let mut steps = vec![(EXACT, p)];
+    // `dedup` removes near-duplicates only (identical files are
+    // near-duplicates with similarity 1; files without words never are).
+    let mut steps = if cfg.dedup.is_some() {
+        vec![]
+    } else {
+        vec![(EXACT, p)]
+    };
     if cfg.near.is_some() {
         steps.extend([(LSH, p), (VERIFY, p), (COMPONENTS, 1), (CLUSTERS, p)]);
     }
@@ -142,6 +150,10 @@ pub struct GlobalContext {
     pub transfers: serde_json::Value,
     /// Whether the one-task-per-process `run-step` runs this task.
     pub own_process: bool,
+    /// Whether a task's files are synced before its marker (false only in
+    /// a scratch work directory that is removed after the run, where a
+    /// crash loses the directory anyway).
+    pub durable: bool,
 }
 
 impl GlobalContext {
@@ -159,7 +171,16 @@ impl GlobalContext {
             identity: None,
             transfers: serde_json::Value::Null,
             own_process: true,
+            durable: true,
         })
+    }
+
+    /// Single records of part `part` (an index into the view's parts) by
+    /// position: from its part file, or from `dedup`'s input lines.
+    pub fn record_lookup(&self, part: usize) -> Result<super::record_lookup::RecordLookup> {
+        let p = &self.view.parts[part];
+        let input = self.cfg.dedup.as_ref().map(|d| self.cfg.resolve(&d.input));
+        super::record_lookup::RecordLookup::open(&p.work(), p.ordinal(), input.as_deref())
     }
 
     pub fn step_dir(&self, step: &str) -> PathBuf {
@@ -220,6 +241,15 @@ fn read_marker(path: &Path) -> Result<Option<TaskDone>> {
     }
 }
 
+/// The marker of task `task` of global step `step`, if it is done.
+pub fn marker(global_dir: &Path, step: &str, task: u32) -> Result<Option<TaskDone>> {
+    read_marker(
+        &global_dir
+            .join(step)
+            .join(format!("task-{task:05}.done.json")),
+    )
+}
+
 /// Is task `task` of global step `step` done?
 pub fn is_done(global_dir: &Path, step: &str, task: u32) -> Result<bool> {
     Ok(read_marker(
@@ -258,13 +288,17 @@ pub fn run_task(ctx: &GlobalContext, step: &str, task: u32) -> Result<()> {
         VERIFY => verify::run(ctx, task, tasks)?,
         COMPONENTS => components::run(ctx)?,
         CLUSTERS => clusters::run(ctx, task, tasks)?,
+        OUTPUT if ctx.cfg.dedup.is_some() => dedup_output::run(ctx)?,
         OUTPUT => output::run(ctx, task, tasks)?,
+        REPORT if ctx.cfg.dedup.is_some() => dedup_report::run(ctx)?,
         REPORT => report::run(ctx)?,
         other => bail!("unknown step {other:?}"),
     };
     // The task's files were renamed into place unsynced; make them durable
     // at once, before the marker that commits them.
-    crate::output::atomic::sync_filesystem(&ctx.dir)?;
+    if ctx.durable {
+        crate::output::atomic::sync_filesystem(&ctx.dir)?;
+    }
     let done = TaskDone {
         step: step.to_string(),
         task,

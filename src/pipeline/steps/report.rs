@@ -23,7 +23,6 @@ use crate::dedup::near::report::{self, Cluster, ClusterMember, DocRef};
 use crate::dedup::near::verify::Thresholds;
 use crate::output::atomic::AtomicFile;
 use crate::output::run_report::RunReport;
-use crate::pipeline::part::PartLookup;
 use crate::stats::Stats;
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -267,7 +266,9 @@ fn describe_run(ctx: &GlobalContext, report: &mut RunReport<'_>) {
 }
 
 /// Each step's seconds (tasks, wall, CPU), and when the first task started.
-fn step_seconds(ctx: &GlobalContext) -> Result<(BTreeMap<String, StepSeconds>, Option<f64>)> {
+pub(super) fn step_seconds(
+    ctx: &GlobalContext,
+) -> Result<(BTreeMap<String, StepSeconds>, Option<f64>)> {
     let mut out = BTreeMap::new();
     let mut first: Option<f64> = None;
     for step in global_plan(&ctx.cfg) {
@@ -312,6 +313,27 @@ fn step_seconds(ctx: &GlobalContext) -> Result<(BTreeMap<String, StepSeconds>, O
 
 /// The near-dedup report, and the `--clusters` file.
 fn near_report(ctx: &GlobalContext) -> Result<serde_json::Value> {
+    let cfg = &ctx.cfg;
+    let near = cfg.near.as_ref().context("near dedup is off")?;
+    let o = near_outcome(ctx)?;
+    if let (Some(path), false) = (&cfg.clusters, cfg.dry_run) {
+        report::write_clusters_jsonl(&cfg.resolve(path), &o.clusters, &o.paths, near.verify, None)?;
+    }
+    Ok(serde_json::to_value(&o.report)?)
+}
+
+/// What near dedup found, merged from the steps' files and summaries.
+pub(super) struct NearOutcome {
+    pub report: report::NearDedupReport,
+    /// In preference order of the kept files; keys are positions among the
+    /// exact-dedup survivors.
+    pub clusters: Vec<Cluster>,
+    /// Paths of the report's samples (of every member with `--clusters`).
+    pub paths: HashMap<u64, DocRef>,
+}
+
+/// The near-dedup report with its clusters and paths.
+pub(super) fn near_outcome(ctx: &GlobalContext) -> Result<NearOutcome> {
     let cfg = &ctx.cfg;
     let near = cfg.near.as_ref().context("near dedup is off")?;
     let view = &ctx.view;
@@ -359,16 +381,11 @@ fn near_report(ctx: &GlobalContext) -> Result<serde_json::Value> {
     wanted.sort_unstable();
     let mut paths: HashMap<u64, DocRef> = HashMap::with_capacity(wanted.len());
     let mut sample_texts = report::SampleTexts::new(&clusters);
-    let mut lookup: Option<(usize, PartLookup)> = None;
+    let mut lookup: Option<(usize, crate::pipeline::record_lookup::RecordLookup)> = None;
     for rid in wanted {
         let (part, seq) = view.locate(rid);
         if lookup.as_ref().map(|l| l.0) != Some(part) {
-            let p = &view.parts[part];
-            let w = p.work();
-            lookup = Some((
-                part,
-                PartLookup::open(&w.part_path(p.ordinal()), &w.frames_path(p.ordinal()))?,
-            ));
+            lookup = Some((part, ctx.record_lookup(part)?));
         }
         let rec = lookup.as_mut().expect("opened above").1.get(seq)?;
         sample_texts.offer(key(rid), &rec.text);
@@ -404,10 +421,11 @@ fn near_report(ctx: &GlobalContext) -> Result<serde_json::Value> {
         edge_spill: Default::default(),
         sample_texts,
     });
-    if let (Some(path), false) = (&cfg.clusters, cfg.dry_run) {
-        report::write_clusters_jsonl(&cfg.resolve(path), &clusters, &paths, near.verify, None)?;
-    }
-    Ok(serde_json::to_value(&report)?)
+    Ok(NearOutcome {
+        report,
+        clusters,
+        paths,
+    })
 }
 
 /// The rejects file: per shard, its phase-1 rejects, then its phase-2
