@@ -30,7 +30,7 @@ use std::time::Duration;
 
 /// Blob requests in flight by default (see the module docs).
 pub const DEFAULT_FETCH_CONCURRENCY: u32 = 512;
-/// Most blob requests in flight we allow (threads of the blocking client).
+/// Most blob requests in flight we allow (the largest setting measured).
 pub const MAX_FETCH_CONCURRENCY: u32 = 1024;
 /// Hub shards downloaded in parallel by default.
 pub const DEFAULT_DOWNLOAD_CONCURRENCY: u32 = 2;
