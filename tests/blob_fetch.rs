@@ -110,8 +110,13 @@ fn connection(mut conn: TcpStream, c: &Counters, plan: &Plan) {
                 write_reply(&mut conn, 200, &[], &gz, gz.len())
             }
             Act::Status(code, name) => {
-                let body = format!("<Error><Code>{name}</Code><Message>try later</Message></Error>");
-                let extra: &[&str] = if code == 503 { &["Retry-After: 0"] } else { &[] };
+                let body =
+                    format!("<Error><Code>{name}</Code><Message>try later</Message></Error>");
+                let extra: &[&str] = if code == 503 {
+                    &["Retry-After: 0"]
+                } else {
+                    &[]
+                };
                 write_reply(&mut conn, code, extra, body.as_bytes(), body.len())
             }
             Act::Stall => {
@@ -187,8 +192,11 @@ fn config(concurrency: usize, timeout_ms: u64) -> RemoteConfig {
 fn requests_in_flight_reach_but_never_exceed_the_concurrency_over_kept_alive_connections() {
     let server = BlobServer::start(|_, _| Act::Ok(Duration::from_millis(40)));
     let concurrency = 24;
-    let opened = open_content(&format!("{}/content", server.base), &config(concurrency, 5000))
-        .expect("open");
+    let opened = open_content(
+        &format!("{}/content", server.base),
+        &config(concurrency, 5000),
+    )
+    .expect("open");
     let ids: Vec<String> = (0..480).map(id).collect();
     let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     // Two callers at once share one bound.
@@ -206,8 +214,14 @@ fn requests_in_flight_reach_but_never_exceed_the_concurrency_over_kept_alive_con
     let max = server.counters.open_max.load(Ordering::SeqCst);
     let conns = server.counters.connections.load(Ordering::SeqCst);
     eprintln!("in flight at most {max}, {conns} connections for 480 requests");
-    assert!(max <= concurrency, "{max} requests in flight > {concurrency}");
-    assert!(max >= concurrency / 2, "only {max} in flight of {concurrency}");
+    assert!(
+        max <= concurrency,
+        "{max} requests in flight > {concurrency}"
+    );
+    assert!(
+        max >= concurrency / 2,
+        "only {max} in flight of {concurrency}"
+    );
     // Keep-alive: connections are reused, not one per request.
     assert!(conns <= 2 * concurrency, "{conns} connections");
     let snap = opened.stats.snapshot();
@@ -227,8 +241,7 @@ fn server_errors_and_slow_down_are_retried_and_client_errors_are_not() {
         _ if i == kbad => Act::Status(400, "InvalidRequest"),
         _ => Act::Ok(Duration::ZERO),
     });
-    let opened =
-        open_content(&format!("{}/content", server.base), &config(8, 5000)).expect("open");
+    let opened = open_content(&format!("{}/content", server.base), &config(8, 5000)).expect("open");
     let ids = [id(0), e500.clone(), e503.clone(), slow.clone(), bad.clone()];
     let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     let got = opened.store.fetch_batch(&refs);
@@ -288,8 +301,7 @@ fn a_stalled_body_times_out_and_is_retried() {
 #[test]
 fn a_server_that_closes_kept_alive_connections_is_survived() {
     let server = BlobServer::start(|_, _| Act::OkThenClose);
-    let opened =
-        open_content(&format!("{}/content", server.base), &config(8, 5000)).expect("open");
+    let opened = open_content(&format!("{}/content", server.base), &config(8, 5000)).expect("open");
     let ids: Vec<String> = (100..300).map(id).collect();
     let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     let got = opened.store.fetch_batch(&refs);
@@ -320,7 +332,11 @@ fn dropping_the_store_cancels_its_requests_and_leaves_no_cache_files() {
     assert_eq!(server.counters.open_now.load(Ordering::SeqCst), 16);
     let t = Instant::now();
     drop(opened);
-    assert!(t.elapsed() < Duration::from_secs(2), "drop took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "drop took {:?}",
+        t.elapsed()
+    );
     // Every held request sees its connection closed, at once.
     let deadline = Instant::now() + Duration::from_secs(3);
     while server.counters.abandoned.load(Ordering::SeqCst) < 16 && Instant::now() < deadline {
@@ -377,7 +393,10 @@ fn connect_proxy() -> (String, Arc<Mutex<Vec<String>>>) {
                 };
                 let mut down = conn;
                 let _ = down.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
-                let (mut up_r, mut down_w) = (up.try_clone().expect("clone"), down.try_clone().expect("clone"));
+                let (mut up_r, mut down_w) = (
+                    up.try_clone().expect("clone"),
+                    down.try_clone().expect("clone"),
+                );
                 std::thread::spawn(move || {
                     let _ = std::io::copy(&mut up_r, &mut down_w);
                     let _ = down_w.shutdown(std::net::Shutdown::Both);
@@ -428,4 +447,123 @@ fn blobs_go_through_the_proxy_the_environment_names() {
     let opened = open_content(&format!("{}/content", server.base), &cfg).expect("open");
     assert!(opened.store.fetch_batch(&refs).iter().all(|r| r.is_ok()));
     assert_eq!(log.lock().expect("seen").len(), before);
+}
+
+#[test]
+fn ctrl_c_during_blob_fetch_exits_130_closes_every_request_and_leaves_no_files() {
+    use tritter_gpu::sources::writer::{write_shard, SourceFile, WriteOptions};
+    let server = BlobServer::start(|_, _| Act::Hold);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("in")).expect("in");
+    let files: Vec<SourceFile> = (0..64)
+        .map(|i| {
+            let mut f = SourceFile::new(
+                &format!("pkg/m{i}.py"),
+                &format!("o/r{i}"),
+                "Python",
+                &format!("def f{i}():\n    return {i}\n"),
+            );
+            f.licenses = vec!["mit".into()];
+            f
+        })
+        .collect();
+    write_shard(
+        &dir.join("in/s.parquet"),
+        tritter_gpu::sources::SchemaKind::StackV2,
+        &files,
+        WriteOptions {
+            content_store: Some(dir.join("blobs-src")),
+            ..Default::default()
+        },
+    )
+    .expect("shard");
+    let cache = dir.join("cache");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tritter-gpu"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("TRITTER_") || k.starts_with("AWS_") || k.ends_with("_PROXY") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.args([
+        "-q",
+        "--backend",
+        "cpu",
+        "--threads",
+        "2",
+        "curate",
+        "--source",
+    ])
+    .arg(dir.join("in"))
+    .arg("--content-store")
+    .arg(format!("{}/content", server.base))
+    .arg("--blob-cache")
+    .arg(&cache)
+    .args(["--fetch-concurrency", "16", "--min-stars", "0"])
+    .args(["--decontaminate", "off", "--report-html", "off", "--output"])
+    .arg(dir.join("out"))
+    .arg("--work-dir")
+    .arg(dir.join("work"))
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.counters.open_now.load(Ordering::SeqCst) < 16 {
+        if let Some(status) = child.try_wait().expect("wait") {
+            panic!("curate ended ({status}) before its requests were in flight");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "requests never reached 16 in flight"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: kill sends a signal to our own child.
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) },
+        0
+    );
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "no exit 5 s after Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130));
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while server.counters.abandoned.load(Ordering::SeqCst) < 16 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(server.counters.abandoned.load(Ordering::SeqCst), 16);
+    assert_eq!(server.counters.open_max.load(Ordering::SeqCst), 16);
+    assert_eq!(files_under(&cache), 0, "the blob cache");
+    assert_eq!(files_under(&dir.join("out")), 0, "the output directory");
+    let tmp_left: Vec<_> = walk(&dir.join("work"))
+        .into_iter()
+        .filter(|p| {
+            let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+            name.is_some_and(|n| n.ends_with(".tmp") || n.starts_with(".tmp"))
+        })
+        .collect();
+    assert!(tmp_left.is_empty(), "{tmp_left:?}");
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    rd.flatten()
+        .flat_map(|e| {
+            if e.path().is_dir() {
+                walk(&e.path())
+            } else {
+                vec![e.path()]
+            }
+        })
+        .collect()
 }

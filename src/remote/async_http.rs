@@ -96,8 +96,9 @@ impl AsyncHttpClient {
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(settings.max_connections.max(1))
             .build(https);
-        let user_agent = HeaderValue::from_str(&format!("tritter-gpu/{}", env!("CARGO_PKG_VERSION")))
-            .expect("the user agent is ASCII");
+        let user_agent =
+            HeaderValue::from_str(&format!("tritter-gpu/{}", env!("CARGO_PKG_VERSION")))
+                .expect("the user agent is ASCII");
         AsyncHttpClient {
             client,
             settings,
@@ -163,7 +164,12 @@ impl AsyncHttpClient {
                 .await
                 .map(|b| String::from_utf8_lossy(&b).into_owned())
                 .unwrap_or_default();
-            return Err(status_error(&target, status.as_u16(), &parts.headers, &text));
+            return Err(status_error(
+                &target,
+                status.as_u16(),
+                &parts.headers,
+                &text,
+            ));
         }
     }
 
@@ -291,7 +297,8 @@ fn proxy_matcher(env: &Env) -> Matcher {
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
-type Connecting = Pin<Box<dyn Future<Output = Result<TokioIo<tokio::net::TcpStream>, BoxError>> + Send>>;
+type Connecting =
+    Pin<Box<dyn Future<Output = Result<TokioIo<tokio::net::TcpStream>, BoxError>> + Send>>;
 
 /// TCP to the store, or a `CONNECT` tunnel through the proxy that the
 /// rules name for it; TLS (when `https://`) is layered above by
@@ -427,7 +434,10 @@ mod tests {
         assert_eq!(join_location(base, "https://cdn/x"), "https://cdn/x");
         assert_eq!(join_location(base, "//cdn/x"), "http://cdn/x");
         assert_eq!(join_location(base, "/y/z"), "http://127.0.0.1:9/y/z");
-        assert_eq!(join_location(base, "cd"), "http://127.0.0.1:9/swh/content/cd");
+        assert_eq!(
+            join_location(base, "cd"),
+            "http://127.0.0.1:9/swh/content/cd"
+        );
         assert_eq!(
             authority("https://h:8443/a").as_deref(),
             Some("https://h:8443")

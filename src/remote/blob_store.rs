@@ -39,9 +39,9 @@
 //! DETERMINISM: results come back in the order of the ids asked for, whatever
 //! order the requests complete in.
 
+use super::async_http::AsyncHttpClient;
 use super::blob_cache::BlobCache;
 use super::circuit_breaker::{BreakerConfig, CircuitBreaker, Outcome};
-use super::async_http::AsyncHttpClient;
 use super::http::HttpError;
 use super::transfer_stats::TransferStats;
 use crate::content::{gunzip_blob, ContentStore, FetchError};
@@ -145,7 +145,9 @@ impl RemoteBlobStore {
             .enable_io()
             .enable_time()
             .build()
-            .map_err(|e| eprintln!("tritter-gpu: warning: cannot start the blob fetch runtime: {e}"))
+            .map_err(|e| {
+                eprintln!("tritter-gpu: warning: cannot start the blob fetch runtime: {e}")
+            })
             .ok();
         RemoteBlobStore {
             inner,
