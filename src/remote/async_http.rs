@@ -5,9 +5,11 @@
 //! Why a second client: a blob fetch is a few KiB after 20-60 ms of
 //! first-byte latency, so throughput is `requests in flight / latency`, and
 //! a blocking client needs a thread per request in flight. Up to 256 that is
-//! cheap; at 1,024 the threads (and their wake-ups on two cores) cost more
-//! than the extra requests bring: 4,616 blobs/s at 1,024 in flight against
-//! 6,974 at 512 (`benches/results/remote.md`). Here a request in flight is
+//! cheap; from 512 up the threads (and their wake-ups on two cores) cost
+//! more than the extra requests bring. PERF: `cargo bench --bench
+//! remote_fetch`, 40 ms latency, load 2.3-7.7: the blocking client 10,418
+//! blobs/s at 512 and 10,150 at 1,024, this one 19,752 at 1,024
+//! (`benches/results/remote.md`). Here a request in flight is
 //! a future of a few hundred bytes and a socket; two runtime threads drive
 //! all of them. The Hub's shard downloads (large bodies, two at a time) stay
 //! on [`HttpClient`] (`ureq`), where a thread per transfer costs nothing.

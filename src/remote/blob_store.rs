@@ -10,10 +10,10 @@
 //!   task, and a semaphore of `concurrency` permits, taken in the order the
 //!   blobs were asked for, bounds the requests in flight whatever the number
 //!   of callers. Callers stay synchronous: they wait on a [`Slot`] the task
-//!   fills. PERF: `cargo bench --bench remote_fetch` (see
-//!   `benches/results/remote.md`): a thread per request in flight, what
-//!   this pool was before, fell to 4,616 blobs/s at 1,024 in flight;
-//!   futures on two threads keep 1,024 in flight;
+//!   fills. PERF: `cargo bench --bench remote_fetch`, 40 ms latency, load
+//!   2.3-7.7, paired runs (`benches/results/remote.md`): a thread per
+//!   request in flight, what this pool was before, stops at 10,150 blobs/s
+//!   at 1,024 in flight; these tasks reach 19,752 (77% of 1,024 / 40 ms);
 //! - dropping the store drops the runtime, which cancels every task at its
 //!   next `.await`: requests in flight are abandoned and their connections
 //!   closed; a blob is written to the cache within one poll (temporary file,
