@@ -5,12 +5,11 @@
 //! - `fetch_concurrency` [`DEFAULT_FETCH_CONCURRENCY`]: blob requests in
 //!   flight. Blob fetch is latency bound (S3 answers after 20-60 ms, bodies
 //!   are a few KiB), so throughput is about `in flight / latency` until the
-//!   client's own per-request cost caps it. 512 is the fastest setting
+//!   client's own per-request cost caps it. 1,024 is the fastest setting
 //!   measured through `curate` against a store answering after 40 ms
-//!   (`cargo bench --bench remote_fetch`, load average 8.6-13: 6,974
-//!   blobs/s, against 5,243 at 256 and 4,616 at 1,024, where the thread per
-//!   request of the blocking client costs more than it brings); at S3's
-//!   20-60 ms it allows 8,500-25,600 blobs/s, at or above what two cores
+//!   (`cargo bench --bench remote_fetch`, load average 2.3-7.7, async
+//!   client: 19,752 blobs/s, against 9,591 at 512 and 5,751 at 256); at
+//!   S3's 20-60 ms it allows 17,000-51,000 blobs/s, above what two cores
 //!   process (`benches/results/remote.md`);
 //! - `download_concurrency` 2 and `prefetch` 2 overlap shard downloads with
 //!   processing without filling the disk ahead of the reader;
@@ -29,8 +28,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Blob requests in flight by default (see the module docs).
-pub const DEFAULT_FETCH_CONCURRENCY: u32 = 512;
-/// Most blob requests in flight we allow (threads of the blocking client).
+pub const DEFAULT_FETCH_CONCURRENCY: u32 = 1024;
+/// Most blob requests in flight we allow (the largest setting measured).
 pub const MAX_FETCH_CONCURRENCY: u32 = 1024;
 /// Hub shards downloaded in parallel by default.
 pub const DEFAULT_DOWNLOAD_CONCURRENCY: u32 = 2;

@@ -1,13 +1,13 @@
 //! The one HTTP client of the remote readers: timeouts, error classification
 //! and retries with exponential backoff.
 //!
-//! We use [`ureq`] (blocking, rustls, no async runtime): every remote reader
-//! here is I/O bound, and up to about 512 requests in flight a pool of plain
-//! threads serves it as well as an executor would, at a fraction of the
-//! compile time and with straight-line code. PERF: `cargo bench --bench
-//! remote_fetch`, 40 ms latency, load 8.6-13: 82% of 256 / 40 ms, 6,974
-//! blobs/s at 512; at 1,024 the threads cost more than they bring (4,616). One [`ureq::Agent`] per client
-//! keeps a connection pool sized to the configured concurrency.
+//! We use [`ureq`] (blocking, rustls, no async runtime) for the Hub and
+//! everything but blob fetch: a few large transfers at a time, where a
+//! thread per transfer costs nothing and the code stays straight-line. One
+//! [`ureq::Agent`] per client keeps a connection pool sized to the
+//! configured concurrency. Blob fetch, up to 1,024 small requests in
+//! flight, has its own async client (`async_http.rs`) that shares the
+//! error classes, the retry policy and the error messages defined here.
 //!
 //! Retry policy (the same for the Hub and for content stores):
 //! - retried: 5xx, 408, 429, timeouts, connection resets/refusals, a body cut
@@ -314,10 +314,7 @@ impl HttpClient {
         {
             return Ok(resp);
         }
-        let mut error_code = header(&resp, "x-error-code");
-        let hub_message = header(&resp, "x-error-message");
-        let bucket_region = header(&resp, "x-amz-bucket-region");
-        let retry_after = server_wait(resp.headers(), status);
+        let headers = resp.headers().clone();
         // The error body is short (JSON or XML); a failure to read it only
         // loses detail, never the status.
         let mut body = resp.into_body();
@@ -327,22 +324,7 @@ impl HttpClient {
             .read_to_vec()
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .unwrap_or_default();
-        if error_code.is_none() {
-            error_code = xml_tag(&text, "Code");
-        }
-        let mut message = error_message(&text);
-        // S3's 301 names the right region only in this header.
-        if let Some(r) = bucket_region {
-            message.push_str(&format!(" (x-amz-bucket-region: {r})"));
-        }
-        Err(HttpError::Status {
-            status,
-            url: url.to_string(),
-            message,
-            error_code,
-            error_message: hub_message,
-            retry_after,
-        })
+        Err(status_error(url, status, &headers, &text))
     }
 
     /// One GET whose whole body is read into memory (no retry).
@@ -416,6 +398,33 @@ fn agent(settings: &HttpSettings, follow_redirects: bool) -> ureq::Agent {
         .user_agent(format!("tritter-gpu/{}", env!("CARGO_PKG_VERSION")))
         .build();
     ureq::Agent::new_with_config(config)
+}
+
+/// The [`HttpError::Status`] of a non-success answer: the Hub's
+/// `X-Error-Code`/`X-Error-Message`, else S3's `<Code>` from the body, the
+/// body's summary, S3's `x-amz-bucket-region` (its 301 names the right
+/// region only there) and the server's wait. Shared by both clients, so
+/// their messages are the same.
+pub fn status_error(url: &str, status: u16, headers: &http::HeaderMap, body: &str) -> HttpError {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let error_code = text("x-error-code").or_else(|| xml_tag(body, "Code"));
+    let mut message = error_message(body);
+    if let Some(r) = text("x-amz-bucket-region") {
+        message.push_str(&format!(" (x-amz-bucket-region: {r})"));
+    }
+    HttpError::Status {
+        status,
+        url: url.to_string(),
+        message,
+        error_code,
+        error_message: text("x-error-message"),
+        retry_after: server_wait(headers, status),
+    }
 }
 
 /// A response header as a string, when present and valid.

@@ -56,6 +56,7 @@
 //!
 //! [`open_content_store`] is the same without the stats handle.
 
+pub mod async_http;
 pub mod aws_credentials;
 pub mod blob_cache;
 pub mod blob_store;
@@ -127,7 +128,7 @@ pub fn open_content(spec: &str, cfg: &RemoteConfig) -> Result<OpenedContent> {
             Some(dir) => Some(blob_cache::BlobCache::open(dir)?),
             None => None,
         };
-        let http = http::HttpClient::new(settings, Arc::clone(&stats));
+        let http = async_http::AsyncHttpClient::new(settings, Arc::clone(&stats), &cfg.env);
         let store = blob_store::RemoteBlobStore::new(
             locator,
             http,
