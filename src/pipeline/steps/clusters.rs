@@ -7,7 +7,8 @@
 //! Jaccard of the shingle sets (the default) or the signature estimate
 //! (`--verify signature`). Exact verification reads only the members' texts,
 //! by position from the parts ([`crate::pipeline::part::PartLookup`], one
-//! frame of 64 records decompressed at a time), in chunks of components whose
+//! frame of [`crate::pipeline::part::RECORDS_PER_FRAME`] records decompressed
+//! at a time, only the text of a line parsed), in chunks of components whose
 //! shingle sets fit the task's share of the memory budget. Stars go to
 //! `clusters/task-NNNNN.stars`: per component `index, stars`, per star
 //! `centre, members`, per member `position, similarity bits` (little-endian
@@ -121,7 +122,7 @@ fn exact_stars(
                     )?)
                 }
             };
-            texts.push(lookup.get(seq)?.text);
+            texts.push(lookup.text(seq)?);
         }
         drop(lookups);
         let ngram = near.ngram;
