@@ -41,6 +41,34 @@ use crate::backends::NgramTable;
 use rayon::prelude::*;
 use std::collections::{HashMap, HashSet};
 
+/// Sets of token and n-gram hashes, keyed by the hash itself.
+///
+/// PERF: the keys are xxh3 outputs, already uniformly random, so SipHash on
+/// top of them bought nothing: `rare.contains` (up to 13 lookups per window
+/// of every benchmark n-gram) was 12% of the index build in `perf record` of
+/// `decontaminate --threads 1` with every bundled benchmark. Membership is
+/// the same with any hasher, so verdicts cannot change.
+type HashAsIs = std::hash::BuildHasherDefault<AsIs>;
+
+/// A hasher that returns the `u64` it is given (for keys that are hashes).
+#[derive(Default)]
+struct AsIs(u64);
+
+impl std::hash::Hasher for AsIs {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Not used by `u64` keys; a plain fold keeps it correct anyway.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ b as u64;
+        }
+    }
+    fn write_u64(&mut self, x: u64) {
+        self.0 = x;
+    }
+}
+
 /// Keywords and builtins of common languages, and names used everywhere.
 /// Never rare, whatever the benchmark statistics say (a small benchmark file
 /// cannot teach that `return` is common).
@@ -155,11 +183,14 @@ impl NgramIndex {
         let per_item_idents: Vec<Vec<u64>> = items
             .par_iter()
             .map(|it| {
-                let mut h = NgramHasher::new(params.n);
+                // PERF: the tokens alone (this pass used to hash every
+                // n-gram too, only to read the tokens afterwards).
+                let mut tokens = Vec::new();
                 let mut ids = Vec::new();
                 for text in &it.ngram_texts {
-                    h.for_each(text, |_, _| {});
-                    ids.extend(h.last_tokens().iter().filter(|t| t.ident).map(|t| t.hash));
+                    tokens.clear();
+                    super::ngram::tokenize(text, &mut tokens);
+                    ids.extend(tokens.iter().filter(|t| t.ident).map(|t| t.hash));
                 }
                 ids.sort_unstable();
                 ids.dedup();
@@ -173,12 +204,12 @@ impl NgramIndex {
             .collect();
         token_group.par_sort_unstable();
         token_group.dedup();
-        let generic: HashSet<u64> = GENERIC_WORDS
+        let generic: HashSet<u64, HashAsIs> = GENERIC_WORDS
             .iter()
             .map(|w| token_hash(w.to_lowercase().as_bytes()))
             .collect();
         let max_groups = ((params.rare_fraction * problems as f64).floor() as usize).max(1);
-        let mut rare: HashSet<u64> = HashSet::new();
+        let mut rare: HashSet<u64, HashAsIs> = HashSet::default();
         for run in token_group.chunk_by(|a, b| a.0 == b.0) {
             if run.len() <= max_groups && !generic.contains(&run[0].0) {
                 rare.insert(run[0].0);
@@ -226,7 +257,7 @@ impl NgramIndex {
             .collect();
         by_group.par_sort_unstable();
         by_group.dedup();
-        let mut stopped: HashSet<u64> = HashSet::new();
+        let mut stopped: HashSet<u64, HashAsIs> = HashSet::default();
         let mut candidates = 0usize;
         for run in by_group.chunk_by(|a, b| a.0 == b.0) {
             candidates += 1;

@@ -65,6 +65,25 @@ impl CuratedWriter {
         }
     }
 
+    /// Writes a record as read from a part; `text` is its decoded text,
+    /// which only Parquet needs (JSONL copies the escaped text through, see
+    /// [`crate::pipeline::part::PartLine`]).
+    pub fn write_part_line(
+        &mut self,
+        rec: &crate::pipeline::part::PartLine<'_>,
+        text: String,
+        language: &str,
+    ) -> Result<()> {
+        match self {
+            CuratedWriter::Jsonl(out) => rec.write_output_json(out, language),
+            CuratedWriter::Parquet(w) => {
+                let mut row = rec.to_output_without_text(language);
+                row.text = text;
+                w.write_curated(row)
+            }
+        }
+    }
+
     /// Finishes the file and puts it in place.
     pub fn commit(self) -> Result<()> {
         match self {

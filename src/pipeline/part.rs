@@ -23,6 +23,11 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 /// A record as kept in a part file.
+///
+/// PERF: `text` stays the last field: [`PartLine`] finds the text of a line
+/// as the JSON string after the first `,"text":` (which cannot occur inside
+/// a JSON string, where every `"` is escaped) and copies its escaped bytes
+/// to the output unchanged (tested below).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PartRecord {
     pub id: RecordId,
@@ -94,9 +99,24 @@ pub struct FrameEntry {
     pub count: u32,
 }
 
-/// Records per zstd frame: large enough to compress well, small enough to
-/// give every core work in a 1024-row batch.
-pub const RECORDS_PER_FRAME: usize = 64;
+/// Records per zstd frame: large enough to compress well (about 13 KB of
+/// JSON for 800-byte files), small enough that reading one record decodes
+/// little else.
+///
+/// PERF: exact verification (step `clusters`) reads the members of its
+/// components by position, and its P tasks each want a scattered 1-2% of all
+/// records, so with 64 records a frame almost every task decoded almost every
+/// frame: `PartLookup` was 24% of `curate --threads 1 --tokens estimate` on
+/// the 1M-file scale corpus (`scripts/bench_scale.sh`), and `clusters` grew
+/// 15x from 100k to 1M files. With 16, a task decodes a quarter as much:
+/// `clusters` 14.6 -> 7.0 CPU s at 1M files (`N=1000000
+/// scripts/bench_hot_paths.sh OLD NEW`, load 1.2), the work directory 2%
+/// larger, the same output. A reader takes any frame size (the frame index
+/// says where each frame starts), so older work directories still resume.
+pub const RECORDS_PER_FRAME: usize = 16;
+
+/// Frames compressed by one rayon task (sharing one zstd context).
+const FRAMES_PER_TASK: usize = 8;
 
 impl PartWriter {
     pub fn create(path: &Path) -> Result<PartWriter> {
@@ -112,17 +132,30 @@ impl PartWriter {
     /// first one in the part.
     pub fn push_batch(&mut self, records: &[&PartRecord]) -> Result<u32> {
         use rayon::prelude::*;
+        // PERF: one compressor (and one line buffer) per group of frames
+        // instead of a fresh zstd context per frame: with frames of 16
+        // records, creating the context cost about as much as compressing.
         let frames: Vec<Vec<u8>> = records
-            .par_chunks(RECORDS_PER_FRAME)
-            .map(|chunk| -> Result<Vec<u8>> {
-                let mut lines = Vec::with_capacity(chunk.iter().map(|r| r.text.len() + 128).sum());
-                for r in chunk {
-                    serde_json::to_writer(&mut lines, r)?;
-                    lines.push(b'\n');
-                }
-                Ok(zstd::bulk::compress(&lines, 1)?)
+            .par_chunks(RECORDS_PER_FRAME * FRAMES_PER_TASK)
+            .map(|group| -> Result<Vec<Vec<u8>>> {
+                let mut zstd = zstd::bulk::Compressor::new(1)?;
+                let mut lines = Vec::new();
+                group
+                    .chunks(RECORDS_PER_FRAME)
+                    .map(|chunk| -> Result<Vec<u8>> {
+                        lines.clear();
+                        for r in chunk {
+                            serde_json::to_writer(&mut lines, r)?;
+                            lines.push(b'\n');
+                        }
+                        Ok(zstd.compress(&lines)?)
+                    })
+                    .collect()
             })
-            .collect::<Result<_>>()?;
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .flatten()
+            .collect();
         let mut seq = self.count;
         for (f, chunk) in frames.iter().zip(records.chunks(RECORDS_PER_FRAME)) {
             self.file.write_all(f)?;
@@ -193,15 +226,244 @@ pub fn read_part_from(
         }))
 }
 
+/// A part line read without decoding its text: the other fields parsed
+/// (borrowed where they have no escapes), the text as the escaped JSON string
+/// that serde_json wrote, quotes included.
+///
+/// PERF: step `output` wrote every survivor by parsing its line into a
+/// [`PartRecord`] (unescaping the text into a new `String`), cloning it into
+/// an [`OutputRecord`] and escaping it again; the escaped bytes are the same
+/// both times (one serializer, one escaping rule), so the text is now copied
+/// through as it is, and decoded only where a step needs it (a token count, a
+/// decontamination sample, Parquet output).
+#[derive(Debug)]
+pub struct PartLine<'a> {
+    pub head: PartHead<'a>,
+    raw_text: &'a [u8],
+}
+
+/// Every field of a part line but the text (which serde skips).
+#[derive(Debug, Deserialize)]
+pub struct PartHead<'a> {
+    pub id: RecordId,
+    pub license_allowed: bool,
+    pub stars: Option<u64>,
+    #[serde(borrow)]
+    pub license: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    pub path: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    pub repo: std::borrow::Cow<'a, str>,
+}
+
+impl<'a> PartLine<'a> {
+    /// Parses one JSON line of a part.
+    pub fn parse(line: &'a [u8]) -> Result<PartLine<'a>> {
+        let head: PartHead = serde_json::from_slice(line)?;
+        let at =
+            memchr::memmem::find(line, b",\"text\":").context("the record has no text field")?;
+        let raw_text = line[at + 8..]
+            .strip_suffix(b"}")
+            .filter(|t| t.len() >= 2 && t[0] == b'"' && t[t.len() - 1] == b'"')
+            .context("the record's text is not its last field")?;
+        Ok(PartLine { head, raw_text })
+    }
+
+    /// The text, decoded.
+    pub fn text(&self) -> Result<String> {
+        Ok(serde_json::from_slice(self.raw_text)?)
+    }
+
+    /// The text's length in bytes once decoded, counted from its escapes.
+    pub fn text_len(&self) -> usize {
+        let inner = &self.raw_text[1..self.raw_text.len() - 1];
+        let mut len = inner.len();
+        let mut at = 0;
+        while let Some(i) = memchr::memchr(b'\\', &inner[at..]) {
+            let i = at + i;
+            if inner.get(i + 1) == Some(&b'u') {
+                let cp = |j: usize| {
+                    inner
+                        .get(j..j + 4)
+                        .and_then(|h| std::str::from_utf8(h).ok())
+                        .and_then(|h| u32::from_str_radix(h, 16).ok())
+                        .unwrap_or(0)
+                };
+                let c = cp(i + 2);
+                if (0xD800..0xDC00).contains(&c) && inner.get(i + 6..i + 8) == Some(b"\\u") {
+                    // A surrogate pair: 12 escaped bytes, one 4-byte char.
+                    len -= 8;
+                    at = i + 12;
+                } else {
+                    let utf8 = match c {
+                        0..=0x7f => 1,
+                        0x80..=0x7ff => 2,
+                        _ => 3,
+                    };
+                    len -= 6 - utf8;
+                    at = i + 6;
+                }
+            } else {
+                len -= 1;
+                at = i + 2;
+            }
+            if at >= inner.len() {
+                break;
+            }
+        }
+        len
+    }
+
+    /// Writes the seed-schema output line (see [`PartRecord::to_output`]),
+    /// byte for byte what serde_json writes for that [`OutputRecord`].
+    pub fn write_output_json(&self, out: &mut impl Write, language: &str) -> Result<()> {
+        out.write_all(b"{\"text\":")?;
+        out.write_all(self.raw_text)?;
+        out.write_all(b",\"language\":")?;
+        serde_json::to_writer(&mut *out, language)?;
+        out.write_all(b",\"license\":")?;
+        serde_json::to_writer(&mut *out, &*self.head.license)?;
+        write!(out, ",\"stars\":{}", self.head.stars.unwrap_or(0))?;
+        out.write_all(b",\"path\":")?;
+        serde_json::to_writer(&mut *out, &*self.head.path)?;
+        out.write_all(b",\"repo\":")?;
+        serde_json::to_writer(&mut *out, &*self.head.repo)?;
+        out.write_all(b"}\n")?;
+        Ok(())
+    }
+
+    /// The seed-schema output row, text decoded.
+    pub fn to_output(&self, language: &str) -> Result<OutputRecord> {
+        let mut row = self.to_output_without_text(language);
+        row.text = self.text()?;
+        Ok(row)
+    }
+
+    /// The seed-schema output row with an empty text.
+    pub fn to_output_without_text(&self, language: &str) -> OutputRecord {
+        OutputRecord {
+            text: String::new(),
+            language: language.to_string(),
+            license: self.head.license.to_string(),
+            stars: self.head.stars.unwrap_or(0),
+            path: self.head.path.to_string(),
+            repo: self.head.repo.to_string(),
+        }
+    }
+}
+
+/// The JSON lines of a part from position `seq` on, one line buffer reused
+/// for all ([`PartLines::next_line`]).
+pub struct PartLines {
+    reader: Option<BufReader<zstd::stream::read::Decoder<'static, BufReader<std::fs::File>>>>,
+    display: String,
+    seq: u32,
+    skip: u32,
+    line: Vec<u8>,
+}
+
+impl PartLines {
+    /// Opens part `path` at position `seq` (seeking to the frame that holds it).
+    pub fn open(path: &Path, frames_path: &Path, seq: u32) -> Result<PartLines> {
+        use std::io::{Seek, SeekFrom};
+        let frames = read_frames(frames_path)?;
+        let f = frames.partition_point(|fr| fr.first_seq + fr.count <= seq);
+        let display = path.display().to_string();
+        let Some(fr) = frames.get(f) else {
+            return Ok(PartLines {
+                reader: None,
+                display,
+                seq,
+                skip: 0,
+                line: Vec::new(),
+            });
+        };
+        let mut file = std::fs::File::open(path)
+            .with_context(|| format!("cannot open part {}", path.display()))?;
+        file.seek(SeekFrom::Start(fr.offset))
+            .with_context(|| format!("cannot read part {display}"))?;
+        Ok(PartLines {
+            reader: Some(BufReader::with_capacity(
+                1 << 20,
+                zstd::stream::read::Decoder::new(file)?,
+            )),
+            display,
+            seq: fr.first_seq,
+            skip: seq - fr.first_seq.min(seq),
+            line: Vec::new(),
+        })
+    }
+
+    /// The next line (without its newline) and its position, or `None` at
+    /// the end of the part.
+    pub fn next_line(&mut self) -> Option<Result<(u32, &[u8])>> {
+        let reader = self.reader.as_mut()?;
+        loop {
+            self.line.clear();
+            match reader.read_until(b'\n', &mut self.line) {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(e) => {
+                    return Some(Err(anyhow::Error::new(e).context(format!(
+                        "part {} is corrupt at record {}",
+                        self.display, self.seq
+                    ))))
+                }
+            }
+            let seq = self.seq;
+            self.seq += 1;
+            if self.skip > 0 {
+                self.skip -= 1;
+                continue;
+            }
+            if self.line.last() == Some(&b'\n') {
+                self.line.pop();
+            }
+            return Some(Ok((seq, &self.line)));
+        }
+    }
+
+    /// The part's name, for messages.
+    pub fn display(&self) -> &str {
+        &self.display
+    }
+}
+
+fn read_frames(frames_path: &Path) -> Result<Vec<FrameEntry>> {
+    let bytes = std::fs::read(frames_path)
+        .with_context(|| format!("cannot read frame index {}", frames_path.display()))?;
+    anyhow::ensure!(
+        bytes.len() % std::mem::size_of::<FrameEntry>() == 0,
+        "frame index {} is truncated",
+        frames_path.display()
+    );
+    Ok(bytemuck::pod_collect_to_vec(&bytes))
+}
+
 /// Reads single records of a part by position, decompressing only the frame
 /// that holds each; the last frame read is kept, so reading positions in
 /// ascending order decompresses every needed frame once.
+///
+/// PERF: one zstd context for every frame, the frame's bytes kept as they
+/// are (with the start of each line) instead of one `String` per line, and
+/// [`PartLookup::text`] parses only the text of the one line it needs.
 pub struct PartLookup {
     file: std::fs::File,
     len: u64,
     frames: Vec<FrameEntry>,
     display: String,
-    cached: Option<(usize, Vec<String>)>,
+    zstd: zstd::bulk::Decompressor<'static>,
+    raw: Vec<u8>,
+    /// The frame decoded last, its JSON lines, and where each line starts.
+    cached: Option<usize>,
+    lines: Vec<u8>,
+    starts: Vec<usize>,
+}
+
+/// The text alone of a part line (serde skips the other fields).
+#[derive(Deserialize)]
+pub(crate) struct TextOnly {
+    pub(crate) text: String,
 }
 
 impl PartLookup {
@@ -221,12 +483,17 @@ impl PartLookup {
             len,
             frames: bytemuck::pod_collect_to_vec(&bytes),
             display: part.display().to_string(),
+            zstd: zstd::bulk::Decompressor::new()?,
+            raw: Vec::new(),
             cached: None,
+            lines: Vec::new(),
+            starts: Vec::new(),
         })
     }
 
-    /// The record at position `seq`.
-    pub fn get(&mut self, seq: u32) -> Result<PartRecord> {
+    /// Where the JSON line of the record at position `seq` lies in
+    /// `self.lines`, once its frame is decoded there.
+    fn line(&mut self, seq: u32) -> Result<std::ops::Range<usize>> {
         let f = self
             .frames
             .partition_point(|fr| fr.first_seq + fr.count <= seq);
@@ -235,24 +502,61 @@ impl PartLookup {
             .get(f)
             .filter(|fr| fr.first_seq <= seq)
             .with_context(|| format!("part {} has no record {seq}", self.display))?;
-        if self.cached.as_ref().map(|c| c.0) != Some(f) {
+        let corrupt = || format!("part {} is corrupt near record {seq}", self.display);
+        if self.cached != Some(f) {
+            self.cached = None;
             let end = self.frames.get(f + 1).map(|n| n.offset).unwrap_or(self.len);
-            let mut raw = vec![0u8; (end - frame.offset) as usize];
+            anyhow::ensure!(end >= frame.offset, "{}", corrupt());
+            self.raw.resize((end - frame.offset) as usize, 0);
             self.file
-                .read_exact_at(&mut raw, frame.offset)
+                .read_exact_at(&mut self.raw, frame.offset)
                 .with_context(|| format!("cannot read part {}", self.display))?;
-            let text = zstd::stream::decode_all(&raw[..])
-                .with_context(|| format!("part {} is corrupt near record {seq}", self.display))?;
-            let text = String::from_utf8(text)
-                .with_context(|| format!("part {} is corrupt near record {seq}", self.display))?;
-            self.cached = Some((f, text.lines().map(str::to_string).collect()));
+            self.lines.clear();
+            match zstd::bulk::Decompressor::upper_bound(&self.raw) {
+                // Our frames record their size (bulk compression does).
+                Some(n) if n <= 1 << 31 => {
+                    self.lines.reserve(n);
+                    self.zstd
+                        .decompress_to_buffer(&self.raw[..], &mut self.lines)
+                        .with_context(corrupt)?;
+                }
+                _ => {
+                    self.lines = zstd::stream::decode_all(&self.raw[..]).with_context(corrupt)?;
+                }
+            }
+            self.starts.clear();
+            self.starts.push(0);
+            self.starts.extend(
+                memchr::memchr_iter(b'\n', &self.lines)
+                    .map(|i| i + 1)
+                    .filter(|&i| i < self.lines.len()),
+            );
+            self.cached = Some(f);
         }
-        let lines = &self.cached.as_ref().expect("cached above").1;
-        let line = lines
-            .get((seq - frame.first_seq) as usize)
-            .with_context(|| format!("part {} is corrupt near record {seq}", self.display))?;
-        serde_json::from_str(line)
+        let i = (seq - frame.first_seq) as usize;
+        let start = *self.starts.get(i).with_context(corrupt)?;
+        let end = self.starts.get(i + 1).copied().unwrap_or(self.lines.len());
+        let end = if end > start && self.lines[end - 1] == b'\n' {
+            end - 1
+        } else {
+            end
+        };
+        Ok(start..end)
+    }
+
+    /// The record at position `seq`.
+    pub fn get(&mut self, seq: u32) -> Result<PartRecord> {
+        let line = self.line(seq)?;
+        serde_json::from_slice(&self.lines[line])
             .with_context(|| format!("part {} has a bad record {seq}", self.display))
+    }
+
+    /// The text of the record at position `seq`.
+    pub fn text(&mut self, seq: u32) -> Result<String> {
+        let line = self.line(seq)?;
+        let t: TextOnly = serde_json::from_slice(&self.lines[line])
+            .with_context(|| format!("part {} has a bad record {seq}", self.display))?;
+        Ok(t.text)
     }
 }
 
@@ -302,6 +606,21 @@ mod tests {
             assert_eq!(lookup.get(seq).unwrap(), all[seq as usize]);
         }
         assert!(lookup.get(300).is_err());
+        for seq in [0u32, 299, 17, 16, 15] {
+            assert_eq!(lookup.text(seq).unwrap(), all[seq as usize].text);
+        }
+        for from in [0u32, 15, 16, 17, 299, 300] {
+            let mut lines = PartLines::open(&p, &frames, from).unwrap();
+            let mut want = from;
+            while let Some(l) = lines.next_line() {
+                let (seq, line) = l.unwrap();
+                assert_eq!(seq, want);
+                let back: PartRecord = serde_json::from_slice(line).unwrap();
+                assert_eq!(back, all[seq as usize]);
+                want += 1;
+            }
+            assert_eq!(want, 300.max(from));
+        }
         for from in [0u32, 1, 63, 64, 65, 299, 300] {
             let got: Vec<(u32, PartRecord)> = read_part_from(&p, &frames, from)
                 .unwrap()
@@ -311,5 +630,51 @@ mod tests {
                 (from..300).map(|s| (s, all[s as usize].clone())).collect();
             assert_eq!(got, want, "from {from}");
         }
+    }
+
+    /// The text copied through escaped gives serde_json's own output line,
+    /// and its length is counted right, for texts with every kind of escape.
+    #[test]
+    fn part_lines_write_the_output_serde_json_writes() {
+        let texts = [
+            "",
+            "plain",
+            "line\nnext\r\n\ttab \"quoted\" back\\slash",
+            "control \u{0}\u{1f}\u{7f} bell\u{7}",
+            "unicode é ✓ 𝄞 中文",
+            ",\"text\":\"fake\"}",
+        ];
+        for (i, text) in texts.iter().enumerate() {
+            let rec = PartRecord {
+                id: RecordId {
+                    shard: 1,
+                    row: i as u64,
+                },
+                license_allowed: i % 2 == 0,
+                stars: (i % 3 != 0).then_some(i as u64 * 7),
+                license: "mit AND \"x\"".into(),
+                path: format!("dir/\"{i}\".rs"),
+                repo: ",\"text\":\"o/r\"".into(),
+                text: text.to_string(),
+            };
+            let line = serde_json::to_vec(&rec).unwrap();
+            let view = PartLine::parse(&line).unwrap();
+            assert_eq!(view.text().unwrap(), *text);
+            assert_eq!(view.text_len(), text.len(), "{text:?}");
+            let mut got = Vec::new();
+            view.write_output_json(&mut got, "rust").unwrap();
+            let mut want = serde_json::to_vec(&rec.to_output("rust")).unwrap();
+            want.push(b'\n');
+            assert_eq!(
+                String::from_utf8(got).unwrap(),
+                String::from_utf8(want).unwrap()
+            );
+            assert_eq!(view.to_output("rust").unwrap(), rec.to_output("rust"));
+        }
+        // Escapes serde_json does not write, from another writer: \u for
+        // non-control characters and surrogate pairs.
+        let line = br#"{"id":{"shard":0,"row":0},"license_allowed":true,"stars":null,"license":"","path":"","repo":"","text":"\u00e9\u4e2d\ud834\udd1e\/x"}"#;
+        let view = PartLine::parse(line).unwrap();
+        assert_eq!(view.text_len(), view.text().unwrap().len());
     }
 }

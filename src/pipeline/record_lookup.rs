@@ -72,6 +72,15 @@ impl RecordLookup {
             RecordLookup::Lines(l) => l.get(seq),
         }
     }
+
+    /// The text alone of the record at position `seq` (the other fields
+    /// are not decoded).
+    pub fn text(&mut self, seq: u32) -> Result<String> {
+        match self {
+            RecordLookup::Part(p) => p.text(seq),
+            RecordLookup::Lines(l) => l.text(seq),
+        }
+    }
 }
 
 /// Records read from their input lines.
@@ -100,7 +109,8 @@ impl LineLookup {
         })
     }
 
-    fn get(&mut self, seq: u32) -> Result<PartRecord> {
+    /// The raw input line of record `seq` and its byte offset.
+    fn line(&mut self, seq: u32) -> Result<(Vec<u8>, u64)> {
         let span = *self
             .spans
             .get(seq as usize)
@@ -109,12 +119,28 @@ impl LineLookup {
         self.file
             .read_exact_at(&mut raw, span.offset)
             .with_context(|| format!("cannot read {}", self.display))?;
-        let rec: crate::record::OutputRecord = serde_json::from_slice(&raw).with_context(|| {
+        Ok((raw, span.offset))
+    }
+
+    /// Decodes a line read by [`Self::line`], naming the input if it changed.
+    fn decode<T: serde::de::DeserializeOwned>(&self, raw: &[u8], offset: u64) -> Result<T> {
+        serde_json::from_slice(raw).with_context(|| {
             format!(
-                "{} changed since phase 1 (byte {} is no longer a record); rerun with --fresh",
-                self.display, span.offset
+                "{} changed since phase 1 (byte {offset} is no longer a record); rerun with --fresh",
+                self.display
             )
-        })?;
+        })
+    }
+
+    fn text(&mut self, seq: u32) -> Result<String> {
+        let (raw, offset) = self.line(seq)?;
+        let t: super::part::TextOnly = self.decode(&raw, offset)?;
+        Ok(t.text)
+    }
+
+    fn get(&mut self, seq: u32) -> Result<PartRecord> {
+        let (raw, offset) = self.line(seq)?;
+        let rec: crate::record::OutputRecord = self.decode(&raw, offset)?;
         Ok(PartRecord {
             id: RecordId {
                 shard: self.ordinal,

@@ -6,8 +6,10 @@
 //! is kept and removes every later member verified similar to it, with exact
 //! Jaccard of the shingle sets (the default) or the signature estimate
 //! (`--verify signature`). Exact verification reads only the members' texts,
-//! by position from the parts ([`crate::pipeline::record_lookup`]: one
-//! frame of 64 records decompressed at a time, or `dedup`'s input lines), in chunks of components whose
+//! by position ([`crate::pipeline::record_lookup`]: from the parts, one
+//! frame of [`crate::pipeline::part::RECORDS_PER_FRAME`] records decompressed
+//! at a time, or from `dedup`'s input lines; only the text of a line parsed),
+//! in chunks of components whose
 //! shingle sets fit the task's share of the memory budget. Stars go to
 //! `clusters/task-NNNNN.stars`: per component `index, stars`, per star
 //! `centre, members`, per member `position, similarity bits` (little-endian
@@ -114,7 +116,7 @@ fn exact_stars(
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(v) => v.insert(ctx.record_lookup(part)?),
             };
-            texts.push(lookup.get(seq)?.text);
+            texts.push(lookup.text(seq)?);
         }
         drop(lookups);
         let ngram = near.ngram;

@@ -20,7 +20,7 @@
 //! marker).
 
 use super::super::decontam_hits::{read_hits, DecontamHit};
-use super::super::part::read_part_from;
+use super::super::part::{PartLine, PartLines};
 use super::super::process_shard::RejectLine;
 use super::clusters::{read_stars, removals, Removal};
 use super::components::read_components;
@@ -193,7 +193,7 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
         }
         let w = p.work();
         let mut rejects: Vec<u8> = Vec::new();
-        let records = read_part_from(
+        let mut records = PartLines::open(
             &w.part_path(p.ordinal()),
             &w.frames_path(p.ordinal()),
             (start - p.first_rid) as u32,
@@ -217,24 +217,34 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
         let hits = &v.hits[i];
         let mut next_hit = hits.partition_point(|h| (h.seq as u64) < start - p.first_rid);
         let input = p.done.input.as_str();
-        for rec in records {
-            let (seq, rec) = rec?;
+        let parquet = !matches!(
+            ctx.cfg.format,
+            crate::output::curated_writer::CuratedFormat::Jsonl
+        );
+        while let Some(line) = records.next_line() {
+            let (seq, line) = line?;
             let rid = p.first_rid + seq as u64;
             if rid >= end {
                 break;
             }
+            let rec = PartLine::parse(line).with_context(|| {
+                format!(
+                    "part {} has a bad record {seq}",
+                    w.part_path(p.ordinal()).display()
+                )
+            })?;
             let rid = rid as u32;
             crate::pipeline::progress::count_within_step(1);
-            let bytes = rec.text.len() as u64;
+            let bytes = rec.text_len() as u64;
             let mut reject = |stage: &str, reason: &str, detail: &str| -> Result<()> {
                 if record_rejects {
                     serde_json::to_writer(
                         &mut rejects,
                         &RejectLine {
                             input,
-                            row: rec.id.row,
-                            repo: &rec.repo,
-                            path: &rec.path,
+                            row: rec.head.id.row,
+                            repo: &rec.head.repo,
+                            path: &rec.head.path,
                             stage,
                             reason,
                             detail,
@@ -248,13 +258,24 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
                 next_hit += 1;
             }
             let hit = hits.get(next_hit).filter(|h| h.seq == seq);
+            // The decoded text, only where something needs it.
+            let text = match (tokens.is_some() && known(seq).is_none()) || hit.is_some() || parquet
+            {
+                true => rec.text().with_context(|| {
+                    format!(
+                        "part {} has a bad record {seq}",
+                        w.part_path(p.ordinal()).display()
+                    )
+                })?,
+                false => String::new(),
+            };
             if let Some(l) = losers.get(rid) {
                 stats.drop("exact_dedup", "exact_duplicate", bytes);
                 if let Some(t) = tokens.as_mut() {
                     count(
                         t,
                         known(seq),
-                        &rec.text,
+                        &text,
                         Some(("exact_dedup", "exact_duplicate")),
                     )?;
                 }
@@ -275,7 +296,7 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
                         count(
                             t,
                             known(seq),
-                            &rec.text,
+                            &text,
                             Some(("near_dedup", "minhash_near_duplicate")),
                         )?;
                     }
@@ -295,26 +316,26 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
             if let Some(d) = decontam {
                 match hit {
                     Some(h) if !d.flag_only => {
-                        samples.record(&rec, &h.hit, false);
+                        samples.record(&rec, &text, &h.hit, false);
                         stats.drop("decontam", &h.reason, bytes);
                         if let Some(t) = tokens.as_mut() {
-                            count(t, known(seq), &rec.text, Some(("decontam", &h.reason)))?;
+                            count(t, known(seq), &text, Some(("decontam", &h.reason)))?;
                         }
                         reject("decontam", &h.reason, &h.detail)?;
-                        log.push(serde_json::json!({ "repo": &rec.repo, "path": &rec.path, "hit": &h.hit }));
+                        log.push(serde_json::json!({ "repo": &*rec.head.repo, "path": &*rec.head.path, "hit": &h.hit }));
                         continue;
                     }
                     Some(h) => {
-                        samples.record(&rec, &h.hit, true);
+                        samples.record(&rec, &text, &h.hit, true);
                         stats.note("decontam_flagged", 1);
-                        log.push(serde_json::json!({ "repo": &rec.repo, "path": &rec.path, "flagged": true, "hit": &h.hit }));
+                        log.push(serde_json::json!({ "repo": &*rec.head.repo, "path": &*rec.head.path, "flagged": true, "hit": &h.hit }));
                         stats.pass("decontam", bytes);
                     }
                     None => stats.pass("decontam", bytes),
                 }
             }
             if let Some(t) = tokens.as_mut() {
-                count(t, known(seq), &rec.text, None)?;
+                count(t, known(seq), &text, None)?;
             }
             // A survivor: written, or cut by --max-samples.
             if ctx.cfg.max_samples.is_some_and(|n| index >= n) {
@@ -323,7 +344,7 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
                 summary.output_files += 1;
                 summary.output_bytes += bytes;
                 if let Some(out) = output.as_mut() {
-                    out.write(rec.to_output(&ctx.cfg.language))?;
+                    out.write_part_line(&rec, text, &ctx.cfg.language)?;
                 }
             }
             index += 1;
@@ -426,16 +447,11 @@ impl HitSamples {
         }
     }
 
-    fn record(
-        &mut self,
-        rec: &crate::pipeline::part::PartRecord,
-        hit: &serde_json::Value,
-        flagged: bool,
-    ) {
+    fn record(&mut self, rec: &PartLine<'_>, text: &str, hit: &serde_json::Value, flagged: bool) {
         let Ok(c) = serde_json::from_value::<crate::decontam::Contamination>(hit.clone()) else {
             return;
         };
-        self.totals.add(&c, rec.text.len() as u64);
+        self.totals.add(&c, text.len() as u64);
         let Some(cfg) = &self.config else {
             return;
         };
@@ -451,7 +467,13 @@ impl HitSamples {
         if let Some(items) = items {
             let action = if flagged { "flagged" } else { "dropped" };
             self.sampler.offer_with(
-                items, cfg.ngram, &rec.text, &rec.repo, &rec.path, &c, action,
+                items,
+                cfg.ngram,
+                text,
+                &rec.head.repo,
+                &rec.head.path,
+                &c,
+                action,
             );
         }
     }
