@@ -2,17 +2,18 @@
 //!
 //! Task `p` of `P` takes components `i` with `i mod P == p` and runs greedy
 //! stars ([`crate::dedup::near::star_index`], a candidate index that gives
-//! the stars of [`crate::dedup::near::cluster::stars`] in linear time) on each: the best unassigned member
-//! is kept and removes every later member verified similar to it, with exact
-//! Jaccard of the shingle sets (the default) or the signature estimate
-//! (`--verify signature`). Exact verification reads only the members' texts,
-//! by position ([`crate::pipeline::record_lookup`]: from the parts, one
-//! frame of [`crate::pipeline::part::RECORDS_PER_FRAME`] records decompressed
-//! at a time, or from `dedup`'s input lines; only the text of a line parsed),
-//! in chunks of components whose
-//! shingle sets fit the task's share of the memory budget. Stars go to
-//! `clusters/task-NNNNN.stars`: per component `index, stars`, per star
-//! `centre, members`, per member `position, similarity bits` (little-endian
+//! the stars of [`crate::dedup::near::cluster::stars`] in linear time) on
+//! each: the best unassigned member is kept and removes every later member
+//! verified similar to it, with exact Jaccard of the shingle sets (the
+//! default) or the signature estimate (`--verify signature`). Exact
+//! verification reads only the members' texts, by position
+//! ([`crate::pipeline::record_lookup`]: from the parts, one frame of
+//! [`crate::pipeline::part::RECORDS_PER_FRAME`] records decompressed at a
+//! time, or from `dedup`'s input lines; only the text of a line parsed), in
+//! chunks of components whose shingle sets fit the task's share of the
+//! memory budget. Stars go to `clusters/task-NNNNN.stars`: per component
+//! `index, stars`, per star `centre, members`, per member `position,
+//! similarity bits` (little-endian
 //! u32, u32, u64), positions into the component's member list.
 //!
 //! DETERMINISM: a component's stars depend on its members (in preference
