@@ -556,14 +556,8 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// `tritter-gpu dedup`: the partitioned steps ([`crate::pipeline::dedup_run`]),
-/// locally or on Slurm.
-pub fn run_dedup(args: DedupArgs, backend: BackendKind, quiet: bool) -> Result<i32> {
-    if args.single_process {
-        return run_dedup_single_process(args, backend);
-    }
-    let mut near = args.near.to_config()?;
-    near.cluster_paths = args.near.clusters.is_some();
+/// `--output`, required unless `--dry-run`, and never the input itself.
+fn checked_output(args: &DedupArgs) -> Result<Option<PathBuf>> {
     let output = match (&args.output, args.dry_run) {
         (Some(o), _) => Some(o.clone()),
         (None, true) => None,
@@ -576,6 +570,18 @@ pub fn run_dedup(args: DedupArgs, backend: BackendKind, quiet: bool) -> Result<i
             o.display()
         );
     }
+    Ok(output)
+}
+
+/// `tritter-gpu dedup`: the partitioned steps ([`crate::pipeline::dedup_run`]),
+/// locally or on Slurm.
+pub fn run_dedup(args: DedupArgs, backend: BackendKind, quiet: bool) -> Result<i32> {
+    if args.single_process {
+        return run_dedup_single_process(args, backend);
+    }
+    let mut near = args.near.to_config()?;
+    near.cluster_paths = args.near.clusters.is_some();
+    let output = checked_output(&args)?;
     let scratch_dir = default_scratch(&args, output.as_deref());
     let cfg = crate::pipeline::dedup_run::DedupRunConfig {
         input: args.input.clone(),
@@ -637,18 +643,7 @@ fn run_dedup_single_process(args: DedupArgs, backend: BackendKind) -> Result<i32
         "--input {} is not a readable file",
         args.input.display()
     );
-    let output = match (&args.output, args.dry_run) {
-        (Some(o), _) => Some(o.clone()),
-        (None, true) => None,
-        (None, false) => bail!("--output is required unless --dry-run"),
-    };
-    if let Some(o) = &output {
-        ensure!(
-            !same_file(&args.input, o),
-            "--output {} is the input file; write to another file",
-            o.display()
-        );
-    }
+    let output = checked_output(&args)?;
     let scratch = default_scratch(&args, output.as_deref());
 
     let (backend, notes) = crate::backends::select(backend)?;

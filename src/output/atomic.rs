@@ -105,6 +105,30 @@ impl Drop for AtomicFile {
 }
 
 impl AtomicFile {
+    /// Appends the whole of file `path`. The copy stays in the kernel
+    /// (`copy_file_range` where the filesystem has it, which is what
+    /// `std::io::copy` uses between two files on Linux).
+    pub fn append_file(&mut self, path: &Path) -> Result<u64> {
+        let mut src = File::open(path).map_err(|e| {
+            anyhow::Error::new(e).context(format!("cannot read {}", path.display()))
+        })?;
+        let failed = |what: String, e| WriteFailed::new(what, &self.target, e);
+        let w = self.writer.as_mut().expect("writer present until commit");
+        w.flush()
+            .map_err(|e| failed(format!("cannot write {}", self.target.display()), e))?;
+        std::io::copy(&mut src, w.get_mut()).map_err(|e| {
+            failed(
+                format!(
+                    "cannot copy {} into {}",
+                    path.display(),
+                    self.target.display()
+                ),
+                e,
+            )
+            .into()
+        })
+    }
+
     /// `e` naming the target, its kind kept: a full disk while writing
     /// says which file.
     fn named(&self, e: std::io::Error) -> std::io::Error {

@@ -287,9 +287,15 @@ pub fn run_datasets_script(
     script: &str,
     args: &[PathBuf],
 ) -> serde_json::Value {
+    // Leave without the interpreter's teardown: a streaming `datasets`
+    // iterator left open keeps a pyarrow thread that can abort the process
+    // at exit ("terminate called without an active exception") after the
+    // script has printed and succeeded.
+    let script =
+        format!("{script}\nimport os as _os, sys as _sys\n_sys.stdout.flush()\n_os._exit(0)\n");
     let out = Command::new(python)
         .arg("-c")
-        .arg(script)
+        .arg(&script)
         .args(args)
         .env("HF_DATASETS_CACHE", t.join("hf-cache"))
         .env("HF_HOME", t.join("hf"))

@@ -1,5 +1,6 @@
-//! Step `report` of `dedup`: the `--clusters` file, the `--stats` file and
-//! the report page, as the single-process `dedup` wrote them.
+//! Step `report` of `dedup`: `--output` from the output step's pieces
+//! ([`super::dedup_output::assemble`]), the `--clusters` file, the `--stats`
+//! file and the report page, as the single-process `dedup` wrote them.
 //!
 //! Line numbers are the input's: a shard's bad lines and its records' rows
 //! are numbered within the shard, so the line counts of the shards before it
@@ -10,7 +11,7 @@
 
 use super::super::dedup_shard::{read_lines, BadInputLine, BAD_JSON};
 use super::super::record_meta::read_meta;
-use super::output::OutputSummary;
+use super::dedup_output::{self, DedupOutputSummary};
 use super::report::{near_outcome, step_seconds};
 use super::{global_plan, GlobalContext, OUTPUT, SHARDS};
 use crate::dedup::near::report::write_clusters_jsonl;
@@ -60,9 +61,12 @@ pub fn run(ctx: &GlobalContext) -> Result<serde_json::Value> {
     for p in &view.parts {
         stats.merge(&p.done.stats);
     }
-    for o in ctx.summaries::<OutputSummary>(OUTPUT)? {
+    let outputs = ctx.summaries::<DedupOutputSummary>(OUTPUT)?;
+    for o in &outputs {
         stats.merge(&o.stats);
     }
+    dedup_output::add_tokens(ctx, &outputs, &mut stats);
+    dedup_output::assemble(ctx, &outputs)?;
     // Input line numbers: each shard's own, plus the lines before it.
     let want_lines = cfg.clusters.is_some() && !cfg.dry_run;
     let mut line_of: Vec<u64> = Vec::new();
