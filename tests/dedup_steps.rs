@@ -76,8 +76,8 @@ fn steps_give_the_single_process_bytes_for_any_partitions_threads_and_shards() {
         assert!(got.1 == reference.1, "clusters differ: {out}");
         assert_eq!(got.2, reference.2, "{out}");
     }
-    // An estimate of the tokens is made once over every output task: the
-    // same numbers as one pass over the input.
+    // An estimate of the tokens is made once over every shard: the same
+    // numbers as one pass over the input.
     run_expect(
         &mut dedup(
             &dir,
@@ -213,47 +213,4 @@ fn plan_only_then_run_step_task_by_task_gives_the_same_bytes() {
     let got = results(&dir, "out.jsonl");
     assert!(got.0 == reference.0 && got.1 == reference.1);
     assert_eq!(got.2, reference.2);
-    // The report joined the output tasks' pieces into the output and
-    // removed them.
-    let output_dir = dir.join("w/global/output");
-    let pieces = |d: &std::path::Path| {
-        std::fs::read_dir(d)
-            .unwrap()
-            .filter(|e| {
-                let name = e.as_ref().unwrap().file_name();
-                name.to_string_lossy().ends_with(".piece.jsonl")
-            })
-            .count()
-    };
-    assert_eq!(pieces(&output_dir), 0);
-    // A report killed while it removed the pieces is run again: the output
-    // it made is kept...
-    let report_marker = dir.join("w/global/report/task-00000.done.json");
-    let rerun_report = |dir: &TestDir, code: i32| {
-        std::fs::remove_file(&report_marker).unwrap();
-        let mut c = dir.cmd();
-        c.args([
-            "run-step",
-            "--work-dir",
-            "w",
-            "--step",
-            "report",
-            "--task",
-            "0",
-        ]);
-        run_expect(&mut c, code)
-    };
-    rerun_report(&dir, 0);
-    assert!(results(&dir, "out.jsonl").0 == reference.0);
-    // ...and an output that is not the one the pieces made is an error
-    // that says how to recover, with the file left as it was.
-    let cut = &reference.0[..reference.0.len() - 1];
-    std::fs::write(dir.join("out.jsonl"), cut).unwrap();
-    let failed = rerun_report(&dir, 2);
-    let stderr = String::from_utf8_lossy(&failed.stderr);
-    assert!(
-        stderr.contains("pieces of the output are missing") && stderr.contains("--fresh"),
-        "{stderr}"
-    );
-    assert!(std::fs::read(dir.join("out.jsonl")).unwrap() == cut);
 }

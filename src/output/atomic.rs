@@ -105,28 +105,19 @@ impl Drop for AtomicFile {
 }
 
 impl AtomicFile {
-    /// Appends the whole of file `path`. The copy stays in the kernel
-    /// (`copy_file_range` where the filesystem has it, which is what
-    /// `std::io::copy` uses between two files on Linux).
-    pub fn append_file(&mut self, path: &Path) -> Result<u64> {
-        let mut src = File::open(path).map_err(|e| {
-            anyhow::Error::new(e).context(format!("cannot read {}", path.display()))
-        })?;
-        let failed = |what: String, e| WriteFailed::new(what, &self.target, e);
-        let w = self.writer.as_mut().expect("writer present until commit");
-        w.flush()
-            .map_err(|e| failed(format!("cannot write {}", self.target.display()), e))?;
-        std::io::copy(&mut src, w.get_mut()).map_err(|e| {
-            failed(
-                format!(
-                    "cannot copy {} into {}",
-                    path.display(),
-                    self.target.display()
-                ),
-                e,
-            )
-            .into()
-        })
+    /// Writes `buf` at byte `offset` of the file, bypassing the buffer:
+    /// for a caller that places every byte itself, from many threads at
+    /// once (each at its own offsets). Not to be mixed with [`Write`].
+    pub fn write_all_at(&self, buf: &[u8], offset: u64) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        let w = self.writer.as_ref().expect("writer present until commit");
+        debug_assert!(
+            w.buffer().is_empty(),
+            "positioned writes after buffered ones"
+        );
+        w.get_ref()
+            .write_all_at(buf, offset)
+            .map_err(|e| self.named(e).into())
     }
 
     /// `e` naming the target, its kind kept: a full disk while writing

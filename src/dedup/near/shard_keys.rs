@@ -246,12 +246,15 @@ impl SignatureFile {
             self.records
         );
         let n = self.num_perm;
-        let mut bytes = vec![0u8; n * 4];
+        // Straight into `out`: no buffer per read.
         self.file
-            .read_exact_at(&mut bytes, seq as u64 * n as u64 * 4)
+            .read_exact_at(
+                bytemuck::cast_slice_mut(&mut out[..n]),
+                seq as u64 * n as u64 * 4,
+            )
             .context("cannot read signatures")?;
-        for (o, c) in out.iter_mut().zip(bytes.chunks_exact(4)) {
-            *o = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        for v in &mut out[..n] {
+            *v = u32::from_le(*v);
         }
         Ok(())
     }

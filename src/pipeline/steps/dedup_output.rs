@@ -1,63 +1,61 @@
 //! Step `output` of `dedup`: the input's lines, byte for byte and in input
 //! order, minus the near-duplicates.
 //!
-//! One task per phase-1 shard, run in parallel: task `I` reads shard `I`'s
-//! byte range of the input and copies every line that is a kept record into
-//! its piece, `output/task-0000I.piece.jsonl`; blank lines, the bad lines
-//! phase 1 listed (`part-N.lines.json`) and the records the `clusters` step
-//! removed are left out. No line is parsed again, except for its text when
-//! tokens are counted. Each record's line number is checked against the one
-//! phase 1 stored, so an input that changed since phase 1 is an error, not
-//! a wrong output. A task's stats (stage `near_dedup`) and its token sums
-//! (`read` and `near_dedup`, finished once over all tasks by the report) go
-//! into its marker as a [`DedupOutputSummary`].
+//! One task, parallel over the phase-1 shards. Each shard's kept lines go to
+//! a known place in the output: phase 1 stored every record's line span
+//! (`part-N.offsets`), so a shard's share of the output is the sum of its
+//! kept records' line lengths (plus a newline each), and its offset is the
+//! sum of the shares before it ([`layout`]). Every shard is then copied on
+//! its own thread and written by position into the one temporary output
+//! file, which is committed (synced and renamed) once: the bytes of a
+//! sequential pass, for any shard size or thread count, with no second copy.
+//! (A compressed input is one shard, written from offset 0.)
 //!
-//! The `report` step then writes `--output` as the pieces concatenated in
-//! task order ([`assemble`]): the bytes one sequential pass over the input
-//! would write, for any shard size. The copy stays in the kernel
-//! (`copy_file_range`), so it costs a fraction of the pass that filled the
-//! pieces, and the pieces are removed once the output is in place; meanwhile
-//! the work directory holds about one output's size in pieces.
+//! A shard's copy reads its byte range of the input and keeps every line
+//! that is a record the `clusters` step did not remove; blank lines and the
+//! bad lines phase 1 listed (`part-N.lines.json`) are left out. No line is
+//! parsed again, except for its text when tokens are counted. Each record's
+//! line number and length are checked against what phase 1 stored, so an
+//! input that changed since phase 1 is an error, not a wrong output. The
+//! stats (stage `near_dedup`) and the token sums (`read` and `near_dedup`,
+//! finished once by the report) go into the task's marker as a
+//! [`DedupOutputSummary`].
 
 use super::super::dedup_shard::{open_range, read_lines};
+use super::super::record_lookup::{offsets_path, LineSpan};
 use super::super::record_meta::read_meta;
-use super::clusters::{read_stars, removals};
+use super::clusters::{read_stars, removals, Removal};
 use super::components::read_components;
-use super::{GlobalContext, CLUSTERS, OUTPUT};
+use super::view::PartInfo;
+use super::{GlobalContext, CLUSTERS};
 use crate::output::atomic::AtomicFile;
 use crate::output::tool_jsonl::{is_blank, raw_lines};
 use crate::stats::Stats;
+use crate::tokens::count::TokenCounter;
 use crate::tokens::stage::{StageTallies, StagesTokens};
 use anyhow::{ensure, Context, Result};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
-use std::path::PathBuf;
+use std::path::Path;
 
 /// Stage name in the stats.
 pub const STAGE: &str = "near_dedup";
 /// Drop reason of a near-duplicate.
 pub const DROP_REASON: &str = "minhash_near_duplicate";
 
-/// What an output task of `dedup` found and wrote.
+/// What the output task of `dedup` found and wrote.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct DedupOutputSummary {
     pub stats: Stats,
     pub output_files: u64,
     /// Text bytes of the kept records.
     pub output_bytes: u64,
-    /// Bytes of the task's piece (kept lines with their newlines).
-    pub piece_bytes: u64,
     /// Token sums of stages `read` and `near_dedup` (with `--tokens`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_tallies: Option<StageTallies>,
 }
 
-/// The piece of output task `task`.
-pub fn piece_path(ctx: &GlobalContext, task: u32) -> PathBuf {
-    ctx.task_file(OUTPUT, task, "piece.jsonl")
-}
-
-pub fn run(ctx: &GlobalContext, task: u32) -> Result<serde_json::Value> {
+pub fn run(ctx: &GlobalContext) -> Result<serde_json::Value> {
     let cfg = &ctx.cfg;
     let d = cfg.dedup.as_ref().context("not a dedup run")?;
     let view = &ctx.view;
@@ -73,51 +71,180 @@ pub fn run(ctx: &GlobalContext, task: u32) -> Result<serde_json::Value> {
         d.ranges.len()
     );
     ctx.done_markers(CLUSTERS)?;
-    let p = view
-        .parts
-        .get(task as usize)
-        .with_context(|| format!("internal: no input shard {task}"))?;
     let removed = {
         let comps = read_components(ctx)?;
-        let all = removals(&read_stars(ctx, &comps)?);
-        let part = p.first_rid..p.first_rid + p.done.kept;
-        let from = all.partition_point(|r| (r.rid as u64) < part.start);
-        let to = all.partition_point(|r| (r.rid as u64) < part.end);
-        all[from..to].to_vec()
+        removals(&read_stars(ctx, &comps)?)
     };
+    // Each shard's removals, a slice of the list sorted by record number.
+    let per_shard: Vec<&[Removal]> = view
+        .parts
+        .iter()
+        .map(|p| {
+            let from = removed.partition_point(|r| (r.rid as u64) < p.first_rid);
+            let to = removed.partition_point(|r| (r.rid as u64) < p.first_rid + p.done.kept);
+            &removed[from..to]
+        })
+        .collect();
     let input = cfg.resolve(&d.input);
+    let counter = cfg
+        .tokens
+        .as_ref()
+        .map(|t| t.counter())
+        .transpose()?
+        .flatten();
+    let out = match (&d.output, cfg.dry_run) {
+        (Some(o), false) => Some(AtomicFile::create(&cfg.resolve(o))?),
+        _ => None,
+    };
+    let offsets = match (&out, view.parts.len()) {
+        (Some(_), n) if n > 1 => layout(ctx, &per_shard, &input)?,
+        _ => vec![0; view.parts.len() + 1],
+    };
+    let shards: Vec<ShardCopy> = view
+        .parts
+        .par_iter()
+        .with_max_len(1)
+        .enumerate()
+        .map(|(i, p)| {
+            let target = out.as_ref().map(|f| (f, offsets[i]));
+            copy_shard(ctx, p, per_shard[i], &input, target, counter.as_ref())
+        })
+        .collect::<Result<_>>()?;
+    let mut summary = DedupOutputSummary::default();
+    let mut sums: Option<StageTallies> = None;
+    for (i, s) in shards.into_iter().enumerate() {
+        ensure!(
+            out.is_none() || view.parts.len() == 1 || s.written == offsets[i + 1] - offsets[i],
+            "internal: shard {i} wrote {} bytes of its {}",
+            s.written,
+            offsets[i + 1] - offsets[i]
+        );
+        summary.stats.merge(&s.stats);
+        summary.output_files += s.files;
+        summary.output_bytes += s.bytes;
+        match (sums.as_mut(), s.tokens) {
+            (Some(a), Some(t)) => a.merge(&t),
+            (None, t) => sums = t,
+            (Some(_), None) => {}
+        }
+    }
+    summary.token_tallies = sums;
+    if let Some(f) = out {
+        f.commit()?;
+    }
+    Ok(serde_json::to_value(summary)?)
+}
+
+/// Where each shard's kept lines start in the output, and the output's
+/// length last: prefix sums of the shards' shares.
+fn layout(ctx: &GlobalContext, per_shard: &[&[Removal]], input: &Path) -> Result<Vec<u64>> {
+    let shares: Vec<u64> = ctx
+        .view
+        .parts
+        .par_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let spans = read_spans(p, input)?;
+            let mut share: u64 = spans.iter().map(|s| s.len + 1).sum();
+            for r in per_shard[i] {
+                let seq = (r.rid as u64 - p.first_rid) as usize;
+                share -= spans
+                    .get(seq)
+                    .map(|s| s.len + 1)
+                    .with_context(|| format!("internal: shard {i} has no record {seq}"))?;
+            }
+            Ok(share)
+        })
+        .collect::<Result<_>>()?;
+    let mut offsets = Vec::with_capacity(shares.len() + 1);
+    let mut at = 0u64;
+    offsets.push(at);
+    for s in shares {
+        at += s;
+        offsets.push(at);
+    }
+    Ok(offsets)
+}
+
+/// The line spans phase 1 stored for part `p`'s records.
+fn read_spans(p: &PartInfo, input: &Path) -> Result<Vec<LineSpan>> {
+    let path = offsets_path(&p.work(), p.ordinal());
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    ensure!(
+        bytes.len() % std::mem::size_of::<LineSpan>() == 0
+            && (bytes.len() / std::mem::size_of::<LineSpan>()) as u64 == p.done.kept,
+        "{} does not list the {} records of {}'s shard {}; rerun with --fresh",
+        path.display(),
+        p.done.kept,
+        input.display(),
+        p.ordinal()
+    );
+    Ok(bytemuck::pod_collect_to_vec(&bytes))
+}
+
+/// What one shard's copy found and wrote.
+struct ShardCopy {
+    stats: Stats,
+    files: u64,
+    bytes: u64,
+    written: u64,
+    tokens: Option<StageTallies>,
+}
+
+/// Kept lines collected before one positioned write.
+const WRITE_BLOCK: usize = 1 << 20;
+
+/// Copies part `p`'s kept lines to `target` (the output and this shard's
+/// offset in it; `None` on a dry run), counting them.
+fn copy_shard(
+    ctx: &GlobalContext,
+    p: &PartInfo,
+    removed: &[Removal],
+    input: &Path,
+    target: Option<(&AtomicFile, u64)>,
+    counter: Option<&TokenCounter>,
+) -> Result<ShardCopy> {
+    let d = ctx.cfg.dedup.as_ref().context("not a dedup run")?;
     let o = p.ordinal();
+    let work = p.work();
+    let lines = read_lines(&work, o)?;
+    let meta = read_meta(&work.meta_path(o))?;
+    // Lengths are checked where the layout relied on them.
+    let spans = match (target, ctx.view.parts.len()) {
+        (Some(_), n) if n > 1 => Some(read_spans(p, input)?),
+        _ => None,
+    };
     let changed = |what: String| {
         anyhow::anyhow!(
             "{} changed since phase 1 ({what}); rerun with --fresh",
             input.display()
         )
     };
-    let mut summary = DedupOutputSummary::default();
-    let token_counter = cfg
-        .tokens
-        .as_ref()
-        .map(|t| t.counter())
-        .transpose()?
-        .flatten();
-    let mut tokens = token_counter
-        .as_ref()
-        .map(|c| StagesTokens::new(c, vec!["read", STAGE]));
-    let mut piece = match (&d.output, cfg.dry_run) {
-        (Some(_), false) => Some(AtomicFile::create(&piece_path(ctx, task))?),
-        _ => None,
+    let changed_line = |n: u64| changed(format!("shard {o}, line {n}"));
+    let mut copy = ShardCopy {
+        stats: Stats::default(),
+        files: 0,
+        bytes: 0,
+        written: 0,
+        tokens: None,
     };
-    let work = p.work();
-    let lines = read_lines(&work, o)?;
-    let meta = read_meta(&work.meta_path(o))?;
+    let mut tokens = counter.map(|c| StagesTokens::new(c, vec!["read", STAGE]));
+    let mut block: Vec<u8> = Vec::with_capacity(WRITE_BLOCK + (64 << 10));
+    let flush = |block: &mut Vec<u8>, written: &mut u64| -> Result<()> {
+        if let Some((f, at)) = target {
+            f.write_all_at(block, at + *written)?;
+        }
+        *written += block.len() as u64;
+        block.clear();
+        Ok(())
+    };
     let mut next_removed = 0usize;
     let mut next_bad = 0usize;
     let mut seq = 0usize;
     // Lines whose texts go to the token counter, parsed in parallel blocks.
     let mut pending: Vec<(u64, Vec<u8>, bool)> = Vec::new();
     let mut pending_bytes = 0usize;
-    let changed_line = |n: u64| changed(format!("shard {o}, line {n}"));
-    for line in raw_lines(open_range(&input, d.ranges[o as usize])?) {
+    for line in raw_lines(open_range(input, d.ranges[o as usize])?) {
         let (number, raw) = line.with_context(|| format!("{}: cannot read", input.display()))?;
         if is_blank(&raw) {
             continue;
@@ -131,6 +258,13 @@ pub fn run(ctx: &GlobalContext, task: u32) -> Result<serde_json::Value> {
             .get(seq)
             .filter(|m| m.row == number)
             .ok_or_else(|| changed_line(number))?;
+        if let Some(spans) = &spans {
+            ensure!(
+                spans.get(seq).map(|s| s.len) == Some(raw.len() as u64),
+                "{}",
+                changed_line(number)
+            );
+        }
         let rid = p.first_rid + seq as u64;
         let bytes = m.text_bytes as u64;
         seq += 1;
@@ -145,22 +279,22 @@ pub fn run(ctx: &GlobalContext, task: u32) -> Result<serde_json::Value> {
         }
         if is_removed {
             next_removed += 1;
-            summary.stats.drop(STAGE, DROP_REASON, bytes);
+            copy.stats.drop(STAGE, DROP_REASON, bytes);
             continue;
         }
-        summary.stats.pass(STAGE, bytes);
-        summary.output_files += 1;
-        summary.output_bytes += bytes;
-        summary.piece_bytes += raw.len() as u64 + 1;
-        if let Some(w) = piece.as_mut() {
-            w.write_all(&raw)
-                .and_then(|_| w.write_all(b"\n"))
-                .with_context(|| format!("cannot write {}", w.target().display()))?;
+        copy.stats.pass(STAGE, bytes);
+        copy.files += 1;
+        copy.bytes += bytes;
+        block.extend_from_slice(&raw);
+        block.push(b'\n');
+        if block.len() >= WRITE_BLOCK {
+            flush(&mut block, &mut copy.written)?;
         }
     }
+    flush(&mut block, &mut copy.written)?;
     if let Some(mut t) = tokens {
         count_tokens(&mut t, &mut pending, &changed_line)?;
-        summary.token_tallies = Some(t.finish_sums()?);
+        copy.tokens = Some(t.finish_sums()?);
     }
     ensure!(
         seq == meta.len() && next_bad == lines.bad.len(),
@@ -173,66 +307,16 @@ pub fn run(ctx: &GlobalContext, task: u32) -> Result<serde_json::Value> {
         next_removed,
         removed.len()
     );
-    if let Some(w) = piece {
-        w.commit_unsynced()?;
-    }
-    Ok(serde_json::to_value(summary)?)
+    Ok(copy)
 }
 
-/// Writes `--output` as the output tasks' pieces in task order, then
-/// removes the pieces (no-op with `--dry-run`).
-///
-/// A report task killed after the output was renamed into place, while it
-/// removed the pieces, finds some of them gone: the output is then the one
-/// this run wrote if its length is the pieces' total, and is kept; anything
-/// else is an error that says how to recover.
-pub fn assemble(ctx: &GlobalContext, outputs: &[DedupOutputSummary]) -> Result<()> {
-    let cfg = &ctx.cfg;
-    let d = cfg.dedup.as_ref().context("not a dedup run")?;
-    let (Some(target), false) = (&d.output, cfg.dry_run) else {
-        return Ok(());
-    };
-    let target = cfg.resolve(target);
-    let pieces: Vec<PathBuf> = (0..outputs.len() as u32)
-        .map(|t| piece_path(ctx, t))
-        .collect();
-    if pieces.iter().all(|p| p.exists()) {
-        let mut out = AtomicFile::create(&target)?;
-        for p in &pieces {
-            out.append_file(p)?;
-        }
-        out.commit()?;
-    } else {
-        let total: u64 = outputs.iter().map(|o| o.piece_bytes).sum();
-        let len = std::fs::metadata(&target).map(|m| m.len()).ok();
-        ensure!(
-            len == Some(total),
-            "pieces of the output are missing under {} and {} is not the output they made; rerun with --fresh",
-            ctx.step_dir(OUTPUT).display(),
-            target.display()
-        );
-    }
-    for p in &pieces {
-        match std::fs::remove_file(p) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e).with_context(|| format!("cannot remove {}", p.display())),
-        }
-    }
-    Ok(())
-}
-
-/// Adds the output tasks' token sums to `stats`, finished once over all
-/// tasks (so an estimate does not depend on the shard split).
-pub fn add_tokens(ctx: &GlobalContext, outputs: &[DedupOutputSummary], stats: &mut Stats) {
-    let sums: Vec<&StageTallies> = outputs
-        .iter()
-        .filter_map(|o| o.token_tallies.as_ref())
-        .collect();
-    if sums.is_empty() {
+/// Adds the output task's token sums to `stats`, finished once over all
+/// shards (so an estimate does not depend on the shard split).
+pub fn add_tokens(ctx: &GlobalContext, output: &DedupOutputSummary, stats: &mut Stats) {
+    let Some(sums) = &output.token_tallies else {
         return;
-    }
-    crate::tokens::stage::add_estimates(sums, stats);
+    };
+    sums.add_to(stats);
     let estimated = ctx
         .cfg
         .tokens
@@ -260,7 +344,6 @@ fn count_tokens(
     pending: &mut Vec<(u64, Vec<u8>, bool)>,
     changed: &(dyn Fn(u64) -> anyhow::Error + Sync),
 ) -> Result<()> {
-    use rayon::prelude::*;
     let texts: Vec<Result<String>> = pending
         .par_iter()
         .with_min_len(64)

@@ -1,6 +1,5 @@
-//! Step `report` of `dedup`: `--output` from the output step's pieces
-//! ([`super::dedup_output::assemble`]), the `--clusters` file, the `--stats`
-//! file and the report page, as the single-process `dedup` wrote them.
+//! Step `report` of `dedup`: the `--clusters` file, the `--stats` file and
+//! the report page, as the single-process `dedup` wrote them.
 //!
 //! Line numbers are the input's: a shard's bad lines and its records' rows
 //! are numbered within the shard, so the line counts of the shards before it
@@ -61,12 +60,10 @@ pub fn run(ctx: &GlobalContext) -> Result<serde_json::Value> {
     for p in &view.parts {
         stats.merge(&p.done.stats);
     }
-    let outputs = ctx.summaries::<DedupOutputSummary>(OUTPUT)?;
-    for o in &outputs {
+    for o in ctx.summaries::<DedupOutputSummary>(OUTPUT)? {
         stats.merge(&o.stats);
+        dedup_output::add_tokens(ctx, &o, &mut stats);
     }
-    dedup_output::add_tokens(ctx, &outputs, &mut stats);
-    dedup_output::assemble(ctx, &outputs)?;
     // Input line numbers: each shard's own, plus the lines before it.
     let want_lines = cfg.clusters.is_some() && !cfg.dry_run;
     let mut line_of: Vec<u64> = Vec::new();

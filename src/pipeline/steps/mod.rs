@@ -14,8 +14,8 @@
 //! | `verify` | P | hash of the edge | every `lsh` task's bucket, signatures | verified edges |
 //! | `components` | 1 | - | verified edges, preferences | components (union-find) |
 //! | `clusters` | P | component index mod P | components, candidates' texts (or signatures) | stars: kept and removed files |
-//! | `output` | output shards (`dedup`: input shards) | survivor range (`dedup`: input shard) | parts, losers, stars, decontamination hits | output files (`dedup`: pieces), phase-2 rejects, stats |
-//! | `report` | 1 | - | everything above | rejects, clusters, decontamination report, stats file (`dedup`: also the output, from the pieces) |
+//! | `output` | output shards | survivor range | parts, losers, stars, decontamination hits | output files, phase-2 rejects, stats |
+//! | `report` | 1 | - | everything above | rejects, clusters, decontamination report, stats file |
 //!
 //! `lsh`, `verify`, `components` and `clusters` exist only with near dedup.
 //! P is `--partitions` (default [`DEFAULT_PARTITIONS`]); the output does not
@@ -87,12 +87,7 @@ pub fn global_plan(cfg: &GlobalConfig) -> Vec<StepSpec> {
     if cfg.near.is_some() {
         steps.extend([(LSH, p), (VERIFY, p), (COMPONENTS, 1), (CLUSTERS, p)]);
     }
-    // `dedup` writes one piece per input shard, joined by its report.
-    let output_tasks = match &cfg.dedup {
-        Some(d) => d.ranges.len().max(1) as u32,
-        None => cfg.output_shards.unwrap_or(1),
-    };
-    steps.push((OUTPUT, output_tasks));
+    steps.push((OUTPUT, cfg.output_shards.unwrap_or(1)));
     steps.push((REPORT, 1));
     steps
         .into_iter()
@@ -293,7 +288,7 @@ pub fn run_task(ctx: &GlobalContext, step: &str, task: u32) -> Result<()> {
         VERIFY => verify::run(ctx, task, tasks)?,
         COMPONENTS => components::run(ctx)?,
         CLUSTERS => clusters::run(ctx, task, tasks)?,
-        OUTPUT if ctx.cfg.dedup.is_some() => dedup_output::run(ctx, task)?,
+        OUTPUT if ctx.cfg.dedup.is_some() => dedup_output::run(ctx)?,
         OUTPUT => output::run(ctx, task, tasks)?,
         REPORT if ctx.cfg.dedup.is_some() => dedup_report::run(ctx)?,
         REPORT => report::run(ctx)?,
