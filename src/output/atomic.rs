@@ -105,21 +105,6 @@ impl Drop for AtomicFile {
 }
 
 impl AtomicFile {
-    /// Writes `buf` at byte `offset` of the file, bypassing the buffer:
-    /// for a caller that places every byte itself, from many threads at
-    /// once (each at its own offsets). Not to be mixed with [`Write`].
-    pub fn write_all_at(&self, buf: &[u8], offset: u64) -> Result<()> {
-        use std::os::unix::fs::FileExt;
-        let w = self.writer.as_ref().expect("writer present until commit");
-        debug_assert!(
-            w.buffer().is_empty(),
-            "positioned writes after buffered ones"
-        );
-        w.get_ref()
-            .write_all_at(buf, offset)
-            .map_err(|e| self.named(e).into())
-    }
-
     /// `e` naming the target, its kind kept: a full disk while writing
     /// says which file.
     fn named(&self, e: std::io::Error) -> std::io::Error {

@@ -236,13 +236,6 @@ impl<'a> StagesTokens<'a> {
         self.flush()?;
         Ok(self.tallies.settle(self.counter.mode(), stats))
     }
-
-    /// The sums of every stage, exact or an estimate's, for a caller that
-    /// merges them over its tasks and finishes them once itself.
-    pub fn finish_sums(mut self) -> Result<StageTallies> {
-        self.flush()?;
-        Ok(self.tallies)
-    }
 }
 
 /// Tallies of consecutive stages, for texts whose tallies the caller

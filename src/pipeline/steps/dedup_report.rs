@@ -10,7 +10,7 @@
 
 use super::super::dedup_shard::{read_lines, BadInputLine, BAD_JSON};
 use super::super::record_meta::read_meta;
-use super::dedup_output::{self, DedupOutputSummary};
+use super::output::OutputSummary;
 use super::report::{near_outcome, step_seconds};
 use super::{global_plan, GlobalContext, OUTPUT, SHARDS};
 use crate::dedup::near::report::write_clusters_jsonl;
@@ -60,9 +60,8 @@ pub fn run(ctx: &GlobalContext) -> Result<serde_json::Value> {
     for p in &view.parts {
         stats.merge(&p.done.stats);
     }
-    for o in ctx.summaries::<DedupOutputSummary>(OUTPUT)? {
+    for o in ctx.summaries::<OutputSummary>(OUTPUT)? {
         stats.merge(&o.stats);
-        dedup_output::add_tokens(ctx, &o, &mut stats);
     }
     // Input line numbers: each shard's own, plus the lines before it.
     let want_lines = cfg.clusters.is_some() && !cfg.dry_run;
