@@ -26,6 +26,14 @@
 //! and the content filters of the current one over all cores; results are
 //! collected in row order, so the part is the same whatever the thread count
 //! and whatever order the blobs arrive in.
+//!
+//! Two stages per shard: the filter stage (this thread: read, filters, the
+//! tally of verdicts) and the keys stage (a thread of its own: append to the
+//! part, keys, signatures, decontamination) overlap on consecutive batches,
+//! each feeding its parallel maps to the same pool. Measured at 1M files on 2
+//! cores, phase 1 went from 29.9 s to 19.9 s (same output), because each
+//! stage's sequential stretches (writes, tallies, the buffers between maps)
+//! no longer leave the pool idle.
 
 use super::decontam_hits::{write_hits, DecontamHit};
 use super::part::{PartRecord, PartWriter};
@@ -70,8 +78,10 @@ pub struct ShardContext<'a> {
     pub read_ahead: Option<&'a ReadAhead>,
 }
 
-/// The per-file work on the records a batch kept, and its sidecars.
+/// The per-file work on the records a batch kept: the part they are
+/// appended to, and its sidecars.
 struct KeptBatch<'a> {
+    part: PartWriter,
     near: Option<ShardKeyWriter<'a>>,
     decontam: Option<&'a Decontaminator>,
     ngram: usize,
@@ -81,6 +91,14 @@ struct KeptBatch<'a> {
 }
 
 impl KeptBatch<'_> {
+    /// Appends a batch's kept records to the part, then computes their keys.
+    fn append(&mut self, batch: KeptRecords) -> Result<()> {
+        let records: Vec<&PartRecord> = batch.kept.iter().map(|(r, _)| r).collect();
+        let first_seq = self.part.push_batch(&records)?;
+        self.process(&batch.kept, &batch.tokens, first_seq)
+            .context("near-dedup keys and decontamination")
+    }
+
     /// Keys, facts, signatures, bands and verdicts of records `first_seq..`
     /// of the part, in order.
     fn process(
@@ -127,6 +145,130 @@ impl KeptBatch<'_> {
             });
         }
         Ok(())
+    }
+}
+
+/// Kept batches queued for the keys stage beyond the one it works on: the
+/// two stages' batch times vary, and a queue of one left them waiting on
+/// each other.
+const KEYS_QUEUE: usize = 3;
+
+/// The kept records of one batch, in part order, with their token counts,
+/// on their way from the filter stage to the keys stage.
+struct KeptRecords {
+    kept: Vec<(PartRecord, [u8; 16])>,
+    tokens: Vec<u32>,
+}
+
+/// The filter stage of [`process_opened`]: reads the shard's batches, runs
+/// the per-record stages, tallies every verdict and hands each batch's kept
+/// records to `sink` (the keys stage). Returns the row it stopped at when
+/// `--max-samples` ran out.
+#[allow(clippy::too_many_arguments)]
+fn filter_batches(
+    batches: &mut ShardBatches<'_>,
+    ctx: &ShardContext<'_>,
+    display: &str,
+    schema: SchemaKind,
+    needs_content: bool,
+    redact: Option<&std::sync::Mutex<crate::redact::Counts>>,
+    remaining: &mut Option<u64>,
+    stats: &mut Stats,
+    tokens: &mut Option<ShardTokens>,
+    rejects: &mut Option<AtomicFile>,
+    sink: &mut dyn FnMut(KeptRecords) -> Result<()>,
+) -> Result<Option<u64>> {
+    loop {
+        let Some(rows) = batches
+            .next_batch()
+            .with_context(|| format!("reading {display}"))?
+        else {
+            return Ok(None);
+        };
+        let mut records = Vec::with_capacity(rows.len());
+        for row in rows {
+            match row {
+                Ok(r) => {
+                    stats.pass("read", r.byte_len());
+                    if r.stars.is_none() {
+                        stats.note("stars_unknown", 1);
+                    }
+                    records.push(r);
+                }
+                Err(rej) => {
+                    stats.drop("read", rej.reason, 0);
+                    write_reject(
+                        rejects,
+                        display,
+                        rej.row,
+                        "",
+                        "",
+                        "read",
+                        rej.reason,
+                        &rej.detail,
+                    )?;
+                }
+            }
+        }
+        let last_row = records.last().map(|r| r.id.row);
+        let verdicts = run_records(records, ctx, needs_content, redact)
+            .with_context(|| format!("{display} (schema {schema:?})"))?;
+        let stages: &[&str] = if needs_content {
+            &["metadata", "content", "basic", "quality"]
+        } else {
+            &["metadata", "basic", "quality"]
+        };
+        let mut batch_bytes = 0;
+        let batch_files = verdicts.len() as u64;
+        let mut kept: Vec<(PartRecord, [u8; 16])> = Vec::new();
+        // Per kept record, its tokens where counted (kept in its facts).
+        let mut kept_tokens: Vec<u32> = Vec::new();
+        for (row, repo, path, v, tally) in verdicts {
+            if let (Some(t), Some(tally)) = (tokens.as_mut(), tally.as_ref()) {
+                t.add(&v, tally)?;
+            }
+            match v {
+                Verdict::Keep(rec, md5) => {
+                    kept_tokens.push(match &tally {
+                        Some(t) if t.sampled_files == 1 => t
+                            .sampled_tokens
+                            .min(super::record_meta::NOT_COUNTED as u64 - 1)
+                            as u32,
+                        _ => super::record_meta::NOT_COUNTED,
+                    });
+                    batch_bytes += rec.text.len() as u64;
+                    for s in stages {
+                        stats.pass(s, rec.text.len() as u64);
+                    }
+                    kept.push((rec, md5));
+                    if let Some(n) = remaining.as_mut() {
+                        *n = n.saturating_sub(1);
+                    }
+                }
+                Verdict::Drop {
+                    stage,
+                    reason,
+                    detail,
+                    bytes,
+                } => {
+                    batch_bytes += bytes;
+                    // A record dropped at `stage` went through every stage before it.
+                    for s in stages.iter().take_while(|s| **s != stage) {
+                        stats.pass(s, bytes);
+                    }
+                    stats.drop(stage, reason, bytes);
+                    write_reject(rejects, display, row, &repo, &path, stage, reason, &detail)?;
+                }
+            }
+        }
+        sink(KeptRecords {
+            kept,
+            tokens: kept_tokens,
+        })?;
+        ctx.progress.records(batch_files, batch_bytes);
+        if *remaining == Some(0) {
+            return Ok(last_row);
+        }
     }
 }
 
@@ -200,8 +342,8 @@ fn process_opened(
         .redact
         .covers(input.ordinal)
         .then(|| std::sync::Mutex::new(crate::redact::Counts::new()));
-    let mut part = PartWriter::create(&ctx.work.part_path(input.ordinal))?;
     let mut batch_work = KeptBatch {
+        part: PartWriter::create(&ctx.work.part_path(input.ordinal))?,
         near: match ctx.near {
             Some((settings, backend)) => Some(ShardKeyWriter::create(
                 settings,
@@ -221,119 +363,63 @@ fn process_opened(
     } else {
         None
     };
-    let mut stopped_at_row = None;
     let mut tokens = ctx.tokens.map(|_| ShardTokens::new(needs_content));
 
-    // The read-ahead reads the next batches (and has their blobs requested)
-    // while this one is filtered.
-    {
-        loop {
-            let Some(rows) = batches
-                .next_batch()
-                .with_context(|| format!("reading {display}"))?
-            else {
-                break;
-            };
-            let mut records = Vec::with_capacity(rows.len());
-            for row in rows {
-                match row {
-                    Ok(r) => {
-                        stats.pass("read", r.byte_len());
-                        if r.stars.is_none() {
-                            stats.note("stars_unknown", 1);
-                        }
-                        records.push(r);
-                    }
-                    Err(rej) => {
-                        stats.drop("read", rej.reason, 0);
-                        write_reject(
-                            &mut rejects,
-                            &display,
-                            rej.row,
-                            "",
-                            "",
-                            "read",
-                            rej.reason,
-                            &rej.detail,
-                        )?;
-                    }
-                }
-            }
-            let last_row = records.last().map(|r| r.id.row);
-            let verdicts = run_records(records, ctx, needs_content, redact.as_ref())
-                .with_context(|| format!("{display} (schema {schema:?})"))?;
-            let stages: &[&str] = if needs_content {
-                &["metadata", "content", "basic", "quality"]
-            } else {
-                &["metadata", "basic", "quality"]
-            };
-            let mut batch_bytes = 0;
-            let batch_files = verdicts.len() as u64;
-            let mut kept: Vec<(PartRecord, [u8; 16])> = Vec::new();
-            // Per kept record, its tokens where counted (kept in its facts).
-            let mut kept_tokens: Vec<u32> = Vec::new();
-            for (row, repo, path, v, tally) in verdicts {
-                if let (Some(t), Some(tally)) = (tokens.as_mut(), tally.as_ref()) {
-                    t.add(&v, tally)?;
-                }
-                match v {
-                    Verdict::Keep(rec, md5) => {
-                        kept_tokens.push(match &tally {
-                            Some(t) if t.sampled_files == 1 => t
-                                .sampled_tokens
-                                .min(super::record_meta::NOT_COUNTED as u64 - 1)
-                                as u32,
-                            _ => super::record_meta::NOT_COUNTED,
-                        });
-                        batch_bytes += rec.text.len() as u64;
-                        for s in stages {
-                            stats.pass(s, rec.text.len() as u64);
-                        }
-                        kept.push((rec, md5));
-                        if let Some(n) = remaining.as_mut() {
-                            *n = n.saturating_sub(1);
-                        }
-                    }
-                    Verdict::Drop {
-                        stage,
-                        reason,
-                        detail,
-                        bytes,
-                    } => {
-                        batch_bytes += bytes;
-                        // A record dropped at `stage` went through every stage before it.
-                        for s in stages.iter().take_while(|s| **s != stage) {
-                            stats.pass(s, bytes);
-                        }
-                        stats.drop(stage, reason, bytes);
-                        write_reject(
-                            &mut rejects,
-                            &display,
-                            row,
-                            &repo,
-                            &path,
-                            stage,
-                            reason,
-                            &detail,
-                        )?;
-                    }
-                }
-            }
-            let records: Vec<&PartRecord> = kept.iter().map(|(r, _)| r).collect();
-            let first_seq = part.push_batch(&records)?;
-            batch_work
-                .process(&kept, &kept_tokens, first_seq)
-                .with_context(|| format!("{display}: near-dedup keys and decontamination"))?;
-            ctx.progress.records(batch_files, batch_bytes);
-            if *remaining == Some(0) {
-                stopped_at_row = last_row;
-                break;
-            }
+    // Two stages overlap: this thread reads and filters batch k+1 (its
+    // parallel maps over the pool, then the sequential tally) while a keys
+    // thread appends batch k to the part and computes its keys, signatures
+    // and verdicts (again parallel maps with sequential writes between).
+    // Each stage's sequential stretches leave the pool to the other's
+    // parallel work: with one stage, about 45% of two cores stood idle. The
+    // keys thread takes the batches in order over a short queue, so the
+    // part and its sidecars are the same as with one stage. With a pool of
+    // one thread the stages take turns on this thread, so that `--threads 1`
+    // computes on one core.
+    let pipelined = rayon::current_num_threads() > 1;
+    let (batch_work, stopped_at_row) = std::thread::scope(|scope| -> Result<_> {
+        let mut filter = |sink: &mut dyn FnMut(KeptRecords) -> Result<()>| {
+            filter_batches(
+                &mut batches,
+                ctx,
+                &display,
+                schema,
+                needs_content,
+                redact.as_ref(),
+                remaining,
+                &mut stats,
+                &mut tokens,
+                &mut rejects,
+                sink,
+            )
+        };
+        if !pipelined {
+            let stopped = filter(&mut |kept| batch_work.append(kept))?;
+            return Ok((batch_work, stopped));
         }
-    }
+        let (to_keys, kept_batches) = std::sync::mpsc::sync_channel::<KeptRecords>(KEYS_QUEUE);
+        let keys_stage = scope.spawn(move || -> Result<KeptBatch<'_>> {
+            for kept in kept_batches {
+                batch_work.append(kept)?;
+            }
+            Ok(batch_work)
+        });
+        let filtered = filter(&mut |kept| {
+            to_keys
+                .send(kept)
+                .map_err(|_| anyhow::anyhow!("the keys stage stopped"))
+        });
+        drop(to_keys);
+        let keyed = keys_stage
+            .join()
+            .map_err(|_| anyhow::anyhow!("{display}: the keys thread panicked"))?;
+        // A failed keys stage stops the filter stage at its next send: its
+        // error is the cause, the filter stage's only the closed channel.
+        Ok((keyed?, filtered?))
+    })?;
     drop(batches);
 
     let KeptBatch {
+        part,
         near,
         mut keys,
         meta,

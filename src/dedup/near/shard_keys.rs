@@ -174,12 +174,17 @@ impl<'a> ShardKeyWriter<'a> {
                 self.bands.push(BandEntry { hash, seq });
             }
         }
-        let mut bytes = Vec::with_capacity(sigs.len() * 4);
-        for v in &sigs {
-            bytes.extend_from_slice(&v.to_le_bytes());
-        }
+        // The file is little-endian: on such a host the values are written
+        // as they lie in memory, without a converted copy.
+        #[cfg(target_endian = "little")]
+        let bytes: &[u8] = bytemuck::cast_slice(&sigs);
+        #[cfg(not(target_endian = "little"))]
+        let bytes: &[u8] = &sigs
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect::<Vec<u8>>();
         self.signatures
-            .write_all(&bytes)
+            .write_all(bytes)
             .with_context(|| format!("cannot write {}", self.signatures.target().display()))?;
         self.next_seq += n as u32;
         Ok(counts)
