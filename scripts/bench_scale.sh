@@ -44,7 +44,8 @@ gen=target/release/examples/make_scale_corpus
 watch_disk() {
   local dir="$1" out="$2" peak=0 now
   while :; do
-    now=$(du -sb "$dir" 2>/dev/null | cut -f1 || echo 0)
+    # du exits non-zero when a file vanishes under it, but still prints.
+    now=$(du -sb "$dir" 2>/dev/null | cut -f1 | head -n1) || true
     [ "${now:-0}" -gt "$peak" ] && peak=$now && echo "$peak" > "$out"
     sleep 0.5
   done
