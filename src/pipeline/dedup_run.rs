@@ -59,6 +59,10 @@ pub struct DedupShards {
     pub ranges: Vec<InputRange>,
     pub near: NearDedupConfig,
     pub backend: BackendKind,
+    /// Token counting in phase 1 (each record's count goes into its facts,
+    /// for the output step); `None` with `--tokens off`.
+    #[serde(default)]
+    pub tokens: Option<crate::tokens::count::TokensConfig>,
 }
 
 /// Where [`DedupShards`] is stored.
@@ -141,6 +145,7 @@ pub fn run(cfg: &DedupRunConfig) -> Result<i32> {
     let todo: Vec<u32> = (0..ranges.len() as u32)
         .filter(|&o| !matches!(work.done(o), Ok(Some(_))))
         .collect();
+    let tokens = phase1_tokens(cfg.tokens.as_ref())?;
     let bar = super::progress::StepBar::for_step(cfg.quiet, todo.len() as u64, "dedup shards");
     todo.par_iter().with_max_len(1).try_for_each(|&o| {
         dedup_shard::process(
@@ -150,6 +155,7 @@ pub fn run(cfg: &DedupRunConfig) -> Result<i32> {
             ranges[o as usize],
             &settings,
             backend.as_ref(),
+            tokens.as_ref(),
             durable,
         )
         .with_context(|| format!("shard {o} of {}", cfg.input.display()))?;
@@ -210,7 +216,9 @@ fn plan(cfg: &DedupRunConfig) -> Result<Planned> {
         }),
         decontam: None,
         redact: crate::redact::RedactMode::Off,
-        tokens: None,
+        // Phase 1 stores each record's token count: other token settings
+        // need other facts.
+        tokens: cfg.tokens.clone(),
     };
     let (backend, notes) = crate::backends::select(cfg.backend)?;
     if !cfg.quiet {
@@ -249,6 +257,7 @@ fn plan(cfg: &DedupRunConfig) -> Result<Planned> {
         ranges: ranges.clone(),
         near: cfg.near.clone(),
         backend: cfg.backend,
+        tokens: cfg.tokens.clone(),
     };
     run_config::store(&config_path(&work), &shards_cfg)?;
     let global = GlobalConfig {
@@ -332,6 +341,7 @@ pub fn run_shard_task(work: &WorkDir, ordinal: u32, quiet: bool) -> Result<i32> 
     };
     let (backend, _) = crate::backends::select(s.backend)?;
     let settings = KeySettings::new(&s.near)?;
+    let tokens = phase1_tokens(s.tokens.as_ref())?;
     dedup_shard::process(
         work,
         &s.input,
@@ -339,9 +349,26 @@ pub fn run_shard_task(work: &WorkDir, ordinal: u32, quiet: bool) -> Result<i32> 
         range,
         &settings,
         backend.as_ref(),
+        tokens.as_ref(),
         true,
     )?;
     Ok(0)
+}
+
+/// Phase 1's token counter (`None` with `--tokens off`).
+fn phase1_tokens(
+    cfg: Option<&crate::tokens::count::TokensConfig>,
+) -> Result<Option<crate::tokens::TokenCounter>> {
+    Ok(cfg.map(|t| t.counter()).transpose()?.flatten())
+}
+
+/// Whether phase 1 of the `dedup` run in `work` counted each record's
+/// tokens with `tokens`, so that its facts hold what counting the texts
+/// again would give.
+pub fn phase1_counted(work: &WorkDir, tokens: Option<&crate::tokens::count::TokensConfig>) -> bool {
+    tokens.is_some()
+        && run_config::load::<DedupShards>(&config_path(work))
+            .is_ok_and(|s| s.tokens.as_ref() == tokens)
 }
 
 /// The scratch work directory of a run without `--work-dir`.
@@ -351,5 +378,47 @@ impl ScratchWork {
     fn remove(self) {
         std::fs::remove_dir_all(&self.0).ok();
         super::cleanup::unregister(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tokens::count::{TokensConfig, TokensMode};
+
+    #[test]
+    fn phase1_counted_needs_the_same_token_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let work = WorkDir {
+            root: dir.path().to_path_buf(),
+        };
+        let exact = TokensConfig::default();
+        let estimate = TokensConfig {
+            mode: TokensMode::Estimate,
+            ..TokensConfig::default()
+        };
+        // No stored phase-1 config: nothing was counted.
+        assert!(!phase1_counted(&work, Some(&exact)));
+        let stored = |tokens: Option<TokensConfig>| {
+            let s = DedupShards {
+                cwd: PathBuf::from("/"),
+                input: PathBuf::from("in.jsonl"),
+                ranges: vec![InputRange {
+                    start: 0,
+                    end: None,
+                }],
+                near: NearDedupConfig::default(),
+                backend: BackendKind::Cpu,
+                tokens,
+            };
+            run_config::store(&config_path(&work), &s).unwrap();
+        };
+        stored(Some(exact.clone()));
+        assert!(phase1_counted(&work, Some(&exact)));
+        assert!(!phase1_counted(&work, Some(&estimate)));
+        assert!(!phase1_counted(&work, None));
+        // A phase 1 with `--tokens off` (or from before it counted) did not.
+        stored(None);
+        assert!(!phase1_counted(&work, Some(&exact)));
     }
 }

@@ -182,6 +182,7 @@ pub fn process(
     range: InputRange,
     settings: &KeySettings,
     backend: &dyn Backend,
+    tokens: Option<&crate::tokens::TokenCounter>,
     durable: bool,
 ) -> Result<ShardDone> {
     let o = ordinal;
@@ -264,7 +265,18 @@ pub fn process(
         }
         let texts: Vec<&str> = recs.iter().map(|r| r.text.as_str()).collect();
         let counts = keys.push_batch(&texts)?;
-        for (rec, count) in recs.iter().zip(&counts) {
+        // Each text's tokens, counted here where it is parsed anyway, so the
+        // output step does not parse the kept lines again (see
+        // `RecordMeta::tokens`).
+        let record_tokens: Vec<u32> = match tokens {
+            Some(c) => texts
+                .par_iter()
+                .with_min_len(64)
+                .map(|t| c.tally_one(t).map(|t| super::record_meta::tokens_of(&t)))
+                .collect::<Result<_>>()?,
+            None => vec![super::record_meta::NOT_COUNTED; texts.len()],
+        };
+        for ((rec, count), &tokens) in recs.iter().zip(&counts).zip(&record_tokens) {
             let pref = rec.preference();
             let mut flags = 0;
             if pref.license_allowed {
@@ -286,7 +298,7 @@ pub fn process(
                 })?,
                 shingles: count.shingles,
                 flags,
-                tokens: super::record_meta::NOT_COUNTED,
+                tokens,
             });
         }
         if let Some(part) = part.as_mut() {

@@ -230,11 +230,8 @@ fn filter_batches(
             match v {
                 Verdict::Keep(rec, md5) => {
                     kept_tokens.push(match &tally {
-                        Some(t) if t.sampled_files == 1 => t
-                            .sampled_tokens
-                            .min(super::record_meta::NOT_COUNTED as u64 - 1)
-                            as u32,
-                        _ => super::record_meta::NOT_COUNTED,
+                        Some(t) => super::record_meta::tokens_of(t),
+                        None => super::record_meta::NOT_COUNTED,
                     });
                     batch_bytes += rec.text.len() as u64;
                     for s in stages {

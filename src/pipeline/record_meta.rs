@@ -37,7 +37,26 @@ pub struct RecordMeta {
 /// [`RecordMeta::tokens`] of a text phase 1 did not tokenise.
 pub const NOT_COUNTED: u32 = u32::MAX;
 
+/// [`RecordMeta::tokens`] for one text's tally: its count where the text was
+/// tokenised, else [`NOT_COUNTED`].
+pub fn tokens_of(t: &crate::tokens::count::TokenTally) -> u32 {
+    match t.sampled_files {
+        1 => t.sampled_tokens.min(NOT_COUNTED as u64 - 1) as u32,
+        _ => NOT_COUNTED,
+    }
+}
+
 impl RecordMeta {
+    /// The text's token tally as phase 1 counted it: what counting the
+    /// text again with the same settings gives.
+    pub fn token_tally(&self) -> crate::tokens::count::TokenTally {
+        let counted = self.tokens != NOT_COUNTED;
+        crate::tokens::count::TokenTally::of(
+            self.text_bytes as u64,
+            counted.then_some(self.tokens as u64),
+        )
+    }
+
     pub fn preference(&self, shard: u32) -> Preference {
         Preference {
             license_allowed: self.flags & LICENSE_ALLOWED != 0,

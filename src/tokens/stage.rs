@@ -141,6 +141,15 @@ impl<'a> StageTokens<'a> {
         Ok(())
     }
 
+    /// Adds one text's tally, known from an earlier count with the same
+    /// settings, with its fate.
+    pub fn push_tally(&mut self, t: &TokenTally, fate: &Fate) {
+        match fate {
+            Fate::Kept => self.tally.passed(t),
+            Fate::Dropped(reason) => self.tally.dropped(t, reason),
+        }
+    }
+
     fn flush(&mut self) -> Result<()> {
         let tally = &mut self.tally;
         self.queue.drain(self.counter, |fate, t| match fate {

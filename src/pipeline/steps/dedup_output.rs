@@ -4,8 +4,9 @@
 //! One task reads the input range by range (the phase-1 shards, in order)
 //! and copies every line that is a kept record; blank lines, the bad lines
 //! phase 1 listed (`part-N.lines.json`) and the records the `clusters` step
-//! removed are left out. No line is parsed again, except for its text when
-//! tokens are counted. Each record's line number is checked against the one
+//! removed are left out. No line is parsed again: phase 1 counted each
+//! record's tokens into its facts, with the token settings of the work
+//! directory's fingerprint. Each record's line number is checked against the one
 //! phase 1 stored, so an input that changed since phase 1 is an error, not
 //! a wrong output. The task's stats (stage `near_dedup`, and the tokens of
 //! `read` and `near_dedup`) go into its marker as an
@@ -29,6 +30,7 @@ use super::{GlobalContext, CLUSTERS};
 use crate::output::atomic::AtomicFile;
 use crate::output::tool_jsonl::{is_blank, raw_lines};
 use crate::stats::Stats;
+use crate::tokens::stage::Fate;
 use anyhow::{ensure, Context, Result};
 use std::io::Write;
 
@@ -79,9 +81,22 @@ pub fn run(ctx: &GlobalContext) -> Result<serde_json::Value> {
         _ => None,
     };
     let mut next_removed = 0usize;
-    // Lines whose texts go to the token counter, parsed in parallel blocks.
-    let mut pending: Vec<(u64, Vec<u8>, bool)> = Vec::new();
-    let mut pending_bytes = 0usize;
+    // Phase 1 counted every record's tokens into its facts, with the
+    // settings the work directory's fingerprint holds.
+    if tokens.is_some() {
+        let counted = cfg.work_dirs.first().is_some_and(|w| {
+            crate::pipeline::dedup_run::phase1_counted(
+                &crate::pipeline::work_dir::WorkDir {
+                    root: cfg.resolve(w),
+                },
+                cfg.tokens.as_ref(),
+            )
+        });
+        ensure!(
+            counted,
+            "the work directory's phase 1 did not count tokens with these settings; rerun with --fresh"
+        );
+    }
     for p in &view.parts {
         let o = p.ordinal();
         let work = p.work();
@@ -109,14 +124,11 @@ pub fn run(ctx: &GlobalContext) -> Result<serde_json::Value> {
             seq += 1;
             let is_removed = removed.get(next_removed).map(|r| r.rid as u64) == Some(rid);
             if let Some(t) = tokens.as_mut() {
-                pending_bytes += raw.len();
-                pending.push((number, raw.clone(), is_removed));
-                if pending_bytes >= PARSE_BLOCK_BYTES {
-                    count_tokens(t, &mut pending, &|n| {
-                        changed(format!("shard {o}, line {n}"))
-                    })?;
-                    pending_bytes = 0;
-                }
+                let fate = match is_removed {
+                    true => Fate::Dropped(DROP_REASON.to_string()),
+                    false => Fate::Kept,
+                };
+                t.push_tally(&m.token_tally(), &fate);
             }
             if is_removed {
                 next_removed += 1;
@@ -131,12 +143,6 @@ pub fn run(ctx: &GlobalContext) -> Result<serde_json::Value> {
                     .and_then(|_| w.write_all(b"\n"))
                     .with_context(|| format!("cannot write {}", w.target().display()))?;
             }
-        }
-        if let Some(t) = tokens.as_mut() {
-            count_tokens(t, &mut pending, &|n| {
-                changed(format!("shard {o}, line {n}"))
-            })?;
-            pending_bytes = 0;
         }
         ensure!(
             seq == meta.len() && next_bad == lines.bad.len(),
@@ -158,46 +164,4 @@ pub fn run(ctx: &GlobalContext) -> Result<serde_json::Value> {
     }
     summary.stats = stats;
     Ok(serde_json::to_value(summary)?)
-}
-
-/// Raw bytes of lines parsed per block for the token counter.
-const PARSE_BLOCK_BYTES: usize = 8 << 20;
-
-/// Parses the texts of `pending` lines (in parallel) and hands them to the
-/// token counter in order, with their fate.
-///
-/// PERF: parsing every line for its text on the writing thread was most of
-/// the output step with `--tokens estimate`; in parallel blocks the step
-/// went from 5.0 s wall (4.4 CPU s) to 3.7 s wall (4.2 CPU s) on the 1M
-/// corpus (`--threads 2 dedup --backend cpu --tokens estimate`, load 4-7;
-/// the second run also skipped the per-task syncfs, see
-/// benches/results/near-dedup.md).
-fn count_tokens(
-    t: &mut crate::tokens::stage::StageTokens<'_>,
-    pending: &mut Vec<(u64, Vec<u8>, bool)>,
-    changed: &(dyn Fn(u64) -> anyhow::Error + Sync),
-) -> Result<()> {
-    use crate::tokens::stage::Fate;
-    use rayon::prelude::*;
-    let texts: Vec<Result<String>> = pending
-        .par_iter()
-        .with_min_len(64)
-        .map(|(number, raw, _)| {
-            serde_json::from_slice::<crate::record::OutputRecord>(raw)
-                .map(|r| r.text)
-                .map_err(|_| changed(*number))
-        })
-        .collect();
-    for (text, (_, _, is_removed)) in texts.into_iter().zip(pending.iter()) {
-        t.push(
-            text?,
-            if *is_removed {
-                Fate::Dropped(DROP_REASON.to_string())
-            } else {
-                Fate::Kept
-            },
-        )?;
-    }
-    pending.clear();
-    Ok(())
 }

@@ -207,12 +207,7 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
             _ => None,
         };
         let known = |seq: u32| -> Option<crate::tokens::count::TokenTally> {
-            let m = meta.as_ref()?.get(seq as usize)?;
-            let counted = m.tokens != crate::pipeline::record_meta::NOT_COUNTED;
-            Some(crate::tokens::count::TokenTally::of(
-                m.text_bytes as u64,
-                counted.then_some(m.tokens as u64),
-            ))
+            Some(meta.as_ref()?.get(seq as usize)?.token_tally())
         };
         let hits = &v.hits[i];
         let mut next_hit = hits.partition_point(|h| (h.seq as u64) < start - p.first_rid);
