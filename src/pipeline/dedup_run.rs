@@ -153,9 +153,11 @@ pub fn run(cfg: &DedupRunConfig) -> Result<i32> {
             &cfg.input,
             o,
             ranges[o as usize],
-            &settings,
-            backend.as_ref(),
-            tokens.as_ref(),
+            dedup_shard::RecordWork {
+                settings: &settings,
+                backend: backend.as_ref(),
+                tokens: tokens.as_ref(),
+            },
             durable,
         )
         .with_context(|| format!("shard {o} of {}", cfg.input.display()))?;
@@ -347,9 +349,11 @@ pub fn run_shard_task(work: &WorkDir, ordinal: u32, quiet: bool) -> Result<i32> 
         &s.input,
         ordinal,
         range,
-        &settings,
-        backend.as_ref(),
-        tokens.as_ref(),
+        dedup_shard::RecordWork {
+            settings: &settings,
+            backend: backend.as_ref(),
+            tokens: tokens.as_ref(),
+        },
         true,
     )?;
     Ok(0)

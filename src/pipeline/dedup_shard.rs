@@ -172,6 +172,16 @@ pub fn license_allowed(license: &str) -> bool {
     !l.is_empty() && !l.eq_ignore_ascii_case("no_license")
 }
 
+/// What phase 1 computes for each record of a shard, and with what.
+#[derive(Clone, Copy)]
+pub struct RecordWork<'a> {
+    /// Near dedup's key settings, and the backend that computes the keys.
+    pub settings: &'a KeySettings,
+    pub backend: &'a dyn Backend,
+    /// Token counting (`None` with `--tokens off`).
+    pub tokens: Option<&'a crate::tokens::TokenCounter>,
+}
+
 /// Phase 1 of shard `ordinal` (range `range` of `input`), committed in
 /// `work`; `durable`: its files are synced before its marker (not in a
 /// scratch work directory, which a crash loses anyway).
@@ -180,11 +190,14 @@ pub fn process(
     input: &Path,
     ordinal: u32,
     range: InputRange,
-    settings: &KeySettings,
-    backend: &dyn Backend,
-    tokens: Option<&crate::tokens::TokenCounter>,
+    per_record: RecordWork<'_>,
     durable: bool,
 ) -> Result<ShardDone> {
+    let RecordWork {
+        settings,
+        backend,
+        tokens,
+    } = per_record;
     let o = ordinal;
     // A plain input is read again by offset (record_lookup); only a
     // compressed one needs its records in a part.
