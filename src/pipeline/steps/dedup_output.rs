@@ -81,6 +81,7 @@ pub fn run(ctx: &GlobalContext) -> Result<serde_json::Value> {
         _ => None,
     };
     let mut next_removed = 0usize;
+    let removed_fate = Fate::Dropped(DROP_REASON.to_string());
     // Phase 1 counted every record's tokens into its facts, with the
     // settings the work directory's fingerprint holds.
     if tokens.is_some() {
@@ -124,11 +125,12 @@ pub fn run(ctx: &GlobalContext) -> Result<serde_json::Value> {
             seq += 1;
             let is_removed = removed.get(next_removed).map(|r| r.rid as u64) == Some(rid);
             if let Some(t) = tokens.as_mut() {
-                let fate = match is_removed {
-                    true => Fate::Dropped(DROP_REASON.to_string()),
-                    false => Fate::Kept,
+                let fate = if is_removed {
+                    &removed_fate
+                } else {
+                    &Fate::Kept
                 };
-                t.push_tally(&m.token_tally(), &fate);
+                t.push_tally(&m.token_tally(), fate);
             }
             if is_removed {
                 next_removed += 1;
