@@ -7,7 +7,11 @@
 //! writes into the directory, and it is registered for removal on Ctrl-C
 //! before it exists (see [`crate::pipeline::cleanup`]). It is created with
 //! `O_EXCL` and the default mode, so the output gets 0666 less the umask.
+//! [`AtomicFile::create_write_behind`] makes the same file with its writes
+//! on a thread of their own ([`super::write_behind`]), for a writer that has
+//! a core to spare.
 
+use super::write_behind::WriteBehind;
 use super::write_error::WriteFailed;
 use crate::pipeline::cleanup;
 use anyhow::Result;
@@ -21,11 +25,43 @@ pub struct AtomicFile {
     target: PathBuf,
     /// The temporary file, until committed.
     tmp: Option<PathBuf>,
-    writer: Option<BufWriter<File>>,
+    writer: Option<Sink>,
+}
+
+/// Where the bytes go before the file: a buffer written on this thread, or
+/// one written on a thread of its own.
+enum Sink {
+    Here(BufWriter<File>),
+    Behind(WriteBehind),
+}
+
+impl Sink {
+    fn writer(&mut self) -> &mut dyn Write {
+        match self {
+            Sink::Here(w) => w,
+            Sink::Behind(w) => w,
+        }
+    }
+
+    fn into_file(self) -> std::io::Result<File> {
+        match self {
+            Sink::Here(w) => w.into_inner().map_err(|e| e.into_error()),
+            Sink::Behind(w) => w.finish(),
+        }
+    }
 }
 
 impl AtomicFile {
     pub fn create(target: &Path) -> Result<AtomicFile> {
+        Self::open(target, false)
+    }
+
+    /// Like [`AtomicFile::create`], with the writes on a thread of their own.
+    pub fn create_write_behind(target: &Path) -> Result<AtomicFile> {
+        Self::open(target, true)
+    }
+
+    fn open(target: &Path, behind: bool) -> Result<AtomicFile> {
         let dir = target
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -50,10 +86,17 @@ impl AtomicFile {
                 }
             }
         };
+        let writer = match behind {
+            true => Sink::Behind(
+                WriteBehind::new(file, "write-behind")
+                    .map_err(|e| failed("cannot start a writing thread for", e))?,
+            ),
+            false => Sink::Here(BufWriter::with_capacity(1 << 20, file)),
+        };
         Ok(AtomicFile {
             target: target.to_path_buf(),
             tmp: Some(tmp),
-            writer: Some(BufWriter::with_capacity(1 << 20, file)),
+            writer: Some(writer),
         })
     }
 
@@ -77,11 +120,8 @@ impl AtomicFile {
         let target = self.target.clone();
         let failed =
             |what: &str, e| WriteFailed::new(format!("{what} {}", target.display()), &target, e);
-        let mut w = self.writer.take().expect("writer present until commit");
-        w.flush().map_err(|e| failed("cannot write", e))?;
-        let file = w
-            .into_inner()
-            .map_err(|e| failed("cannot write", e.into_error()))?;
+        let w = self.writer.take().expect("writer present until commit");
+        let file = w.into_file().map_err(|e| failed("cannot write", e))?;
         if sync {
             file.sync_all().map_err(|e| failed("cannot sync", e))?;
         }
@@ -123,6 +163,7 @@ impl Write for AtomicFile {
             .writer
             .as_mut()
             .expect("writer present until commit")
+            .writer()
             .write(buf);
         r.map_err(|e| self.named(e))
     }
@@ -131,6 +172,7 @@ impl Write for AtomicFile {
             .writer
             .as_mut()
             .expect("writer present until commit")
+            .writer()
             .write_all(buf);
         r.map_err(|e| self.named(e))
     }
@@ -139,6 +181,7 @@ impl Write for AtomicFile {
             .writer
             .as_mut()
             .expect("writer present until commit")
+            .writer()
             .flush();
         r.map_err(|e| self.named(e))
     }

@@ -45,8 +45,13 @@ pub enum CuratedWriter {
 }
 
 impl CuratedWriter {
-    pub fn create(path: &Path, format: CuratedFormat) -> Result<CuratedWriter> {
+    /// With `write_behind`, JSONL is written on a thread of its own
+    /// ([`super::write_behind`]).
+    pub fn create(path: &Path, format: CuratedFormat, write_behind: bool) -> Result<CuratedWriter> {
         Ok(match format {
+            CuratedFormat::Jsonl if write_behind => {
+                CuratedWriter::Jsonl(AtomicFile::create_write_behind(path)?)
+            }
             CuratedFormat::Jsonl => CuratedWriter::Jsonl(AtomicFile::create(path)?),
             CuratedFormat::Parquet => {
                 CuratedWriter::Parquet(Box::new(ParquetRowWriter::create_curated(path)?))

@@ -5,4 +5,5 @@ pub mod curated_writer;
 pub mod parquet;
 pub mod run_report;
 pub mod tool_jsonl;
+pub mod write_behind;
 pub mod write_error;

@@ -274,46 +274,6 @@ impl<'a> PartLine<'a> {
         Ok(serde_json::from_slice(self.raw_text)?)
     }
 
-    /// The text's length in bytes once decoded, counted from its escapes.
-    pub fn text_len(&self) -> usize {
-        let inner = &self.raw_text[1..self.raw_text.len() - 1];
-        let mut len = inner.len();
-        let mut at = 0;
-        while let Some(i) = memchr::memchr(b'\\', &inner[at..]) {
-            let i = at + i;
-            if inner.get(i + 1) == Some(&b'u') {
-                let cp = |j: usize| {
-                    inner
-                        .get(j..j + 4)
-                        .and_then(|h| std::str::from_utf8(h).ok())
-                        .and_then(|h| u32::from_str_radix(h, 16).ok())
-                        .unwrap_or(0)
-                };
-                let c = cp(i + 2);
-                if (0xD800..0xDC00).contains(&c) && inner.get(i + 6..i + 8) == Some(b"\\u") {
-                    // A surrogate pair: 12 escaped bytes, one 4-byte char.
-                    len -= 8;
-                    at = i + 12;
-                } else {
-                    let utf8 = match c {
-                        0..=0x7f => 1,
-                        0x80..=0x7ff => 2,
-                        _ => 3,
-                    };
-                    len -= 6 - utf8;
-                    at = i + 6;
-                }
-            } else {
-                len -= 1;
-                at = i + 2;
-            }
-            if at >= inner.len() {
-                break;
-            }
-        }
-        len
-    }
-
     /// Writes the seed-schema output line (see [`PartRecord::to_output`]),
     /// byte for byte what serde_json writes for that [`OutputRecord`].
     pub fn write_output_json(&self, out: &mut impl Write, language: &str) -> Result<()> {
@@ -355,7 +315,7 @@ impl<'a> PartLine<'a> {
 /// The JSON lines of a part from position `seq` on, one line buffer reused
 /// for all ([`PartLines::next_line`]).
 pub struct PartLines {
-    reader: Option<BufReader<zstd::stream::read::Decoder<'static, BufReader<std::fs::File>>>>,
+    reader: Option<Box<dyn BufRead>>,
     display: String,
     seq: u32,
     skip: u32,
@@ -363,8 +323,10 @@ pub struct PartLines {
 }
 
 impl PartLines {
-    /// Opens part `path` at position `seq` (seeking to the frame that holds it).
-    pub fn open(path: &Path, frames_path: &Path, seq: u32) -> Result<PartLines> {
+    /// Opens part `path` at position `seq` (seeking to the frame that holds
+    /// it). With `ahead`, the part is decompressed on a thread of its own
+    /// ([`super::decode_ahead`]), for a caller with a core to spare.
+    pub fn open(path: &Path, frames_path: &Path, seq: u32, ahead: bool) -> Result<PartLines> {
         use std::io::{Seek, SeekFrom};
         let frames = read_frames(frames_path)?;
         let f = frames.partition_point(|fr| fr.first_seq + fr.count <= seq);
@@ -382,11 +344,16 @@ impl PartLines {
             .with_context(|| format!("cannot open part {}", path.display()))?;
         file.seek(SeekFrom::Start(fr.offset))
             .with_context(|| format!("cannot read part {display}"))?;
+        let decoder = zstd::stream::read::Decoder::new(file)?;
+        let reader: Box<dyn BufRead> = match ahead {
+            true => Box::new(
+                super::decode_ahead::DecodeAhead::spawn(decoder, "part-decode")
+                    .with_context(|| format!("cannot start a thread to read part {display}"))?,
+            ),
+            false => Box::new(BufReader::with_capacity(1 << 20, decoder)),
+        };
         Ok(PartLines {
-            reader: Some(BufReader::with_capacity(
-                1 << 20,
-                zstd::stream::read::Decoder::new(file)?,
-            )),
+            reader: Some(reader),
             display,
             seq: fr.first_seq,
             skip: seq - fr.first_seq.min(seq),
@@ -609,8 +576,11 @@ mod tests {
         for seq in [0u32, 299, 17, 16, 15] {
             assert_eq!(lookup.text(seq).unwrap(), all[seq as usize].text);
         }
-        for from in [0u32, 15, 16, 17, 299, 300] {
-            let mut lines = PartLines::open(&p, &frames, from).unwrap();
+        for (from, ahead) in [0u32, 15, 16, 17, 299, 300]
+            .into_iter()
+            .flat_map(|f| [(f, false), (f, true)])
+        {
+            let mut lines = PartLines::open(&p, &frames, from, ahead).unwrap();
             let mut want = from;
             while let Some(l) = lines.next_line() {
                 let (seq, line) = l.unwrap();
@@ -633,7 +603,7 @@ mod tests {
     }
 
     /// The text copied through escaped gives serde_json's own output line,
-    /// and its length is counted right, for texts with every kind of escape.
+    /// for texts with every kind of escape.
     #[test]
     fn part_lines_write_the_output_serde_json_writes() {
         let texts = [
@@ -660,7 +630,6 @@ mod tests {
             let line = serde_json::to_vec(&rec).unwrap();
             let view = PartLine::parse(&line).unwrap();
             assert_eq!(view.text().unwrap(), *text);
-            assert_eq!(view.text_len(), text.len(), "{text:?}");
             let mut got = Vec::new();
             view.write_output_json(&mut got, "rust").unwrap();
             let mut want = serde_json::to_vec(&rec.to_output("rust")).unwrap();
@@ -675,6 +644,6 @@ mod tests {
         // non-control characters and surrogate pairs.
         let line = br#"{"id":{"shard":0,"row":0},"license_allowed":true,"stars":null,"license":"","path":"","repo":"","text":"\u00e9\u4e2d\ud834\udd1e\/x"}"#;
         let view = PartLine::parse(line).unwrap();
-        assert_eq!(view.text_len(), view.text().unwrap().len());
+        assert_eq!(view.text().unwrap(), "é中𝄞/x");
     }
 }

@@ -135,7 +135,12 @@ impl KeptBatch<'_> {
                 stars: pref.stars,
                 tiebreak: pref.tiebreak,
                 row: pref.id.row,
-                text_bytes: rec.text.len() as u32,
+                text_bytes: u32::try_from(rec.text.len()).with_context(|| {
+                    format!(
+                        "row {} of shard {} has a text over 4 GiB",
+                        pref.id.row, pref.id.shard
+                    )
+                })?,
                 shingles: count.shingles,
                 flags,
                 tokens: tokens

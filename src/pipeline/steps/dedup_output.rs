@@ -77,6 +77,11 @@ pub fn run(ctx: &GlobalContext) -> Result<serde_json::Value> {
         .as_ref()
         .map(|c| crate::tokens::stage::StageTokens::new(c, STAGE));
     let mut out = match (&d.output, cfg.dry_run) {
+        // One task: with a second thread, the writes run on it while this
+        // one reads and picks the lines.
+        (Some(o), false) if rayon::current_num_threads() > 1 => {
+            Some(AtomicFile::create_write_behind(&cfg.resolve(o))?)
+        }
         (Some(o), false) => Some(AtomicFile::create(&cfg.resolve(o))?),
         _ => None,
     };

@@ -156,10 +156,15 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
 
     let mut summary = OutputSummary::default();
     let stats = &mut summary.stats;
+    // With fewer tasks than threads, cores are free: parts are
+    // decompressed and the output written on threads of their own while
+    // this one checks and formats the records.
+    let spare_cores = (tasks as usize) < rayon::current_num_threads();
     let mut output = match ctx.cfg.dry_run {
         false => Some(CuratedWriter::create(
             &output_path(ctx, task),
             ctx.cfg.format,
+            spare_cores,
         )?),
         true => None,
     };
@@ -197,17 +202,15 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
             &w.part_path(p.ordinal()),
             &w.frames_path(p.ordinal()),
             (start - p.first_rid) as u32,
+            spare_cores,
         )?;
-        // Phase 1's token counts of this part's records, when it counted
-        // with this run's settings: the texts are not tokenised again.
-        let meta = match (&tokens, reuse_counts) {
-            (Some(_), true) => Some(crate::pipeline::record_meta::read_meta(
-                &w.meta_path(p.ordinal()),
-            )?),
-            _ => None,
-        };
+        // Phase 1's facts of this part's records: each text's length, and
+        // its token count when phase 1 counted with this run's settings (the
+        // texts are not measured or tokenised again).
+        let meta = crate::pipeline::record_meta::read_meta(&w.meta_path(p.ordinal()))?;
+        let reuse_tokens = tokens.is_some() && reuse_counts;
         let known = |seq: u32| -> Option<crate::tokens::count::TokenTally> {
-            Some(meta.as_ref()?.get(seq as usize)?.token_tally())
+            reuse_tokens.then(|| Some(meta.get(seq as usize)?.token_tally()))?
         };
         let hits = &v.hits[i];
         let mut next_hit = hits.partition_point(|h| (h.seq as u64) < start - p.first_rid);
@@ -230,7 +233,15 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
             })?;
             let rid = rid as u32;
             crate::pipeline::progress::count_within_step(1);
-            let bytes = rec.text_len() as u64;
+            let bytes = meta
+                .get(seq as usize)
+                .with_context(|| {
+                    format!(
+                        "the record facts of part {} end before record {seq}",
+                        w.part_path(p.ordinal()).display()
+                    )
+                })?
+                .text_bytes as u64;
             let mut reject = |stage: &str, reason: &str, detail: &str| -> Result<()> {
                 if record_rejects {
                     serde_json::to_writer(
