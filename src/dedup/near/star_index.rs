@@ -43,6 +43,7 @@
 
 use super::cluster::Star;
 use super::verify::Thresholds;
+use rayon::prelude::*;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -144,13 +145,22 @@ impl Tokens {
     }
 }
 
+/// A centre with at least this many candidates verifies them in parallel.
+const PARALLEL_CANDIDATES: usize = 64;
+
 /// Greedy stars (same rule and output as [`super::cluster::stars`]) that
 /// verify a centre only against the later unassigned members sharing one
 /// of its tokens. `similar(i, j)` must return `None` for every pair that
 /// shares no token.
+///
+/// A centre's candidates are verified independently of each other (each
+/// check reads the centre and the candidate only; assignments happen after
+/// all checks, in candidate order), so a centre with many candidates checks
+/// them in parallel: one family of 200,000 copies is one centre with 200,000
+/// candidates, and otherwise one thread. The stars are the same either way.
 pub fn indexed_stars(
     tokens: &Tokens,
-    mut similar: impl FnMut(usize, usize) -> Option<f64>,
+    similar: impl Fn(usize, usize) -> Option<f64> + Sync,
 ) -> Vec<Star> {
     let len = tokens.len();
     // Posting lists: (key, member) sorted, then runs of one key.
@@ -229,9 +239,14 @@ pub fn indexed_stars(
             list_len[l as usize] = (w - s) as u32;
         }
         cands.sort_unstable();
+        let verdicts: Vec<Option<f64>> = if cands.len() >= PARALLEL_CANDIDATES {
+            cands.par_iter().map(|&m| similar(c, m as usize)).collect()
+        } else {
+            cands.iter().map(|&m| similar(c, m as usize)).collect()
+        };
         let mut members = Vec::new();
-        for &m in &cands {
-            if let Some(s) = similar(c, m as usize) {
+        for (&m, verdict) in cands.iter().zip(verdicts) {
+            if let Some(s) = verdict {
                 assigned[m as usize] = true;
                 members.push((m as usize, s));
             }
@@ -316,8 +331,17 @@ mod tests {
 
     #[test]
     fn exact_index_gives_the_all_pairs_stars() {
-        for (seed, t) in [(1, 0.75), (2, 0.5), (3, 0.9), (4, 0.3), (5, 1.0)] {
-            let mut sets = families(seed, 300);
+        // 300 members: about 75 per family, so a family's first centre has
+        // just over `PARALLEL_CANDIDATES`; 2,000: far over.
+        for (seed, t, n) in [
+            (1, 0.75, 300),
+            (2, 0.5, 300),
+            (3, 0.9, 300),
+            (4, 0.3, 300),
+            (5, 1.0, 300),
+            (9, 0.75, 2000),
+        ] {
+            let mut sets = families(seed, n);
             // Exact copies too, so that `t = 1` has pairs to keep.
             sets.extend_from_within(..30);
             let refs: Vec<&[u32]> = sets.iter().map(|s| s.as_slice()).collect();

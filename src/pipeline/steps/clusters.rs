@@ -28,7 +28,6 @@ use crate::dedup::near::star_index::{self, signature_stars};
 use crate::dedup::near::verify::{Thresholds, VerifyMode};
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
-use std::collections::HashMap;
 
 pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Value> {
     let near = ctx.cfg.near.as_ref().context("near dedup is off")?;
@@ -107,19 +106,7 @@ fn exact_stars(
             .collect();
         wanted.sort_unstable();
         wanted.dedup();
-        // Texts in record order, so that each part frame is decompressed once.
-        let mut lookups: HashMap<usize, crate::pipeline::record_lookup::RecordLookup> =
-            HashMap::new();
-        let mut texts: Vec<String> = Vec::with_capacity(wanted.len());
-        for &rid in &wanted {
-            let (part, seq) = ctx.view.locate(rid);
-            let lookup = match lookups.entry(part) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(v) => v.insert(ctx.record_lookup(part)?),
-            };
-            texts.push(lookup.text(seq)?);
-        }
-        drop(lookups);
+        let texts = read_texts(ctx, &wanted)?;
         let ngram = near.ngram;
         let sets: Vec<Vec<u32>> = texts.par_iter().map(|t| shingle_set(t, ngram)).collect();
         drop(texts);
@@ -149,6 +136,33 @@ fn exact_stars(
         start = end;
     }
     Ok(out)
+}
+
+/// The texts of `wanted` (sorted record numbers), in that order. Each part's
+/// records are read in record order, so that each of its frames is
+/// decompressed once, and the parts are read in parallel: a chunk holding one
+/// giant component would otherwise read all its members on one thread.
+fn read_texts(ctx: &GlobalContext, wanted: &[u32]) -> Result<Vec<String>> {
+    // Runs of `wanted` in one part (record numbers ascend part by part).
+    let mut runs: Vec<(usize, usize, usize)> = Vec::new();
+    for (i, &rid) in wanted.iter().enumerate() {
+        let (part, _) = ctx.view.locate(rid);
+        match runs.last_mut() {
+            Some((p, _, end)) if *p == part => *end = i + 1,
+            _ => runs.push((part, i, i + 1)),
+        }
+    }
+    let per_run: Vec<Vec<String>> = runs
+        .par_iter()
+        .map(|&(part, start, end)| -> Result<Vec<String>> {
+            let mut lookup = ctx.record_lookup(part)?;
+            wanted[start..end]
+                .iter()
+                .map(|&rid| lookup.text(ctx.view.locate(rid).1))
+                .collect()
+        })
+        .collect::<Result<_>>()?;
+    Ok(per_run.into_iter().flatten().collect())
 }
 
 /// One removed record: the kept record it duplicates and the similarity.
