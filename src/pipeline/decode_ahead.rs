@@ -17,7 +17,7 @@
 //! send fails and it returns; `Drop` waits for it.
 
 use std::io::{self, BufRead, Read};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
 /// Bytes per chunk handed over.
@@ -49,10 +49,7 @@ impl DecodeAhead {
         let worker = std::thread::Builder::new()
             .name(name.to_string())
             .spawn(move || loop {
-                let mut buf = match spare_rx.try_recv() {
-                    Ok(b) => b,
-                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => Vec::new(),
-                };
+                let mut buf: Vec<u8> = spare_rx.try_recv().unwrap_or_default();
                 buf.resize(CHUNK, 0);
                 let mut filled = 0;
                 let failed = loop {
