@@ -88,6 +88,35 @@ impl Roller {
     }
 }
 
+impl Roller {
+    /// Calls `f(i, key)` for the windows starting at each `i` in `starts`, in
+    /// order (every window must fit: `starts.end + n - 1 <= hashes.len()`).
+    #[inline]
+    pub fn for_each_in(
+        &self,
+        hashes: &[u64],
+        starts: std::ops::Range<usize>,
+        mut f: impl FnMut(usize, u64),
+    ) {
+        if starts.is_empty() {
+            return;
+        }
+        let n = self.n;
+        let first = starts.start;
+        let mut s = hashes[first..first + n]
+            .iter()
+            .fold(0u64, |s, &t| s.wrapping_mul(B).wrapping_add(t));
+        f(first, fmix64(s));
+        for i in first + 1..starts.end {
+            s = s
+                .wrapping_sub(hashes[i - 1].wrapping_mul(self.top))
+                .wrapping_mul(B)
+                .wrapping_add(hashes[i + n - 1]);
+            f(i, fmix64(s));
+        }
+    }
+}
+
 /// Blocked Bloom filter over window keys.
 #[derive(Debug, Clone)]
 pub struct NgramFilter {
@@ -124,6 +153,15 @@ impl NgramFilter {
         self.words[(key >> 40) as usize & self.mask] & b == b
     }
 
+    /// A filter that passes every key (for tests of what sits behind it).
+    #[cfg(test)]
+    pub fn pass_all() -> NgramFilter {
+        NgramFilter {
+            words: vec![u64::MAX],
+            mask: 0,
+        }
+    }
+
     /// Heap bytes.
     pub fn memory_usage(&self) -> usize {
         self.words.len() * 8
@@ -153,6 +191,15 @@ mod tests {
         let mut none = true;
         Roller::new(5).for_each(&hashes[..4], |_, _| none = false);
         assert!(none);
+        let r = Roller::new(13);
+        for range in [0..1, 5..9, 0..88, 87..88, 40..40] {
+            let mut got = Vec::new();
+            r.for_each_in(&hashes, range.clone(), |i, k| got.push((i, k)));
+            let want: Vec<(usize, u64)> = range
+                .map(|i| (i, window_key(hashes[i..i + 13].iter().copied())))
+                .collect();
+            assert_eq!(got, want);
+        }
     }
 
     #[test]

@@ -36,7 +36,7 @@
 
 use super::benchmarks::BenchmarkItem;
 use super::filter::{window_key, NgramFilter};
-use super::ngram::{token_hash, NgramHasher};
+use super::ngram::{token_hash, NgramHasher, Token};
 use crate::backends::NgramTable;
 use rayon::prelude::*;
 use std::collections::{HashMap, HashSet};
@@ -226,11 +226,9 @@ impl NgramIndex {
                 let mut keys = Vec::new();
                 let mut common = Vec::new();
                 for text in &it.ngram_texts {
-                    h.for_each(text, |hash, window| {
-                        if window
-                            .iter()
-                            .any(|t| t.ident && !t.quoted && rare.contains(&t.hash))
-                        {
+                    let is_rare = |t: &Token| t.ident && !t.quoted && rare.contains(&t.hash);
+                    h.for_each_flagged(text, is_rare, |hash, window, has_rare| {
+                        if has_rare {
                             kept.push(hash);
                             keys.push(window_key(window.iter().map(|t| t.hash)));
                         } else {

@@ -43,7 +43,15 @@ pub fn is_ascii_ws(b: u8) -> bool {
 
 /// Whether `line` (any leading whitespace allowed) is a whole-line comment.
 pub fn is_comment_line(line: &str) -> bool {
-    let t = line.trim_start();
+    // ASCII blanks skipped bytewise (indentation is most of them); the
+    // Unicode trim only when a non-ASCII byte follows.
+    let ascii = line.bytes().take_while(|&c| is_ascii_ws(c)).count();
+    let rest = &line[ascii..];
+    let t = if rest.as_bytes().first().is_some_and(|&c| c >= 0x80) {
+        rest.trim_start()
+    } else {
+        rest
+    };
     let b = t.as_bytes();
     match b.first() {
         Some(b'#') | Some(b';') | Some(b'*') => true,
@@ -57,17 +65,12 @@ pub fn is_comment_line(line: &str) -> bool {
 /// `//` preceded by a space or tab.
 pub fn trailing_comment_start(line: &str) -> Option<usize> {
     let b = line.as_bytes();
-    let mut i = 1;
-    while i < b.len() {
-        let c = b[i];
-        if (c == b'#' || (c == b'/' && b.get(i + 1) == Some(&b'/')))
+    // PERF: memchr jumps between candidates (most lines have none).
+    memchr::memchr2_iter(b'#', b'/', b).find(|&i| {
+        i >= 1
+            && (b[i] == b'#' || b.get(i + 1) == Some(&b'/'))
             && (b[i - 1] == b' ' || b[i - 1] == b'\t')
-        {
-            return Some(i);
-        }
-        i += 1;
-    }
-    None
+    })
 }
 
 /// The part of `line` that is code: empty for a whole-line comment, the text
@@ -236,5 +239,12 @@ mod tests {
         assert_eq!(trailing_comment_start("url = 'http://a'"), None);
         assert_eq!(trailing_comment_start("a = b // c"), Some(6));
         assert_eq!(code_part("  x = 1\t// note"), "  x = 1\t");
+        assert!(is_comment_line("\u{a0}\t\u{2003}# x"));
+        assert!(is_comment_line(" \u{85}// x"));
+        assert!(!is_comment_line(" \u{1c}# x"));
+        assert_eq!(trailing_comment_start("#a #b"), Some(3));
+        assert_eq!(trailing_comment_start("a /x //y"), Some(5));
+        assert_eq!(trailing_comment_start("a /"), None);
+        assert_eq!(trailing_comment_start("a\t/#/ //"), Some(6));
     }
 }

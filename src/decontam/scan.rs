@@ -1,15 +1,16 @@
 //! One pass over a file that produces everything a check needs: both normal
 //! forms of the exact tier ([`super::normalize`]) and the token hashes of the
-//! n-gram tier ([`super::ngram`]), split into the full stream and the stream
-//! outside comments.
+//! n-gram tier ([`super::ngram`]), with the runs of comment tokens marked (the
+//! stream outside comments is the full stream with them cut out).
 //!
 //! The three outputs are defined by their own modules; this pass only has to
 //! produce the same bytes and hashes, faster. Per line (all three work line by
 //! line, and none carries state across a `\n`):
 //!
-//! - an ASCII line goes through one loop driven by a 256-entry byte-class
-//!   table: a word is lowercased once into the literal form, copied (or
-//!   masked, after a definition keyword) into the code form and hashed from
+//! - an ASCII line goes through two loops, one over its code part and one
+//!   over its comment, driven by a 256-entry byte-class table: a word is
+//!   lowercased once into the literal form, copied (or masked, after a
+//!   definition keyword) into the code form when it is code, and hashed from
 //!   that lowercased copy as its token; a punctuation token's hash comes from
 //!   a 128-entry table instead of hashing one byte;
 //! - a line with any non-ASCII byte goes through the reference functions
@@ -64,10 +65,24 @@ pub struct Scanned {
     pub code: Vec<u8>,
     /// Hashes of all tokens, in order.
     pub hashes: Vec<u64>,
-    /// Hashes of the tokens outside comments, in order.
-    pub code_hashes: Vec<u64>,
-    /// Index in `hashes` of each entry of `code_hashes`.
-    pub code_pos: Vec<u32>,
+    /// The comment tokens, as maximal runs `start..end` of indices into
+    /// `hashes`, in order: the tokens outside comments are `hashes` with
+    /// these runs cut out.
+    pub comment_runs: Vec<(u32, u32)>,
+}
+
+impl Scanned {
+    /// Marks `hashes[start..end]` as comment tokens (after every earlier run).
+    #[inline]
+    fn comment(&mut self, start: usize, end: usize) {
+        if start == end {
+            return;
+        }
+        match self.comment_runs.last_mut() {
+            Some(last) if last.1 as usize == start => last.1 = end as u32,
+            _ => self.comment_runs.push((start as u32, end as u32)),
+        }
+    }
 }
 
 /// Per-thread scanner: the punctuation hash table and the output buffers.
@@ -110,8 +125,7 @@ impl Scanner {
         o.literal.clear();
         o.code.clear();
         o.hashes.clear();
-        o.code_hashes.clear();
-        o.code_pos.clear();
+        o.comment_runs.clear();
         o.literal.reserve(text.len());
         o.code.reserve(text.len());
         let b = text.as_bytes();
@@ -141,34 +155,44 @@ impl Scanner {
         self.tokens.clear();
         tokenize_line(line, &mut self.tokens, &mut self.buf);
         for t in &self.tokens {
-            if !t.comment {
-                o.code_hashes.push(t.hash);
-                o.code_pos.push(o.hashes.len() as u32);
-            }
+            let at = o.hashes.len();
             o.hashes.push(t.hash);
+            if t.comment {
+                o.comment(at, at + 1);
+            }
         }
     }
 
-    /// All three outputs of an ASCII line in one loop.
+    /// All three outputs of an ASCII line: the code part, then the comment.
     ///
-    /// PERF: the hottest loop of a check, 30% of `perf record -g
-    /// tritter-gpu --threads 1 decontaminate --tokens off` on 168.8 MB of
-    /// Python (the whole command: 2.68 s user against 0.80 s for `wc -w` on
-    /// the same file; see the note in `Decontaminator::check_sub_batch`).
+    /// PERF: the hottest loop of a check. Tokens and bytes at or after the
+    /// comment start are in a comment and no word straddles it (a trailing
+    /// comment starts after a blank), so the line is two loops, one per
+    /// side, and the comment side costs one run per line instead of a flag
+    /// per token.
     #[inline]
     fn ascii_line(&mut self, b: &[u8]) {
         // SAFETY of the `str` views below: `b` is ASCII.
         let line = unsafe { std::str::from_utf8_unchecked(b) };
-        // Tokens and bytes at or after `code_end` are in a comment; no word
-        // straddles it (a trailing comment starts after a blank).
         let code_end = if is_comment_line(line) {
             0
         } else {
             trailing_comment_start(line).unwrap_or(b.len())
         };
-        // A token's `ident` and `quoted` flags only matter on the index side
-        // (which tokenizes with `ngram::tokenize`): a file's n-grams are
-        // looked up by hash alone, so this loop does not track them.
+        self.code_side(&b[..code_end]);
+        let first_comment = self.out.hashes.len();
+        self.comment_side(&b[code_end..]);
+        let end = self.out.hashes.len();
+        self.out.comment(first_comment, end);
+    }
+
+    /// The code part of an ASCII line: literal form, code form and tokens.
+    ///
+    /// A token's `ident` and `quoted` flags only matter on the index side
+    /// (which tokenizes with `ngram::tokenize`): a file's n-grams are looked
+    /// up by hash alone, so this loop does not track them.
+    #[inline]
+    fn code_side(&mut self, b: &[u8]) {
         let o = &mut self.out;
         // The definition-name rule of the code form (see
         // `normalize::code_line_into`).
@@ -192,41 +216,70 @@ impl Scanner {
                     o.literal
                         .extend(b[start..i].iter().map(|x| x.to_ascii_lowercase()));
                     let word = &o.literal[lit..];
-                    let hash = xxh3_64(word).to_le();
-                    let in_code = start < code_end;
-                    if in_code {
-                        if after_kw && saw_ws {
-                            o.code.push(NAME_PLACEHOLDER);
-                            after_kw = false;
-                        } else {
-                            o.code.extend_from_slice(word);
-                            // The keyword test is case-sensitive, as in
-                            // the reference (`Function foo` is prose).
-                            after_kw =
-                                matches!(&b[start..i], b"def" | b"fn" | b"function" | b"func");
-                        }
-                        saw_ws = false;
-                        o.code_hashes.push(hash);
-                        o.code_pos.push(o.hashes.len() as u32);
+                    o.hashes.push(xxh3_64(word).to_le());
+                    if after_kw && saw_ws {
+                        o.code.push(NAME_PLACEHOLDER);
+                        after_kw = false;
+                    } else {
+                        o.code.extend_from_slice(word);
+                        // The keyword test is case-sensitive, as in the
+                        // reference (`Function foo` is prose).
+                        after_kw = matches!(&b[start..i], b"def" | b"fn" | b"function" | b"func");
                     }
-                    o.hashes.push(hash);
+                    saw_ws = false;
                 }
                 _ => {
                     o.literal.push(c);
-                    let hash = self.punct[c as usize];
-                    if i < code_end {
-                        after_kw = false;
-                        saw_ws = false;
-                        o.code.push(c);
-                        o.code_hashes.push(hash);
-                        o.code_pos.push(o.hashes.len() as u32);
-                    }
-                    o.hashes.push(hash);
+                    o.code.push(c);
+                    o.hashes.push(self.punct[c as usize]);
+                    after_kw = false;
+                    saw_ws = false;
                     i += 1;
                 }
             }
         }
     }
+
+    /// The comment part of an ASCII line: literal form and tokens only.
+    #[inline]
+    fn comment_side(&mut self, b: &[u8]) {
+        let o = &mut self.out;
+        let mut i = 0;
+        while i < b.len() {
+            let c = b[i];
+            match CLASS[c as usize] {
+                WS => i += 1,
+                ALPHA | DIGIT => {
+                    let start = i;
+                    i += 1;
+                    while i < b.len() && matches!(CLASS[b[i] as usize], ALPHA | DIGIT) {
+                        i += 1;
+                    }
+                    let lit = o.literal.len();
+                    o.literal
+                        .extend(b[start..i].iter().map(|x| x.to_ascii_lowercase()));
+                    o.hashes.push(xxh3_64(&o.literal[lit..]).to_le());
+                }
+                _ => {
+                    o.literal.push(c);
+                    o.hashes.push(self.punct[c as usize]);
+                    i += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Maximal runs of comment tokens, from per-token flags.
+#[cfg(test)]
+pub(crate) fn comment_runs_of(comment: impl IntoIterator<Item = bool>) -> Vec<(u32, u32)> {
+    let mut s = Scanned::default();
+    for (i, c) in comment.into_iter().enumerate() {
+        if c {
+            s.comment(i, i + 1);
+        }
+    }
+    s.comment_runs
 }
 
 #[cfg(test)]
@@ -243,13 +296,8 @@ mod tests {
             code: normalize::code(text),
             ..Scanned::default()
         };
-        for (i, t) in tokens.iter().enumerate() {
-            s.hashes.push(t.hash);
-            if !t.comment {
-                s.code_hashes.push(t.hash);
-                s.code_pos.push(i as u32);
-            }
-        }
+        s.hashes = tokens.iter().map(|t| t.hash).collect();
+        s.comment_runs = comment_runs_of(tokens.iter().map(|t| t.comment));
         s
     }
 
@@ -260,8 +308,7 @@ mod tests {
         assert_eq!(got.literal, want.literal, "literal of {text:?}");
         assert_eq!(got.code, want.code, "code of {text:?}");
         assert_eq!(got.hashes, want.hashes, "tokens of {text:?}");
-        assert_eq!(got.code_hashes, want.code_hashes, "code tokens of {text:?}");
-        assert_eq!(got.code_pos, want.code_pos, "code positions of {text:?}");
+        assert_eq!(got.comment_runs, want.comment_runs, "comments of {text:?}");
     }
 
     #[test]
@@ -312,7 +359,11 @@ mod tests {
             assert!(got.literal == want.literal, "literal of {}", p.display());
             assert!(got.code == want.code, "code of {}", p.display());
             assert!(got.hashes == want.hashes, "tokens of {}", p.display());
-            assert!(got.code_pos == want.code_pos, "code of {}", p.display());
+            assert!(
+                got.comment_runs == want.comment_runs,
+                "comments of {}",
+                p.display()
+            );
             checked += 1;
         }
         assert!(checked >= 10, "only {checked} files read");
