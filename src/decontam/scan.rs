@@ -72,6 +72,21 @@ pub struct Scanned {
 }
 
 impl Scanned {
+    /// The word of ASCII `b` starting at `start`: lowercased onto the
+    /// literal form, its token hash appended. Returns where it ends.
+    #[inline]
+    fn word(&mut self, b: &[u8], start: usize) -> usize {
+        let mut i = start + 1;
+        while i < b.len() && matches!(CLASS[b[i] as usize], ALPHA | DIGIT) {
+            i += 1;
+        }
+        let lit = self.literal.len();
+        self.literal
+            .extend(b[start..i].iter().map(|x| x.to_ascii_lowercase()));
+        self.hashes.push(xxh3_64(&self.literal[lit..]).to_le());
+        i
+    }
+
     /// Marks `hashes[start..end]` as comment tokens (after every earlier run).
     #[inline]
     fn comment(&mut self, start: usize, end: usize) {
@@ -208,15 +223,8 @@ impl Scanner {
                 }
                 ALPHA | DIGIT => {
                     let start = i;
-                    i += 1;
-                    while i < b.len() && matches!(CLASS[b[i] as usize], ALPHA | DIGIT) {
-                        i += 1;
-                    }
-                    let lit = o.literal.len();
-                    o.literal
-                        .extend(b[start..i].iter().map(|x| x.to_ascii_lowercase()));
-                    let word = &o.literal[lit..];
-                    o.hashes.push(xxh3_64(word).to_le());
+                    i = o.word(b, start);
+                    let word = &o.literal[o.literal.len() - (i - start)..];
                     if after_kw && saw_ws {
                         o.code.push(NAME_PLACEHOLDER);
                         after_kw = false;
@@ -249,17 +257,7 @@ impl Scanner {
             let c = b[i];
             match CLASS[c as usize] {
                 WS => i += 1,
-                ALPHA | DIGIT => {
-                    let start = i;
-                    i += 1;
-                    while i < b.len() && matches!(CLASS[b[i] as usize], ALPHA | DIGIT) {
-                        i += 1;
-                    }
-                    let lit = o.literal.len();
-                    o.literal
-                        .extend(b[start..i].iter().map(|x| x.to_ascii_lowercase()));
-                    o.hashes.push(xxh3_64(&o.literal[lit..]).to_le());
-                }
+                ALPHA | DIGIT => i = o.word(b, i),
                 _ => {
                     o.literal.push(c);
                     o.hashes.push(self.punct[c as usize]);
