@@ -86,9 +86,7 @@ impl Roller {
             f(i, fmix64(s));
         }
     }
-}
 
-impl Roller {
     /// Calls `f(i, key)` for the windows starting at each `i` in `starts`, in
     /// order (every window must fit: `starts.end + n - 1 <= hashes.len()`).
     #[inline]
