@@ -165,6 +165,9 @@ pub struct NgramHasher {
     all: Vec<u64>,
     code: Vec<u64>,
     code_tokens: Vec<Token>,
+    /// Scratch of the stream outside comments: the full-stream position of
+    /// each of its tokens in [`NgramHasher::for_each_flagged`], its gaps in
+    /// [`NgramHasher::filtered_distinct_into`].
     code_pos: Vec<u32>,
     /// `flagged[i]`: flagged tokens among the first `i` of a stream.
     flagged: Vec<u32>,
