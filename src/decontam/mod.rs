@@ -55,6 +55,7 @@
 //! and datatrove's `decont/n_grams.py`; StarCoder's decontamination of
 //! HumanEval/MBPP/DS-1000 by exact substring (Li et al. 2023, section 3.6).
 
+pub mod ascii_tokens;
 pub mod benchmarks;
 pub mod exact;
 pub mod filter;
@@ -68,6 +69,7 @@ pub mod report;
 pub mod rows;
 pub mod samples;
 pub mod scan;
+pub mod swar;
 
 use crate::backends::{Backend, NGRAM_MISS};
 use anyhow::{ensure, Result};

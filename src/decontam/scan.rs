@@ -7,12 +7,14 @@
 //! produce the same bytes and hashes, faster. Per line (all three work line by
 //! line, and none carries state across a `\n`):
 //!
-//! - an ASCII line goes through two loops, one over its code part and one
-//!   over its comment, driven by a 256-entry byte-class table: a word is
-//!   lowercased once into the literal form, copied (or masked, after a
-//!   definition keyword) into the code form when it is code, and hashed from
-//!   that lowercased copy as its token; a punctuation token's hash comes from
-//!   a 128-entry table instead of hashing one byte;
+//! - an ASCII line goes through two token walks, one over its code part and
+//!   one over its comment, each visiting only token starts
+//!   ([`super::ascii_tokens`]: 64-byte blocks classified into bit masks, so
+//!   blanks cost nothing per byte): a word is lowercased eight bytes at a
+//!   time ([`super::swar`]) onto the literal form, lowercased again (or
+//!   masked, after a definition keyword) onto the code form when it is code,
+//!   and hashed from the literal copy as its token; a punctuation token's
+//!   hash comes from a 128-entry table instead of hashing one byte;
 //! - a line with any non-ASCII byte goes through the reference functions
 //!   ([`normalize::literal_into`], the code form of [`normalize::code_part`],
 //!   [`super::ngram::tokenize_line`]), so Unicode rules live in one place.
@@ -23,38 +25,11 @@
 //! Tested against the reference functions on real files (tests below, and
 //! tests/decontam.rs through the verdicts).
 
+use super::ascii_tokens::{self, AsciiToken};
 use super::ngram::{token_hash, tokenize_line, Token};
 use super::normalize::{self, is_comment_line, trailing_comment_start, NAME_PLACEHOLDER};
+use super::swar;
 use xxhash_rust::xxh3::xxh3_64;
-
-const WS: u8 = 0;
-/// Letter or `_`: a word that can be an identifier.
-const ALPHA: u8 = 1;
-/// Digit: a word, never an identifier when it starts one.
-const DIGIT: u8 = 2;
-const OTHER: u8 = 3;
-
-/// Byte classes of ASCII as the reference functions see them
-/// (`char::is_whitespace`, `char::is_alphanumeric`, `_`); bytes >= 0x80 never
-/// reach the ASCII path.
-static CLASS: [u8; 256] = {
-    let mut t = [OTHER; 256];
-    let mut c = 0;
-    while c < 256 {
-        let b = c as u8;
-        t[c] = if matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c) {
-            WS
-        } else if b.is_ascii_alphabetic() || b == b'_' {
-            ALPHA
-        } else if b.is_ascii_digit() {
-            DIGIT
-        } else {
-            OTHER
-        };
-        c += 1;
-    }
-    t
-};
 
 /// What one scan produces; buffers are reused.
 #[derive(Debug, Default)]
@@ -72,19 +47,13 @@ pub struct Scanned {
 }
 
 impl Scanned {
-    /// The word of ASCII `b` starting at `start`: lowercased onto the
-    /// literal form, its token hash appended. Returns where it ends.
-    #[inline]
-    fn word(&mut self, b: &[u8], start: usize) -> usize {
-        let mut i = start + 1;
-        while i < b.len() && matches!(CLASS[b[i] as usize], ALPHA | DIGIT) {
-            i += 1;
-        }
+    /// The word `b[start..end]` of ASCII text: lowercased onto the literal
+    /// form, its token hash appended.
+    #[inline(always)]
+    fn word(&mut self, b: &[u8], start: usize, end: usize) {
         let lit = self.literal.len();
-        self.literal
-            .extend(b[start..i].iter().map(|x| x.to_ascii_lowercase()));
+        swar::push_lowercase(&mut self.literal, b, start, end);
         self.hashes.push(xxh3_64(&self.literal[lit..]).to_le());
-        i
     }
 
     /// Marks `hashes[start..end]` as comment tokens (after every earlier run).
@@ -150,7 +119,7 @@ impl Scanner {
             // `start` and `end` are char boundaries (`\n` is ASCII).
             let line = &text[start..end];
             if line.is_ascii() {
-                self.ascii_line(line.as_bytes());
+                self.ascii_line(b, start, end);
             } else {
                 self.unicode_line(line);
             }
@@ -178,7 +147,8 @@ impl Scanner {
         }
     }
 
-    /// All three outputs of an ASCII line: the code part, then the comment.
+    /// All three outputs of the ASCII line `b[start..end]`: the code part,
+    /// then the comment.
     ///
     /// PERF: the hottest loop of a check. Tokens and bytes at or after the
     /// comment start are in a comment and no word straddles it (a trailing
@@ -186,85 +156,74 @@ impl Scanner {
     /// side, and the comment side costs one run per line instead of a flag
     /// per token.
     #[inline]
-    fn ascii_line(&mut self, b: &[u8]) {
-        // SAFETY of the `str` views below: `b` is ASCII.
-        let line = unsafe { std::str::from_utf8_unchecked(b) };
+    fn ascii_line(&mut self, b: &[u8], start: usize, end: usize) {
+        // SAFETY of the `str` view: the line is ASCII.
+        let line = unsafe { std::str::from_utf8_unchecked(&b[start..end]) };
         let code_end = if is_comment_line(line) {
-            0
+            start
         } else {
-            trailing_comment_start(line).unwrap_or(b.len())
+            trailing_comment_start(line).map_or(end, |i| start + i)
         };
-        self.code_side(&b[..code_end]);
+        self.code_side(b, start, code_end);
         let first_comment = self.out.hashes.len();
-        self.comment_side(&b[code_end..]);
-        let end = self.out.hashes.len();
-        self.out.comment(first_comment, end);
+        self.comment_side(b, code_end, end);
+        let last = self.out.hashes.len();
+        self.out.comment(first_comment, last);
     }
 
-    /// The code part of an ASCII line: literal form, code form and tokens.
+    /// The code part `b[start..end]` of an ASCII line: literal form, code
+    /// form and tokens.
     ///
     /// A token's `ident` and `quoted` flags only matter on the index side
     /// (which tokenizes with `ngram::tokenize`): a file's n-grams are looked
     /// up by hash alone, so this loop does not track them.
     #[inline]
-    fn code_side(&mut self, b: &[u8]) {
-        let o = &mut self.out;
+    fn code_side(&mut self, b: &[u8], start: usize, end: usize) {
+        let (o, punct) = (&mut self.out, &self.punct);
         // The definition-name rule of the code form (see
-        // `normalize::code_line_into`).
+        // `normalize::code_line_into`): a word right after a keyword, with
+        // blanks between them, is the name. Bytes between two tokens are
+        // blanks, so "blanks between" is "a gap between".
         let mut after_kw = false;
-        let mut saw_ws = false;
-        let mut i = 0;
-        while i < b.len() {
-            let c = b[i];
-            match CLASS[c as usize] {
-                WS => {
-                    saw_ws |= after_kw;
-                    i += 1;
-                }
-                ALPHA | DIGIT => {
-                    let start = i;
-                    i = o.word(b, start);
-                    let word = &o.literal[o.literal.len() - (i - start)..];
-                    if after_kw && saw_ws {
-                        o.code.push(NAME_PLACEHOLDER);
-                        after_kw = false;
-                    } else {
-                        o.code.extend_from_slice(word);
-                        // The keyword test is case-sensitive, as in the
-                        // reference (`Function foo` is prose).
-                        after_kw = matches!(&b[start..i], b"def" | b"fn" | b"function" | b"func");
-                    }
-                    saw_ws = false;
-                }
-                _ => {
-                    o.literal.push(c);
-                    o.code.push(c);
-                    o.hashes.push(self.punct[c as usize]);
+        let mut prev_end = start;
+        ascii_tokens::for_each(b, start, end, |t| match t {
+            AsciiToken::Word(s, e) => {
+                o.word(b, s, e);
+                if after_kw && s > prev_end {
+                    o.code.push(NAME_PLACEHOLDER);
                     after_kw = false;
-                    saw_ws = false;
-                    i += 1;
+                } else {
+                    swar::push_lowercase(&mut o.code, b, s, e);
+                    // The keyword test is case-sensitive, as in the
+                    // reference (`Function foo` is prose).
+                    after_kw = matches!(&b[s..e], b"def" | b"fn" | b"function" | b"func");
                 }
+                prev_end = e;
             }
-        }
+            AsciiToken::Punct(i) => {
+                let c = b[i];
+                o.literal.push(c);
+                o.code.push(c);
+                o.hashes.push(punct[c as usize]);
+                after_kw = false;
+                prev_end = i + 1;
+            }
+        });
     }
 
-    /// The comment part of an ASCII line: literal form and tokens only.
+    /// The comment part `b[start..end]` of an ASCII line: literal form and
+    /// tokens only.
     #[inline]
-    fn comment_side(&mut self, b: &[u8]) {
-        let o = &mut self.out;
-        let mut i = 0;
-        while i < b.len() {
-            let c = b[i];
-            match CLASS[c as usize] {
-                WS => i += 1,
-                ALPHA | DIGIT => i = o.word(b, i),
-                _ => {
-                    o.literal.push(c);
-                    o.hashes.push(self.punct[c as usize]);
-                    i += 1;
-                }
+    fn comment_side(&mut self, b: &[u8], start: usize, end: usize) {
+        let (o, punct) = (&mut self.out, &self.punct);
+        ascii_tokens::for_each(b, start, end, |t| match t {
+            AsciiToken::Word(s, e) => o.word(b, s, e),
+            AsciiToken::Punct(i) => {
+                let c = b[i];
+                o.literal.push(c);
+                o.hashes.push(punct[c as usize]);
             }
-        }
+        });
     }
 }
 
