@@ -137,23 +137,26 @@ pub fn for_each(b: &[u8], start: usize, end: usize, mut f: impl FnMut(AsciiToken
         let mut next = at + span;
         while starts != 0 {
             let k = starts.trailing_zeros() as usize;
-            if word >> k & 1 == 0 {
-                f(AsciiToken::Punct(at + k));
+            // One call of `f` per token, so that it is inlined once.
+            let token = if word >> k & 1 == 0 {
                 starts &= starts - 1;
-                continue;
-            }
-            let run = (!(word >> k)).trailing_zeros() as usize;
-            let mut e = at + k + run;
-            if k + run == 64 {
-                e = swar::word_end(b, e);
-            }
-            debug_assert!(e <= end, "a word ran past the span");
-            f(AsciiToken::Word(at + k, e));
-            if e - at >= 64 {
-                next = e;
-                break;
-            }
-            starts &= !0u64 << (e - at);
+                AsciiToken::Punct(at + k)
+            } else {
+                let run = (!(word >> k)).trailing_zeros() as usize;
+                let mut e = at + k + run;
+                if k + run == 64 {
+                    e = swar::word_end(b, e);
+                }
+                debug_assert!(e <= end, "a word ran past the span");
+                if e - at >= 64 {
+                    next = e;
+                    starts = 0;
+                } else {
+                    starts &= !0u64 << (e - at);
+                }
+                AsciiToken::Word(at + k, e)
+            };
+            f(token);
         }
         at = next;
     }

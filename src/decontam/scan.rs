@@ -10,11 +10,13 @@
 //! - an ASCII line goes through two token walks, one over its code part and
 //!   one over its comment, each visiting only token starts
 //!   ([`super::ascii_tokens`]: 64-byte blocks classified into bit masks, so
-//!   blanks cost nothing per byte): a word is lowercased eight bytes at a
-//!   time ([`super::swar`]) onto the literal form, lowercased again (or
-//!   masked, after a definition keyword) onto the code form when it is code,
-//!   and hashed from the literal copy as its token; a punctuation token's
-//!   hash comes from a 128-entry table instead of hashing one byte;
+//!   blanks cost nothing per byte): a word of up to 16 bytes is read in two
+//!   eight-byte loads, lowercased in registers ([`super::swar`]), stored onto
+//!   the literal form and (unless masked, after a definition keyword) the
+//!   code form, and hashed from the same registers
+//!   ([`super::ngram::short_token_hash`]); a longer word takes the byte
+//!   path; a punctuation token's hash comes from a 128-entry table instead
+//!   of hashing one byte;
 //! - a line with any non-ASCII byte goes through the reference functions
 //!   ([`normalize::literal_into`], the code form of [`normalize::code_part`],
 //!   [`super::ngram::tokenize_line`]), so Unicode rules live in one place.
@@ -26,10 +28,9 @@
 //! tests/decontam.rs through the verdicts).
 
 use super::ascii_tokens::{self, AsciiToken};
-use super::ngram::{token_hash, tokenize_line, Token};
+use super::ngram::{short_token_hash, token_hash, tokenize_line, Token};
 use super::normalize::{self, is_comment_line, trailing_comment_start, NAME_PLACEHOLDER};
 use super::swar;
-use xxhash_rust::xxh3::xxh3_64;
 
 /// What one scan produces; buffers are reused.
 #[derive(Debug, Default)]
@@ -48,12 +49,30 @@ pub struct Scanned {
 
 impl Scanned {
     /// The word `b[start..end]` of ASCII text: lowercased onto the literal
-    /// form, its token hash appended.
+    /// form, its token hash appended. Returns its lowercased bytes when it
+    /// is a short word read in two eight-byte loads (`b[start..start + 16]`
+    /// in bounds), for the code form to copy.
     #[inline(always)]
-    fn word(&mut self, b: &[u8], start: usize, end: usize) {
+    fn word(&mut self, b: &[u8], start: usize, end: usize) -> Option<[u64; 2]> {
+        let n = end - start;
+        if n <= 16 {
+            if let Some(chunk) = b.get(start..start + 16) {
+                let load = |k: usize| {
+                    swar::lowercase(u64::from_le_bytes(
+                        chunk[k..k + 8].try_into().expect("eight bytes"),
+                    ))
+                };
+                let words = [load(0), load(8)];
+                swar::push16(&mut self.literal, words, n);
+                let [lo, hi] = swar::keep_first(words, n);
+                self.hashes.push(short_token_hash(lo, hi, n));
+                return Some(words);
+            }
+        }
         let lit = self.literal.len();
         swar::push_lowercase(&mut self.literal, b, start, end);
-        self.hashes.push(xxh3_64(&self.literal[lit..]).to_le());
+        self.hashes.push(token_hash(&self.literal[lit..]));
+        None
     }
 
     /// Marks `hashes[start..end]` as comment tokens (after every earlier run).
@@ -188,12 +207,15 @@ impl Scanner {
         let mut prev_end = start;
         ascii_tokens::for_each(b, start, end, |t| match t {
             AsciiToken::Word(s, e) => {
-                o.word(b, s, e);
+                let lowered = o.word(b, s, e);
                 if after_kw && s > prev_end {
                     o.code.push(NAME_PLACEHOLDER);
                     after_kw = false;
                 } else {
-                    swar::push_lowercase(&mut o.code, b, s, e);
+                    match lowered {
+                        Some(words) => swar::push16(&mut o.code, words, e - s),
+                        None => swar::push_lowercase(&mut o.code, b, s, e),
+                    }
                     // The keyword test is case-sensitive, as in the
                     // reference (`Function foo` is prose).
                     after_kw = matches!(&b[s..e], b"def" | b"fn" | b"function" | b"func");
@@ -217,7 +239,9 @@ impl Scanner {
     fn comment_side(&mut self, b: &[u8], start: usize, end: usize) {
         let (o, punct) = (&mut self.out, &self.punct);
         ascii_tokens::for_each(b, start, end, |t| match t {
-            AsciiToken::Word(s, e) => o.word(b, s, e),
+            AsciiToken::Word(s, e) => {
+                o.word(b, s, e);
+            }
             AsciiToken::Punct(i) => {
                 let c = b[i];
                 o.literal.push(c);

@@ -95,6 +95,39 @@ pub fn push_lowercase(out: &mut Vec<u8>, b: &[u8], start: usize, end: usize) {
     out.extend(b[k..end].iter().map(u8::to_ascii_lowercase));
 }
 
+/// Appends the first `n <= 16` bytes of `words` (little-endian) to `out`.
+#[inline(always)]
+pub fn push16(out: &mut Vec<u8>, words: [u64; 2], n: usize) {
+    debug_assert!(n <= 16);
+    out.reserve(16);
+    let len = out.len();
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&words[0].to_le_bytes());
+    bytes[8..].copy_from_slice(&words[1].to_le_bytes());
+    // SAFETY: `reserve(16)` left 16 spare bytes at `len`, all written here;
+    // `set_len` covers the first `n <= 16` of them.
+    unsafe {
+        out.as_mut_ptr()
+            .add(len)
+            .cast::<[u8; 16]>()
+            .write_unaligned(bytes);
+        out.set_len(len + n);
+    }
+}
+
+/// `words` with every byte from `n <= 16` on set to zero.
+#[inline(always)]
+pub fn keep_first(words: [u64; 2], n: usize) -> [u64; 2] {
+    let mask = |k: usize| {
+        if k >= 8 {
+            u64::MAX
+        } else {
+            (1u64 << (8 * k)) - 1
+        }
+    };
+    [words[0] & mask(n), words[1] & mask(n.saturating_sub(8))]
+}
+
 /// The scalar word rule, for the tail and for tests.
 #[inline(always)]
 pub fn is_word_byte(c: u8) -> bool {
