@@ -61,6 +61,7 @@ pub mod exact;
 pub mod filter;
 pub mod hub;
 pub mod index;
+pub mod lines;
 pub mod load;
 pub mod ngram;
 pub mod normalize;

@@ -41,11 +41,27 @@ pub fn is_ascii_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
 }
 
+/// Eight spaces, as one little-endian word.
+const SPACES: u64 = u64::from_le_bytes([b' '; 8]);
+
 /// Whether `line` (any leading whitespace allowed) is a whole-line comment.
 pub fn is_comment_line(line: &str) -> bool {
-    // ASCII blanks skipped bytewise (indentation is most of them); the
-    // Unicode trim only when a non-ASCII byte follows.
-    let ascii = line.bytes().take_while(|&c| is_ascii_ws(c)).count();
+    // ASCII blanks skipped bytewise (indentation is most of them), spaces
+    // eight at a time first; the Unicode trim only when a non-ASCII byte
+    // follows.
+    let b = line.as_bytes();
+    let mut ascii = 0;
+    while let Some(chunk) = b.get(ascii..ascii + 8) {
+        let not_space = u64::from_le_bytes(chunk.try_into().expect("eight bytes")) ^ SPACES;
+        if not_space != 0 {
+            ascii += (not_space.trailing_zeros() / 8) as usize;
+            break;
+        }
+        ascii += 8;
+    }
+    while ascii < b.len() && is_ascii_ws(b[ascii]) {
+        ascii += 1;
+    }
     let rest = &line[ascii..];
     let t = if rest.as_bytes().first().is_some_and(|&c| c >= 0x80) {
         rest.trim_start()

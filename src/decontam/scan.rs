@@ -28,6 +28,7 @@
 //! tests/decontam.rs through the verdicts).
 
 use super::ascii_tokens::{self, AsciiToken};
+use super::lines;
 use super::ngram::{short_token_hash, token_hash, tokenize_line, Token};
 use super::normalize::{self, is_comment_line, trailing_comment_start, NAME_PLACEHOLDER};
 use super::swar;
@@ -134,10 +135,10 @@ impl Scanner {
         let b = text.as_bytes();
         let mut start = 0;
         loop {
-            let end = memchr::memchr(b'\n', &b[start..]).map_or(b.len(), |i| start + i);
+            let (end, ascii) = lines::line_end(b, start);
             // `start` and `end` are char boundaries (`\n` is ASCII).
             let line = &text[start..end];
-            if line.is_ascii() {
+            if ascii {
                 self.ascii_line(b, start, end);
             } else {
                 self.unicode_line(line);
