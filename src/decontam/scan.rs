@@ -135,11 +135,12 @@ impl Scanner {
         let b = text.as_bytes();
         let mut start = 0;
         loop {
-            let (end, ascii) = lines::line_end(b, start);
+            let info = lines::line_at(b, start);
+            let end = info.end;
             // `start` and `end` are char boundaries (`\n` is ASCII).
             let line = &text[start..end];
-            if ascii {
-                self.ascii_line(b, start, end);
+            if info.ascii {
+                self.ascii_line(b, start, end, info.hash_or_slash);
             } else {
                 self.unicode_line(line);
             }
@@ -168,7 +169,8 @@ impl Scanner {
     }
 
     /// All three outputs of the ASCII line `b[start..end]`: the code part,
-    /// then the comment.
+    /// then the comment (`hash_or_slash`: whether the line holds a `#` or a
+    /// `/`, see [`lines::Line`]).
     ///
     /// PERF: the hottest loop of a check. Tokens and bytes at or after the
     /// comment start are in a comment and no word straddles it (a trailing
@@ -176,13 +178,16 @@ impl Scanner {
     /// side, and the comment side costs one run per line instead of a flag
     /// per token.
     #[inline]
-    fn ascii_line(&mut self, b: &[u8], start: usize, end: usize) {
+    fn ascii_line(&mut self, b: &[u8], start: usize, end: usize, hash_or_slash: bool) {
         // SAFETY of the `str` view: the line is ASCII.
         let line = unsafe { std::str::from_utf8_unchecked(&b[start..end]) };
         let code_end = if is_comment_line(line) {
             start
-        } else {
+        } else if hash_or_slash {
             trailing_comment_start(line).map_or(end, |i| start + i)
+        } else {
+            // A trailing comment starts with `#` or `//`.
+            end
         };
         self.code_side(b, start, code_end);
         let first_comment = self.out.hashes.len();
