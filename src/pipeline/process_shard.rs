@@ -165,26 +165,39 @@ struct KeptRecords {
     tokens: Vec<u32>,
 }
 
+/// The input shard as the filter stage reads it.
+struct ShardSource<'a, 'b> {
+    batches: &'a mut ShardBatches<'b>,
+    display: &'a str,
+    schema: SchemaKind,
+    /// Whether rows get a content stage (metadata-only schemas).
+    needs_content: bool,
+}
+
+/// What the filter stage tallies over a shard: every verdict's stats, the
+/// token tallies, the rejects file.
+struct FilterTally {
+    stats: Stats,
+    tokens: Option<ShardTokens>,
+    rejects: Option<AtomicFile>,
+}
+
 /// The filter stage of [`process_opened`]: reads the shard's batches, runs
 /// the per-record stages, tallies every verdict and hands each batch's kept
 /// records to `sink` (the keys stage). Returns the row it stopped at when
 /// `--max-samples` ran out.
-#[allow(clippy::too_many_arguments)]
 fn filter_batches(
-    batches: &mut ShardBatches<'_>,
+    source: &mut ShardSource<'_, '_>,
     ctx: &ShardContext<'_>,
-    display: &str,
-    schema: SchemaKind,
-    needs_content: bool,
     redact: Option<&std::sync::Mutex<crate::redact::Counts>>,
     remaining: &mut Option<u64>,
-    stats: &mut Stats,
-    tokens: &mut Option<ShardTokens>,
-    rejects: &mut Option<AtomicFile>,
+    tally: &mut FilterTally,
     sink: &mut dyn FnMut(KeptRecords) -> Result<()>,
 ) -> Result<Option<u64>> {
+    let (display, schema, needs_content) = (source.display, source.schema, source.needs_content);
     loop {
-        let Some(rows) = batches
+        let Some(rows) = source
+            .batches
             .next_batch()
             .with_context(|| format!("reading {display}"))?
         else {
@@ -194,23 +207,25 @@ fn filter_batches(
         for row in rows {
             match row {
                 Ok(r) => {
-                    stats.pass("read", r.byte_len());
+                    tally.stats.pass("read", r.byte_len());
                     if r.stars.is_none() {
-                        stats.note("stars_unknown", 1);
+                        tally.stats.note("stars_unknown", 1);
                     }
                     records.push(r);
                 }
                 Err(rej) => {
-                    stats.drop("read", rej.reason, 0);
+                    tally.stats.drop("read", rej.reason, 0);
                     write_reject(
-                        rejects,
-                        display,
-                        rej.row,
-                        "",
-                        "",
-                        "read",
-                        rej.reason,
-                        &rej.detail,
+                        &mut tally.rejects,
+                        &RejectLine {
+                            input: source.display,
+                            row: rej.row,
+                            repo: "",
+                            path: "",
+                            stage: "read",
+                            reason: rej.reason,
+                            detail: &rej.detail,
+                        },
                     )?;
                 }
             }
@@ -228,19 +243,19 @@ fn filter_batches(
         let mut kept: Vec<(PartRecord, [u8; 16])> = Vec::new();
         // Per kept record, its tokens where counted (kept in its facts).
         let mut kept_tokens: Vec<u32> = Vec::new();
-        for (row, repo, path, v, tally) in verdicts {
-            if let (Some(t), Some(tally)) = (tokens.as_mut(), tally.as_ref()) {
-                t.add(&v, tally)?;
+        for (row, repo, path, v, counted) in verdicts {
+            if let (Some(t), Some(counted)) = (tally.tokens.as_mut(), counted.as_ref()) {
+                t.add(&v, counted)?;
             }
             match v {
                 Verdict::Keep(rec, md5) => {
-                    kept_tokens.push(match &tally {
+                    kept_tokens.push(match &counted {
                         Some(t) => super::record_meta::tokens_of(t),
                         None => super::record_meta::NOT_COUNTED,
                     });
                     batch_bytes += rec.text.len() as u64;
                     for s in stages {
-                        stats.pass(s, rec.text.len() as u64);
+                        tally.stats.pass(s, rec.text.len() as u64);
                     }
                     kept.push((rec, md5));
                     if let Some(n) = remaining.as_mut() {
@@ -256,10 +271,21 @@ fn filter_batches(
                     batch_bytes += bytes;
                     // A record dropped at `stage` went through every stage before it.
                     for s in stages.iter().take_while(|s| **s != stage) {
-                        stats.pass(s, bytes);
+                        tally.stats.pass(s, bytes);
                     }
-                    stats.drop(stage, reason, bytes);
-                    write_reject(rejects, display, row, &repo, &path, stage, reason, &detail)?;
+                    tally.stats.drop(stage, reason, bytes);
+                    write_reject(
+                        &mut tally.rejects,
+                        &RejectLine {
+                            input: source.display,
+                            row,
+                            repo: &repo,
+                            path: &path,
+                            stage,
+                            reason,
+                            detail: &detail,
+                        },
+                    )?;
                 }
             }
         }
@@ -339,7 +365,6 @@ fn process_opened(
     // rows that still lack text when they reach it need a content store.
     let needs_content = !schema.has_inline_content();
 
-    let mut stats = Stats::default();
     let redact = ctx
         .redact
         .covers(input.ordinal)
@@ -360,12 +385,21 @@ fn process_opened(
         meta: Vec::new(),
         hits: Vec::new(),
     };
-    let mut rejects = if ctx.record_rejects {
-        Some(AtomicFile::create(&ctx.work.rejects_path(input.ordinal))?)
-    } else {
-        None
+    let mut tally = FilterTally {
+        stats: Stats::default(),
+        tokens: ctx.tokens.map(|_| ShardTokens::new(needs_content)),
+        rejects: if ctx.record_rejects {
+            Some(AtomicFile::create(&ctx.work.rejects_path(input.ordinal))?)
+        } else {
+            None
+        },
     };
-    let mut tokens = ctx.tokens.map(|_| ShardTokens::new(needs_content));
+    let mut source = ShardSource {
+        batches: &mut batches,
+        display: &display,
+        schema,
+        needs_content,
+    };
 
     // Two stages overlap: this thread reads and filters batch k+1 (its
     // parallel maps over the pool, then the sequential tally) while a keys
@@ -381,16 +415,11 @@ fn process_opened(
     let (batch_work, stopped_at_row) = std::thread::scope(|scope| -> Result<_> {
         let mut filter = |sink: &mut dyn FnMut(KeptRecords) -> Result<()>| {
             filter_batches(
-                &mut batches,
+                &mut source,
                 ctx,
-                &display,
-                schema,
-                needs_content,
                 redact.as_ref(),
                 remaining,
-                &mut stats,
-                &mut tokens,
-                &mut rejects,
+                &mut tally,
                 sink,
             )
         };
@@ -419,6 +448,11 @@ fn process_opened(
         Ok((keyed?, filtered?))
     })?;
     drop(batches);
+    let FilterTally {
+        mut stats,
+        tokens,
+        rejects,
+    } = tally;
 
     let KeptBatch {
         part,
@@ -467,30 +501,10 @@ fn process_opened(
     Ok(done)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn write_reject(
-    out: &mut Option<AtomicFile>,
-    input: &str,
-    row: u64,
-    repo: &str,
-    path: &str,
-    stage: &str,
-    reason: &str,
-    detail: &str,
-) -> Result<()> {
+/// Appends `line` to the shard's rejects file, when rejects are recorded.
+fn write_reject(out: &mut Option<AtomicFile>, line: &RejectLine<'_>) -> Result<()> {
     if let Some(f) = out {
-        serde_json::to_writer(
-            &mut *f,
-            &RejectLine {
-                input,
-                row,
-                repo,
-                path,
-                stage,
-                reason,
-                detail,
-            },
-        )?;
+        serde_json::to_writer(&mut *f, line)?;
         f.write_all(b"\n")?;
     }
     Ok(())
