@@ -189,15 +189,7 @@ mod tests {
     }
 
     fn random_bytes(n: usize, seed: u64, alphabet: &[u8]) -> Vec<u8> {
-        let mut s = seed | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                alphabet[(s % alphabet.len() as u64) as usize]
-            })
-            .collect()
+        crate::decontam::test_bytes::Xorshift::new(seed).bytes(n, alphabet)
     }
 
     #[test]

@@ -98,23 +98,12 @@ mod tests {
 
     #[test]
     fn lines_match_the_scalar_reference() {
-        let mut s = 0x2545_f491_4f6c_dd1du64;
-        let alphabet = b"ab \n\n\t\xc3\xa9\x80\xff#/";
+        let mut rng = crate::decontam::test_bytes::Xorshift::new(7);
+        // Mostly `x`, so that lines are sometimes longer than a chunk.
+        let mut alphabet = b"ab \n\n\t\xc3\xa9\x80\xff#/".to_vec();
+        alphabet.extend([b'x'; 85]);
         for n in 0..200usize {
-            let b: Vec<u8> = (0..n)
-                .map(|_| {
-                    s ^= s << 13;
-                    s ^= s >> 7;
-                    s ^= s << 17;
-                    // Mostly short lines, sometimes one longer than a chunk.
-                    let k = (s % 97) as usize;
-                    if k < alphabet.len() {
-                        alphabet[k]
-                    } else {
-                        b'x'
-                    }
-                })
-                .collect();
+            let b = rng.bytes(n, &alphabet);
             for start in 0..=b.len() {
                 assert_eq!(
                     line_at(&b, start),

@@ -71,6 +71,8 @@ pub mod rows;
 pub mod samples;
 pub mod scan;
 pub mod swar;
+#[cfg(test)]
+mod test_bytes;
 
 use crate::backends::{Backend, NGRAM_MISS};
 use anyhow::{ensure, Result};

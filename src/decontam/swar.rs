@@ -142,17 +142,11 @@ mod tests {
     /// the scalar rules in every lane.
     #[test]
     fn masks_match_the_scalar_rules() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rng = crate::decontam::test_bytes::Xorshift::new(1);
         for lane in 0..8 {
             for c in 0..=255u8 {
                 for _ in 0..64 {
-                    let mut bytes = next().to_le_bytes();
+                    let mut bytes = rng.next_u64().to_le_bytes();
                     bytes[lane] = c;
                     let w = u64::from_le_bytes(bytes);
                     let (words, lower) = (word_bytes(w), lowercase(w).to_le_bytes());
