@@ -43,8 +43,9 @@ use std::collections::{HashMap, HashSet};
 
 /// Sets of token and n-gram hashes, keyed by the hash itself.
 ///
-/// PERF: the keys are xxh3 outputs, already uniformly random, so SipHash on
-/// top of them bought nothing: `rare.contains` (up to 13 lookups per window
+/// PERF: the keys are token and n-gram hashes (finalised by fmix64 or
+/// xxh3), already uniformly random, so SipHash on top of them bought
+/// nothing: `rare.contains` (up to 13 lookups per window
 /// of every benchmark n-gram) was 12% of the index build in `perf record` of
 /// `decontaminate --threads 1` with every bundled benchmark. Membership is
 /// the same with any hasher, so verdicts cannot change.
