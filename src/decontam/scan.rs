@@ -220,7 +220,10 @@ impl Scanner {
                 } else {
                     match lowered {
                         Some(words) => swar::push16(&mut o.code, words, e - s),
-                        None => swar::push_lowercase(&mut o.code, b, s, e),
+                        // The byte path just lowered it onto the literal form.
+                        None => o
+                            .code
+                            .extend_from_slice(&o.literal[o.literal.len() - (e - s)..]),
                     }
                     // The keyword test is case-sensitive, as in the
                     // reference (`Function foo` is prose).

@@ -6,8 +6,8 @@
 //! carry-free form (Hacker's Delight, 2nd ed., section 6-1, "Find First 0-Byte"
 //! and its range variant): for a byte `x < 0x80`, `x + (0x80 - lo)` has its
 //! high bit set exactly when `x >= lo`, and adding a constant below `0x80`
-//! never carries into the next byte. The tests run on the low seven bits of
-//! each byte, so no byte carries into its neighbour whatever the input; a
+//! never carries into the next byte. The range tests here run on the low
+//! seven bits of each byte, so no byte carries into its neighbour whatever the input; a
 //! byte `>= 0x80` is then masked out (it is never a word byte, nor lowered).
 //!
 //! Byte `k` of a slice is byte `k` of the little-endian `u64`, so "first in

@@ -218,7 +218,7 @@ fn filter_batches(
                     write_reject(
                         &mut tally.rejects,
                         &RejectLine {
-                            input: source.display,
+                            input: display,
                             row: rej.row,
                             repo: "",
                             path: "",
@@ -277,7 +277,7 @@ fn filter_batches(
                     write_reject(
                         &mut tally.rejects,
                         &RejectLine {
-                            input: source.display,
+                            input: display,
                             row,
                             repo: &repo,
                             path: &path,
