@@ -5,7 +5,7 @@
 //! The temporary file is `.NAME.HOST-PID.N.tmp`: its name says which process
 //! owns it, so that what a killed run leaves is swept by the next run that
 //! writes into the directory, and it is registered for removal on Ctrl-C
-//! before it exists (see [`crate::pipeline::cleanup`]). It is created with
+//! as it is created (see [`crate::pipeline::cleanup`]). It is created with
 //! `O_EXCL` and the default mode, so the output gets 0666 less the umask.
 //! [`AtomicFile::create_write_behind`] makes the same file with its writes
 //! on a thread of their own ([`super::write_behind`]), for a writer that has
@@ -67,17 +67,16 @@ impl AtomicFile {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         let failed = |what: &str, e| WriteFailed::new(format!("{what} {}", dir.display()), dir, e);
-        std::fs::create_dir_all(dir).map_err(|e| failed("cannot create output directory", e))?;
+        cleanup::create_dir_all(dir).map_err(|e| failed("cannot create output directory", e))?;
         // What a dead run left here goes before we add ours.
         cleanup::sweep_once(dir);
         let name = target.file_name().and_then(|n| n.to_str()).unwrap_or("out");
         let (tmp, file) = loop {
             let tmp = dir.join(cleanup::temp_file_name(name));
-            cleanup::register(&tmp);
-            match OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            let open = |p: &Path| OpenOptions::new().write(true).create_new(true).open(p);
+            match cleanup::create_registered(&tmp, open) {
                 Ok(f) => break (tmp, f),
                 Err(e) => {
-                    cleanup::unregister(&tmp);
                     // A dead process's file of the same name (our PID
                     // reused, its counter at ours): take the next name.
                     if e.kind() != std::io::ErrorKind::AlreadyExists {

@@ -31,10 +31,17 @@
 //! sweeps the whole work directory.
 //!
 //! **Ctrl-C and SIGTERM** ([`super::interrupt`]): every live temporary path
-//! is in a process-wide registry ([`register`]); the signal handler removes
-//! them all and exits. A path is registered *before* its file is created,
-//! and the handler holds the registry until the process exits, so no file
-//! can be created unseen between the sweep and the exit.
+//! is in a process-wide registry ([`create_registered`]); the signal handler removes
+//! them all and exits. A path is registered and created under the
+//! registry's lock ([`create_registered`]), and the handler holds that lock
+//! from its sweep until the process exits, so a file is either created
+//! before the sweep (and removed by it) or never: registering first and
+//! creating after the lock is released would leave a window in which the
+//! sweep finds nothing to remove and a worker then creates the file.
+//! Directories that temporary files go into are made the same way
+//! ([`create_dir_all`]), so a worker cannot recreate a scratch directory the
+//! sweep has just removed; a directory is renamed before it is removed, so
+//! a worker's file created meanwhile cannot make the removal fail.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -102,7 +109,7 @@ pub fn temp_file_name(target_name: &str) -> String {
 }
 
 /// The name of a fresh scratch directory: `tritter-near-HOST-PID-N`.
-pub fn scratch_dir_name() -> String {
+fn scratch_dir_name() -> String {
     format!("{SCRATCH_PREFIX}{}-{:x}", owner(), next_n())
 }
 
@@ -196,12 +203,40 @@ fn started_after(pid: u32, modified: SystemTime) -> Option<bool> {
     Some(started > modified + CLOCK_SLACK_SECS)
 }
 
-/// Registers `path` as a live temporary path of this process: removed by
-/// [`remove_all_and_hold`] on a signal. Call before creating it.
-pub fn register(path: &Path) {
+/// Registers `path` as a live temporary path of this process and creates it
+/// with `create`, both under the registry's lock: a signal's sweep
+/// ([`remove_all_and_hold`]) runs wholly before (and nothing is created:
+/// the sweep holds the lock until the exit) or wholly after (and removes
+/// it). When `create` fails, `path` is not registered.
+pub fn create_registered<T>(
+    path: &Path,
+    create: impl FnOnce(&Path) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    let mut guard = live();
+    let set = guard.get_or_insert_with(HashSet::new);
+    set.insert(path.to_path_buf());
+    let made = create(path);
+    if made.is_err() {
+        set.remove(path);
+    }
+    made
+}
+
+/// Registers `path`, which exists already (made by someone else, such as
+/// a temporary directory from the `tempfile` crate), for removal on a
+/// signal.
+pub fn register_existing(path: &Path) {
     live()
         .get_or_insert_with(HashSet::new)
         .insert(path.to_path_buf());
+}
+
+/// `std::fs::create_dir_all` under the registry's lock: a directory inside
+/// a registered one is not recreated by a worker after a signal's sweep
+/// removed its parent (the worker waits on the lock until the exit).
+pub fn create_dir_all(dir: &Path) -> std::io::Result<()> {
+    let _guard = live();
+    std::fs::create_dir_all(dir)
 }
 
 /// Forgets `path` (committed, renamed or removed).
@@ -229,10 +264,19 @@ pub fn remove_all_and_hold() -> (usize, MutexGuard<'static, Option<HashSet<PathB
 
 fn remove_path(p: &Path) -> bool {
     match std::fs::symlink_metadata(p) {
-        // Worker threads may still be creating files inside (a step's
-        // directory, a sidecar): a removal that fails on a directory that
-        // filled up meanwhile is tried again.
-        Ok(m) if m.is_dir() => (0..4).any(|_| std::fs::remove_dir_all(p).is_ok()),
+        Ok(m) if m.is_dir() => {
+            // Worker threads may still be creating files inside (spill
+            // runs, a step's files), which makes `remove_dir_all` fail on a
+            // directory that filled up meanwhile. Renamed away first, no new
+            // path resolves into it; the new name is a scratch directory's
+            // of ours, so what a failed removal leaves the next run sweeps.
+            let renamed = p.parent().map(|d| d.join(scratch_dir_name()));
+            let doomed = match renamed {
+                Some(r) if std::fs::rename(p, &r).is_ok() => r,
+                _ => p.to_path_buf(),
+            };
+            (0..4).any(|_| std::fs::remove_dir_all(&doomed).is_ok())
+        }
         Ok(_) => std::fs::remove_file(p).is_ok(),
         Err(_) => false,
     }
@@ -308,6 +352,23 @@ pub fn sweep_work_dir(root: &Path) -> usize {
     walk(root, 3)
 }
 
+/// Creates a fresh, registered `tritter-near-HOST-PID-N` under `parent`
+/// (which must exist), after sweeping the parent's stale ones; the caller
+/// removes it and [`unregister`]s it.
+pub fn create_scratch_dir(parent: &Path) -> std::io::Result<PathBuf> {
+    sweep_once(parent);
+    loop {
+        let path = parent.join(scratch_dir_name());
+        match create_registered(&path, |p| std::fs::create_dir(p)) {
+            Ok(()) => return Ok(path),
+            // A dead process's directory of the same name (our PID reused,
+            // its counter at ours): take the next name.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// A scratch directory, `tritter-near-HOST-PID-N` under a parent, removed
 /// when dropped and on a signal; creating one sweeps the parent's stale ones.
 pub struct ScratchDir {
@@ -316,20 +377,7 @@ pub struct ScratchDir {
 
 impl ScratchDir {
     pub fn create(parent: &Path) -> std::io::Result<ScratchDir> {
-        sweep_once(parent);
-        loop {
-            let path = parent.join(scratch_dir_name());
-            register(&path);
-            match std::fs::create_dir(&path) {
-                Ok(()) => return Ok(ScratchDir { path }),
-                Err(e) => {
-                    unregister(&path);
-                    if e.kind() != std::io::ErrorKind::AlreadyExists {
-                        return Err(e);
-                    }
-                }
-            }
-        }
+        create_scratch_dir(parent).map(|path| ScratchDir { path })
     }
 
     pub fn path(&self) -> &Path {
@@ -394,6 +442,57 @@ mod tests {
         // PID was reused, the file is a dead run's.
         let long_ago = now - Duration::from_secs(10 * 365 * 86_400);
         assert!(owner_is_dead(host(), parent, long_ago));
+    }
+
+    #[test]
+    fn a_path_is_created_under_the_registry_lock_and_kept_only_when_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let made = dir.path().join("made");
+        create_registered(&made, |p| {
+            // The signal's sweep takes this lock: it cannot run between the
+            // registration and the creation.
+            assert!(LIVE.try_lock().is_err());
+            std::fs::create_dir(p)
+        })
+        .unwrap();
+        assert!(live().as_ref().unwrap().contains(&made));
+        let failed = dir.path().join("missing/parent");
+        assert!(create_registered(&failed, |p| std::fs::create_dir(p)).is_err());
+        assert!(!live().as_ref().unwrap().contains(&failed));
+        unregister(&made);
+    }
+
+    #[test]
+    fn a_directory_that_workers_keep_filling_is_removed_whole() {
+        use std::sync::atomic::AtomicBool;
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("step");
+        std::fs::create_dir(&dir).unwrap();
+        let stop = AtomicBool::new(false);
+        let removed = std::thread::scope(|s| {
+            for w in 0..2 {
+                let (dir, stop) = (&dir, &stop);
+                s.spawn(move || {
+                    // Bounded, so that a failed removal cannot fill the disk.
+                    for i in 0..20_000 {
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        // Fails once the directory is gone, as a worker's would.
+                        let _ = std::fs::write(dir.join(format!("run-{w}-{i}")), b"x");
+                    }
+                });
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            let removed = remove_path(&dir);
+            // Stopped before any assertion: a panic here would wait on the
+            // writers forever.
+            stop.store(true, Ordering::Relaxed);
+            removed
+        });
+        assert!(removed);
+        let left: Vec<_> = std::fs::read_dir(parent.path()).unwrap().collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 
     #[test]

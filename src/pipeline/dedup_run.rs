@@ -240,9 +240,12 @@ fn plan(cfg: &DedupRunConfig) -> Result<Planned> {
                     cfg.scratch_dir.display()
                 )
             })?;
-            super::cleanup::sweep_once(&cfg.scratch_dir);
-            let dir = cfg.scratch_dir.join(super::cleanup::scratch_dir_name());
-            super::cleanup::register(&dir);
+            let dir = super::cleanup::create_scratch_dir(&cfg.scratch_dir).with_context(|| {
+                format!(
+                    "cannot create a scratch directory in {}",
+                    cfg.scratch_dir.display()
+                )
+            })?;
             Some(ScratchWork(dir))
         }
     };

@@ -146,7 +146,8 @@ pub fn discard_moved_repos(inputs: &ResolvedInputs, work: &WorkDir) -> Result<()
         return Ok(());
     }
     let dir = work.root.join("repos");
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    super::cleanup::create_dir_all(&dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
     for (ordinal, r) in &inputs.repos {
         let Ok(shard) = &r.outcome else { continue };
         let marker = dir.join(format!("part-{ordinal:06}.commit"));

@@ -441,7 +441,7 @@ fn open_phase1(
         None => {
             let t = tempfile::tempdir().context("cannot create a temporary work directory")?;
             // Removed on Ctrl-C too (its drop does it otherwise).
-            cleanup::register(t.path());
+            cleanup::register_existing(t.path());
             (t.path().to_path_buf(), Some(t))
         }
     };

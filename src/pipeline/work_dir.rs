@@ -172,7 +172,7 @@ impl WorkDir {
             }
         }
         sweep_trash(root);
-        std::fs::create_dir_all(root.join("parts"))
+        super::cleanup::create_dir_all(&root.join("parts"))
             .with_context(|| format!("cannot create work directory {}", root.display()))?;
         if run_json.exists() {
             let existing: RunFingerprint = match serde_json::from_slice(&std::fs::read(&run_json)?) {

@@ -37,7 +37,7 @@ static HELD: Mutex<Vec<(PathBuf, bool, File)>> = Mutex::new(Vec::new());
 
 fn open_lock_file(path: &Path) -> Result<File> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
+        super::cleanup::create_dir_all(dir)
             .with_context(|| format!("cannot create work directory {}", dir.display()))?;
     }
     OpenOptions::new()

@@ -283,7 +283,7 @@ pub fn find_near_duplicates(
     };
     let perms = Permutations::new(cfg.num_perm, cfg.seed);
     let thresholds = verify::Thresholds::new(cfg.jaccard, cfg.num_perm);
-    std::fs::create_dir_all(scratch_dir)
+    crate::pipeline::cleanup::create_dir_all(scratch_dir)
         .with_context(|| format!("cannot create scratch directory {}", scratch_dir.display()))?;
     let scratch = crate::pipeline::cleanup::ScratchDir::create(scratch_dir)
         .with_context(|| format!("cannot create scratch files in {}", scratch_dir.display()))?;

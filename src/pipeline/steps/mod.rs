@@ -277,7 +277,7 @@ pub fn run_task(ctx: &GlobalContext, step: &str, task: u32) -> Result<()> {
     if task >= tasks {
         bail!("step {step} has {tasks} task(s) (0..{tasks}); there is no task {task}");
     }
-    std::fs::create_dir_all(ctx.step_dir(step))
+    super::cleanup::create_dir_all(&ctx.step_dir(step))
         .with_context(|| format!("cannot create {}", ctx.step_dir(step).display()))?;
     let started_unix = unix_now();
     let wall = Instant::now();
@@ -363,7 +363,8 @@ pub fn prepare(work: &WorkDir, cfg: &GlobalConfig) -> Result<PathBuf> {
     if stale && dir.exists() {
         std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
     }
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    super::cleanup::create_dir_all(&dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
     if !config_path.exists() {
         run_config::store(&config_path, cfg)?;
     }
