@@ -31,8 +31,8 @@
 //! sweeps the whole work directory.
 //!
 //! **Ctrl-C and SIGTERM** ([`super::interrupt`]): every live temporary path
-//! is in a process-wide registry ([`create_registered`]); the signal handler removes
-//! them all and exits. A path is registered and created under the
+//! is in a process-wide registry; the signal handler removes them all and
+//! exits. A path is registered and created under the
 //! registry's lock ([`create_registered`]), and the handler holds that lock
 //! from its sweep until the process exits, so a file is either created
 //! before the sweep (and removed by it) or never: registering first and
