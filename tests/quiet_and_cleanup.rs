@@ -345,6 +345,26 @@ fn a_killed_dedup_leaves_nothing_after_the_rerun_and_the_same_bytes() {
     assert_eq!(std::fs::read(t.join("o/d.jsonl")).unwrap(), want);
 }
 
+/// A scratch parent that exists but takes no new entries (even for root:
+/// `/proc`): the error names the directory, and nothing is written.
+#[test]
+fn a_scratch_directory_that_cannot_be_made_is_named_in_the_error() {
+    let t = TestDir::new();
+    write_records(&t.join("in.jsonl"), 20);
+    let out = run_expect(
+        dedup(&t, "in.jsonl", "d.jsonl").args(["--scratch-dir", "/proc"]),
+        2,
+    );
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("cannot create a scratch directory in /proc"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!t.join("d.jsonl").exists());
+    assert_eq!(leftovers(&t.join(".")), Vec::<String>::new());
+}
+
 // ------------------------------------------------------------- signals
 
 fn interrupted_dedup_cleans_up(sig: i32, code: i32) {
