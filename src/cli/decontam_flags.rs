@@ -106,6 +106,19 @@ pub struct DecontamFlags {
     /// n-gram count.
     #[arg(long, value_name = "FILE", help_heading = "Decontamination")]
     pub report: Option<PathBuf>,
+
+    /// Where built benchmark indexes are kept between runs.
+    ///
+    /// Default: $XDG_CACHE_HOME/tritter-gpu/decontam-index, else
+    /// ~/.cache/tritter-gpu/decontam-index. An entry is keyed by the bytes of
+    /// every benchmark file, the index settings and the build of this
+    /// program, so it is only read by a run that would build the same index.
+    #[arg(long, value_name = "DIR", help_heading = "Decontamination")]
+    pub index_cache: Option<PathBuf>,
+
+    /// Build the benchmark index in every run: read and write no index cache.
+    #[arg(long, conflicts_with = "index_cache", help_heading = "Decontamination")]
+    pub no_index_cache: bool,
 }
 
 impl DecontamFlags {
@@ -183,6 +196,13 @@ impl DecontamFlags {
             rare_fraction: DEFAULT_RARE_FRACTION,
             flag_only: self.flag_only,
             report: self.report.clone(),
+            index_cache: if self.no_index_cache {
+                None
+            } else {
+                self.index_cache
+                    .clone()
+                    .or_else(crate::decontam::index_cache::default_dir)
+            },
         })
     }
 }
@@ -496,7 +516,7 @@ mod tests {
             .get_arguments()
             .filter(|a| a.get_id() != "help")
             .collect();
-        assert_eq!(args.len(), 11);
+        assert_eq!(args.len(), 13);
         for a in args {
             assert_eq!(
                 a.get_help_heading(),

@@ -38,7 +38,9 @@ pub enum Form {
 }
 
 /// An item and field that own a pattern.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Owner {
     pub item: u32,
     /// Index into [`ExactIndex::field_names`].
@@ -78,8 +80,10 @@ struct Automaton {
 }
 
 impl Automaton {
-    fn build(map: BTreeMap<Vec<u8>, Vec<Owner>>, prefix_len: usize) -> Result<Automaton> {
-        let (patterns, owners): (Vec<_>, Vec<_>) = map.into_iter().unzip();
+    /// `patterns` sorted by their bytes, distinct, each at least
+    /// `prefix_len` bytes long.
+    fn build(patterns: Vec<(Vec<u8>, Vec<Owner>)>, prefix_len: usize) -> Result<Automaton> {
+        let (patterns, owners): (Vec<_>, Vec<_>) = patterns.into_iter().unzip();
         let mut prefixes: BTreeMap<&[u8], Vec<u32>> = BTreeMap::new();
         for (i, p) in patterns.iter().enumerate() {
             debug_assert!(p.len() >= prefix_len);
@@ -105,6 +109,14 @@ impl Automaton {
             patterns,
             owners,
         })
+    }
+
+    fn parts(&self) -> Vec<(Vec<u8>, Vec<Owner>)> {
+        self.patterns
+            .iter()
+            .cloned()
+            .zip(self.owners.iter().cloned())
+            .collect()
     }
 
     /// Pattern ids found in `hay`, sorted and distinct.
@@ -146,6 +158,19 @@ impl Automaton {
 pub struct ExactHit {
     pub form: Form,
     pub pattern: u32,
+}
+
+/// The exact tier before its searchers are built: each form's patterns
+/// (sorted, distinct) with their owners. Building the searchers from these
+/// takes milliseconds; normalising every item's strings to get them does
+/// not, so this is what the index cache ([`super::index_cache`]) stores.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ExactParts {
+    literal: Vec<(Vec<u8>, Vec<Owner>)>,
+    code: Vec<(Vec<u8>, Vec<Owner>)>,
+    field_names: Vec<String>,
+    min_len: usize,
+    skipped_short: usize,
 }
 
 /// The built exact tier.
@@ -203,14 +228,57 @@ impl ExactIndex {
                 }
             }
         }
+        ExactIndex::from_parts(
+            ExactParts {
+                literal: lit.into_iter().collect(),
+                code: code.into_iter().collect(),
+                field_names,
+                min_len,
+                skipped_short,
+            },
+            items.len(),
+        )
+    }
+
+    /// Builds the searchers over `parts` of an index of `items` items. Parts
+    /// that could not come from [`ExactIndex::build`] (unsorted patterns, a
+    /// pattern under the minimum length, an owner out of range) are an error.
+    pub fn from_parts(parts: ExactParts, items: usize) -> Result<ExactIndex> {
+        let min_len = parts.min_len;
+        anyhow::ensure!(min_len >= 1, "minimum exact length 0");
+        for patterns in [&parts.literal, &parts.code] {
+            anyhow::ensure!(
+                patterns.windows(2).all(|w| w[0].0 < w[1].0),
+                "patterns not sorted and distinct"
+            );
+            for (p, owners) in patterns.iter() {
+                anyhow::ensure!(p.len() >= min_len, "a pattern under the minimum length");
+                anyhow::ensure!(
+                    owners.iter().all(|o| (o.item as usize) < items
+                        && (o.field as usize) < parts.field_names.len()),
+                    "a pattern owner out of range"
+                );
+            }
+        }
         let prefix_len = min_len.min(MAX_PREFIX);
         Ok(ExactIndex {
-            literal: Automaton::build(lit, prefix_len)?,
-            code: Automaton::build(code, prefix_len)?,
-            field_names,
+            literal: Automaton::build(parts.literal, prefix_len)?,
+            code: Automaton::build(parts.code, prefix_len)?,
+            field_names: parts.field_names,
             min_len,
-            skipped_short,
+            skipped_short: parts.skipped_short,
         })
+    }
+
+    /// What [`ExactIndex::from_parts`] rebuilds this index from.
+    pub fn parts(&self) -> ExactParts {
+        ExactParts {
+            literal: self.literal.parts(),
+            code: self.code.parts(),
+            field_names: self.field_names.clone(),
+            min_len: self.min_len,
+            skipped_short: self.skipped_short,
+        }
     }
 
     /// Heap bytes of both automata.

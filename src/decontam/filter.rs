@@ -116,7 +116,7 @@ impl Roller {
 }
 
 /// Blocked Bloom filter over window keys.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NgramFilter {
     words: Vec<u64>,
     mask: usize,
@@ -142,6 +142,12 @@ impl NgramFilter {
             f.words[(k >> 40) as usize & f.mask] |= bits(k);
         }
         f
+    }
+
+    /// Whether the word count is a power of two and the mask matches it (as
+    /// [`NgramFilter::new`] makes them), so a probe stays in bounds.
+    pub fn is_well_formed(&self) -> bool {
+        self.words.len().is_power_of_two() && self.mask == self.words.len() - 1
     }
 
     /// False only if `key` was not inserted.

@@ -130,7 +130,7 @@ pub const GENERIC_WORDS: &[&str] = &[
 ];
 
 /// Parameters of the index.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NgramParams {
     /// Tokens per n-gram.
     pub n: usize,
@@ -141,7 +141,7 @@ pub struct NgramParams {
 }
 
 /// Counters of an index build, for `describe` and the docs.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IndexCounts {
     pub problems: usize,
     pub rare_tokens: usize,
@@ -166,7 +166,69 @@ pub struct NgramIndex {
     pub counts: IndexCounts,
 }
 
+/// A built [`NgramIndex`] as plain arrays (what the index cache stores).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct NgramParts {
+    params: NgramParams,
+    keys: Vec<u64>,
+    owner_start: Vec<u32>,
+    owners: Vec<u32>,
+    filter: NgramFilter,
+    counts: IndexCounts,
+}
+
 impl NgramIndex {
+    /// The index as plain arrays.
+    pub fn parts(&self) -> NgramParts {
+        NgramParts {
+            params: self.params,
+            keys: self.table.keys().to_vec(),
+            owner_start: self.owner_start.clone(),
+            owners: self.owners.clone(),
+            filter: self.filter.clone(),
+            counts: self.counts.clone(),
+        }
+    }
+
+    /// The index of [`NgramIndex::parts`], over `items` items. Arrays that
+    /// [`NgramIndex::build`] could not have made (unsorted keys, a side map
+    /// that does not cover them, an owner out of range) are an error, so a
+    /// lookup can never index out of bounds.
+    pub fn from_parts(parts: NgramParts, items: usize) -> anyhow::Result<NgramIndex> {
+        let NgramParts {
+            params,
+            keys,
+            owner_start,
+            owners,
+            filter,
+            counts,
+        } = parts;
+        anyhow::ensure!(
+            keys.windows(2).all(|w| w[0] < w[1]),
+            "n-gram keys not sorted and distinct"
+        );
+        anyhow::ensure!(
+            owner_start.len() == keys.len() + 1
+                && owner_start.first() == Some(&0)
+                && owner_start.windows(2).all(|w| w[0] <= w[1])
+                && owner_start.last().map(|&l| l as usize) == Some(owners.len()),
+            "n-gram side map does not cover the keys"
+        );
+        anyhow::ensure!(
+            owners.iter().all(|&o| (o as usize) < items),
+            "n-gram owner out of range"
+        );
+        anyhow::ensure!(filter.is_well_formed(), "n-gram filter malformed");
+        Ok(NgramIndex {
+            params,
+            table: NgramTable::new(keys),
+            owner_start,
+            owners,
+            filter,
+            counts,
+        })
+    }
+
     /// Builds the index over `items` (item `i` of the side map is `items[i]`).
     pub fn build(items: &[BenchmarkItem], params: NgramParams) -> NgramIndex {
         // Problems (groups), numbered in first-appearance order.

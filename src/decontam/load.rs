@@ -1,7 +1,7 @@
 //! Which benchmarks a configuration loads, and from where: the benchmark
 //! directory (default), the Hugging Face Hub, and user files.
 
-use super::benchmarks::{discover, load_file, BenchmarkItem, Builtin, Source};
+use super::benchmarks::{discover, load_file, BenchmarkItem, Builtin, Source, UserBenchmark};
 use super::rows::read_rows;
 use super::{hub, BenchmarkSource, DecontamConfig};
 use crate::remote::hub::{HubClient, HubConfig};
@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 
 /// A loaded benchmark: its name, item count and files.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LoadedBenchmark {
     pub name: String,
     pub items: usize,
@@ -57,13 +57,45 @@ fn requested(cfg: &DecontamConfig) -> Result<Option<Vec<Builtin>>> {
     Ok(Some(out))
 }
 
-/// Loads every benchmark `cfg` names. Items are in benchmark order, then file
-/// order, then record order; `BenchmarkItem::benchmark` indexes the returned
-/// list.
-pub fn load(cfg: &DecontamConfig) -> Result<(Vec<LoadedBenchmark>, Vec<BenchmarkItem>)> {
+/// How one planned benchmark's items are read.
+pub enum Loader {
+    /// A built-in benchmark from files of the benchmark directory.
+    Local(Builtin, Vec<PathBuf>),
+    /// A built-in benchmark downloaded from the Hub (already in its cache).
+    Hub(Builtin, Vec<hub::Fetched>),
+    /// A `--benchmark-file`.
+    User(UserBenchmark),
+}
+
+/// One benchmark to load, before any of its files is read.
+pub struct PlannedBenchmark {
+    pub name: String,
+    pub loader: Loader,
+}
+
+impl PlannedBenchmark {
+    /// The files its items are read from, with their names for messages.
+    pub fn files(&self) -> Vec<(String, &std::path::Path)> {
+        match &self.loader {
+            Loader::Local(_, paths) => paths
+                .iter()
+                .map(|p| (p.display().to_string(), p.as_path()))
+                .collect(),
+            Loader::Hub(_, fetched) => fetched
+                .iter()
+                .map(|f| (f.display.clone(), f.path.as_path()))
+                .collect(),
+            Loader::User(u) => vec![(u.path.display().to_string(), u.path.as_path())],
+        }
+    }
+}
+
+/// Which benchmarks `cfg` names and which files hold them: the benchmark
+/// directory is listed and Hub files are downloaded (or found in the Hub
+/// cache), but no benchmark file is parsed.
+pub fn plan(cfg: &DecontamConfig) -> Result<Vec<PlannedBenchmark>> {
     let wanted = requested(cfg)?;
-    let mut loaded: Vec<LoadedBenchmark> = Vec::new();
-    let mut items: Vec<BenchmarkItem> = Vec::new();
+    let mut planned: Vec<PlannedBenchmark> = Vec::new();
     match cfg.source {
         BenchmarkSource::Local => {
             let files = match &cfg.benchmark_dir {
@@ -87,10 +119,10 @@ pub fn load(cfg: &DecontamConfig) -> Result<(Vec<LoadedBenchmark>, Vec<Benchmark
                     .collect(),
             };
             for b in builtins {
-                let mine: Vec<&PathBuf> = files
+                let mine: Vec<PathBuf> = files
                     .iter()
                     .filter(|(fb, _)| *fb == b)
-                    .map(|(_, p)| p)
+                    .map(|(_, p)| p.clone())
                     .collect();
                 if mine.is_empty() {
                     match &cfg.benchmark_dir {
@@ -108,15 +140,9 @@ pub fn load(cfg: &DecontamConfig) -> Result<(Vec<LoadedBenchmark>, Vec<Benchmark
                         ),
                     }
                 }
-                let bench = loaded.len() as u16;
-                let before = items.len();
-                for p in &mine {
-                    items.extend(load_file(b, p, bench)?);
-                }
-                loaded.push(LoadedBenchmark {
+                planned.push(PlannedBenchmark {
                     name: b.name().to_string(),
-                    items: items.len() - before,
-                    files: mine.iter().map(|p| p.display().to_string()).collect(),
+                    loader: Loader::Local(b, mine),
                 });
             }
         }
@@ -127,38 +153,69 @@ pub fn load(cfg: &DecontamConfig) -> Result<(Vec<LoadedBenchmark>, Vec<Benchmark
                     HubClient::new(HubConfig::from_env(&Env::Process, cfg.hub_cache.clone())?)
                         .context("cannot set up the Hugging Face Hub client")?;
                 for b in builtins {
-                    let bench = loaded.len() as u16;
-                    let before = items.len();
-                    let fetched = hub::fetch(b, &client)?;
-                    for f in &fetched {
-                        let rows = read_rows(&f.path, f.format, &f.display)?;
-                        items.extend(b.items(
-                            &rows,
-                            bench,
-                            &Source {
-                                display: &f.display,
-                                stem: &f.stem,
-                            },
-                        )?);
-                    }
-                    loaded.push(LoadedBenchmark {
+                    planned.push(PlannedBenchmark {
                         name: b.name().to_string(),
-                        items: items.len() - before,
-                        files: fetched.iter().map(|f| f.display.clone()).collect(),
+                        loader: Loader::Hub(b, hub::fetch(b, &client)?),
                     });
                 }
             }
         }
     }
     for u in &cfg.user_files {
-        let bench = loaded.len() as u16;
-        let new = u.load(bench)?;
-        loaded.push(LoadedBenchmark {
+        planned.push(PlannedBenchmark {
             name: u.name.clone(),
-            items: new.len(),
-            files: vec![u.path.display().to_string()],
+            loader: Loader::User(u.clone()),
         });
-        items.extend(new);
+    }
+    if planned.len() > u16::MAX as usize {
+        bail!("too many benchmarks ({})", planned.len());
+    }
+    Ok(planned)
+}
+
+/// Loads every benchmark `cfg` names. Items are in benchmark order, then file
+/// order, then record order; `BenchmarkItem::benchmark` indexes the returned
+/// list.
+pub fn load(cfg: &DecontamConfig) -> Result<(Vec<LoadedBenchmark>, Vec<BenchmarkItem>)> {
+    load_planned(cfg, &plan(cfg)?)
+}
+
+/// Reads the items of benchmarks planned by [`plan`] for `cfg`.
+pub fn load_planned(
+    cfg: &DecontamConfig,
+    planned: &[PlannedBenchmark],
+) -> Result<(Vec<LoadedBenchmark>, Vec<BenchmarkItem>)> {
+    let mut loaded: Vec<LoadedBenchmark> = Vec::new();
+    let mut items: Vec<BenchmarkItem> = Vec::new();
+    for p in planned {
+        let bench = loaded.len() as u16;
+        let before = items.len();
+        match &p.loader {
+            Loader::Local(b, paths) => {
+                for path in paths {
+                    items.extend(load_file(*b, path, bench)?);
+                }
+            }
+            Loader::Hub(b, fetched) => {
+                for f in fetched {
+                    let rows = read_rows(&f.path, f.format, &f.display)?;
+                    items.extend(b.items(
+                        &rows,
+                        bench,
+                        &Source {
+                            display: &f.display,
+                            stem: &f.stem,
+                        },
+                    )?);
+                }
+            }
+            Loader::User(u) => items.extend(u.load(bench)?),
+        }
+        loaded.push(LoadedBenchmark {
+            name: p.name.clone(),
+            items: items.len() - before,
+            files: p.files().into_iter().map(|(name, _)| name).collect(),
+        });
     }
     if items.is_empty() {
         match (&cfg.source, &cfg.benchmark_dir) {
@@ -175,9 +232,6 @@ pub fn load(cfg: &DecontamConfig) -> Result<(Vec<LoadedBenchmark>, Vec<Benchmark
             )),
             _ => bail!("the benchmarks loaded have no records"),
         }
-    }
-    if loaded.len() > u16::MAX as usize {
-        bail!("too many benchmarks ({})", loaded.len());
     }
     Ok((loaded, items))
 }

@@ -61,6 +61,7 @@ pub mod exact;
 pub mod filter;
 pub mod hub;
 pub mod index;
+pub mod index_cache;
 pub mod lines;
 pub mod load;
 pub mod ngram;
@@ -79,6 +80,7 @@ use anyhow::{ensure, Result};
 use benchmarks::{BenchmarkItem, UserBenchmark};
 use exact::{ExactIndex, Form};
 use index::{NgramIndex, NgramParams};
+use index_cache::{CachedIndex, IndexCache, Lookup};
 pub use load::{LoadedBenchmark, NoBenchmarks};
 use ngram::NgramHasher;
 use rayon::prelude::*;
@@ -137,6 +139,10 @@ pub struct DecontamConfig {
     pub flag_only: bool,
     /// JSONL report of every contaminated file.
     pub report: Option<PathBuf>,
+    /// Directory of built indexes kept between runs ([`index_cache`]);
+    /// `None` builds the index every time.
+    #[serde(default)]
+    pub index_cache: Option<PathBuf>,
 }
 
 impl Default for DecontamConfig {
@@ -154,6 +160,7 @@ impl Default for DecontamConfig {
             rare_fraction: DEFAULT_RARE_FRACTION,
             flag_only: false,
             report: None,
+            index_cache: None,
         }
     }
 }
@@ -230,8 +237,38 @@ pub struct Decontaminator {
     ngram: NgramIndex,
     min_matches: u32,
     build_time: Duration,
+    /// How the index cache served this build, for the description.
+    cache_use: CacheUse,
     /// Items' texts, for the sampled hits of the run's page.
     item_texts: samples::ItemTexts,
+}
+
+/// How the index cache served a build.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CacheUse {
+    /// No cache configured.
+    Off,
+    /// Read from this entry.
+    Loaded(PathBuf),
+    /// Built and stored in this entry.
+    Stored(PathBuf),
+    /// Built; the cache could not be used, for this reason.
+    Failed(String),
+}
+
+/// The settings' own checks, before anything is loaded.
+fn validate(cfg: &DecontamConfig) -> Result<()> {
+    ensure!(
+        (1..=64).contains(&cfg.ngram),
+        "--decontam-ngram must be between 1 and 64, not {}",
+        cfg.ngram
+    );
+    ensure!(cfg.min_matches >= 1, "--min-matches must be at least 1");
+    ensure!(
+        cfg.stop_groups >= 2,
+        "the stop-list threshold must be at least 2 problems"
+    );
+    Ok(())
 }
 
 /// Bound on the text of one internal batch, so that n-gram queries stay a
@@ -253,11 +290,99 @@ fn quote(s: &[u8], max: usize) -> String {
 }
 
 impl Decontaminator {
-    /// Loads the benchmarks and builds both tiers.
+    /// Loads the benchmarks and builds both tiers, or reads them from the
+    /// index cache when `cfg` names one and it holds this index.
     pub fn build(cfg: &DecontamConfig, backend: Arc<dyn Backend>) -> Result<Decontaminator> {
         let start = Instant::now();
-        let (benchmarks, items) = load::load(cfg)?;
-        Self::from_items(cfg, benchmarks, items, backend, start)
+        validate(cfg)?;
+        let planned = load::plan(cfg)?;
+        let cache = cfg.index_cache.as_deref().map(IndexCache::new);
+        let key = cache.as_ref().and_then(|_| IndexCache::key(cfg, &planned));
+        let mut failed = None;
+        if let (Some(cache), Some(key)) = (&cache, key) {
+            let path = cache.entry_path(key);
+            match cache.get(key) {
+                Lookup::Hit(entry) => {
+                    match Self::from_cached(cfg, *entry, backend.clone(), start) {
+                        Ok(d) => {
+                            return Ok(Decontaminator {
+                                cache_use: CacheUse::Loaded(path),
+                                ..d
+                            })
+                        }
+                        Err(e) => {
+                            failed = Some(format!(
+                                "entry {} unusable ({e:#}), rebuilt",
+                                path.display()
+                            ))
+                        }
+                    }
+                }
+                Lookup::Miss => {}
+                Lookup::Unusable(why) => failed = Some(format!("entry unusable ({why}), rebuilt")),
+            }
+        }
+        let (benchmarks, items) = load::load_planned(cfg, &planned)?;
+        let mut d = Self::from_items(cfg, benchmarks, items, backend, start)?;
+        if let (Some(cache), Some(key)) = (&cache, key) {
+            // A file changed while it was read would have its index stored
+            // under its old bytes' key: store only if the key still holds.
+            d.cache_use = if IndexCache::key(cfg, &planned) != Some(key) {
+                CacheUse::Failed("a benchmark file changed while it was read; not stored".into())
+            } else {
+                match cache.put(&d.to_cached(key)) {
+                    Ok(path) => match failed {
+                        Some(why) => {
+                            CacheUse::Failed(format!("{why} and stored in {}", path.display()))
+                        }
+                        None => CacheUse::Stored(path),
+                    },
+                    Err(e) => {
+                        CacheUse::Failed(format!("not written to {}: {e:#}", cache.dir().display()))
+                    }
+                }
+            };
+        }
+        Ok(d)
+    }
+
+    /// The index as an index cache entry under `key`.
+    fn to_cached(&self, key: u128) -> CachedIndex {
+        CachedIndex {
+            key,
+            benchmarks: self.benchmarks.clone(),
+            items: self.items.clone(),
+            exact: self.exact.parts(),
+            ngram: self.ngram.parts(),
+            item_texts: self.item_texts.parts(),
+        }
+    }
+
+    /// The index of a cache entry, judged by `cfg`'s thresholds.
+    fn from_cached(
+        cfg: &DecontamConfig,
+        entry: CachedIndex,
+        backend: Arc<dyn Backend>,
+        start: Instant,
+    ) -> Result<Decontaminator> {
+        let n = entry.items.len();
+        let names: Vec<String> = entry.benchmarks.iter().map(|b| b.name.clone()).collect();
+        ensure!(
+            entry.items.iter().all(|(b, _)| (*b as usize) < names.len()),
+            "an item of an unknown benchmark"
+        );
+        let item_texts = samples::ItemTexts::from_parts(&entry.items, &names, entry.item_texts)?;
+        Ok(Decontaminator {
+            backend,
+            benchmarks: entry.benchmarks,
+            exact: ExactIndex::from_parts(entry.exact, n)?,
+            ngram: NgramIndex::from_parts(entry.ngram, n)?,
+            items: entry.items,
+            item_texts,
+            min_matches: cfg.min_matches.min(u32::MAX as usize) as u32,
+            build_time: start.elapsed(),
+            cache_use: CacheUse::Off,
+        })
     }
 
     /// Builds both tiers over already loaded items.
@@ -268,16 +393,7 @@ impl Decontaminator {
         backend: Arc<dyn Backend>,
         start: Instant,
     ) -> Result<Decontaminator> {
-        ensure!(
-            (1..=64).contains(&cfg.ngram),
-            "--decontam-ngram must be between 1 and 64, not {}",
-            cfg.ngram
-        );
-        ensure!(cfg.min_matches >= 1, "--min-matches must be at least 1");
-        ensure!(
-            cfg.stop_groups >= 2,
-            "the stop-list threshold must be at least 2 problems"
-        );
+        validate(cfg)?;
         let (exact, ngram) = rayon::join(
             || ExactIndex::build(&items, cfg.min_exact_len),
             || {
@@ -302,7 +418,13 @@ impl Decontaminator {
             ngram,
             min_matches: cfg.min_matches.min(u32::MAX as usize) as u32,
             build_time: start.elapsed(),
+            cache_use: CacheUse::Off,
         })
+    }
+
+    /// How the index cache served this build.
+    pub fn cache_use(&self) -> &CacheUse {
+        &self.cache_use
     }
 
     /// The loaded benchmarks.
@@ -336,18 +458,9 @@ impl Decontaminator {
     }
 
     /// What decides the verdicts: benchmarks, item counts and the size of
-    /// both tiers, without timings or backend, so that equal indexes give
-    /// equal summaries (work directories record it).
+    /// both tiers, without timings, backend or cache, so that equal indexes
+    /// give equal summaries (work directories record it).
     pub fn index_summary(&self) -> String {
-        let d = self.describe();
-        match d.rfind("; built in") {
-            Some(at) => d[..at].to_string(),
-            None => d,
-        }
-    }
-
-    /// Benchmarks and item counts loaded, and the size of both tiers.
-    pub fn describe(&self) -> String {
         let list: Vec<String> = self
             .benchmarks
             .iter()
@@ -358,7 +471,7 @@ impl Decontaminator {
         format!(
             "benchmarks: {}\nexact tier: {lit} literal + {code} code strings ({} shorter than {} \
              bytes skipped; search tables {:.1} MB)\nn-gram tier: {} {}-grams from {} problems, min {} matches ({} \
-             stop-listed, {} without a rare token); built in {:.2}s on {}",
+             stop-listed, {} without a rare token)",
             list.join(", "),
             self.exact.skipped_short,
             self.exact.min_len,
@@ -369,9 +482,33 @@ impl Decontaminator {
             self.min_matches,
             c.stopped_ngrams,
             c.common_ngrams,
-            self.build_time.as_secs_f64(),
-            self.backend.describe()
         )
+    }
+
+    /// Benchmarks and item counts loaded, the size of both tiers, and how
+    /// long the index took and where it came from.
+    pub fn describe(&self) -> String {
+        let secs = self.build_time.as_secs_f64();
+        let backend = self.backend.describe();
+        let how = match &self.cache_use {
+            CacheUse::Off => format!("built in {secs:.2}s on {backend}"),
+            CacheUse::Loaded(p) => {
+                format!(
+                    "read from the index cache in {secs:.2}s on {backend} ({})",
+                    p.display()
+                )
+            }
+            CacheUse::Stored(p) => {
+                format!(
+                    "built in {secs:.2}s on {backend}; index cached in {}",
+                    p.display()
+                )
+            }
+            CacheUse::Failed(why) => {
+                format!("built in {secs:.2}s on {backend}; index cache: {why}")
+            }
+        };
+        format!("{}; {how}", self.index_summary())
     }
 
     fn bench_name(&self, item: u32) -> &str {

@@ -53,8 +53,8 @@ pub struct ItemTexts {
     items: Vec<ItemText>,
 }
 
-#[derive(Debug)]
-struct ItemText {
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ItemText {
     /// Exact-tier fields, by name.
     exact: Vec<(String, String)>,
     /// Texts the n-gram tier reads.
@@ -86,6 +86,35 @@ impl ItemTexts {
             });
         }
         t
+    }
+
+    /// Every item's texts, in item order (what the index cache stores).
+    pub fn parts(&self) -> Vec<ItemText> {
+        self.items.clone()
+    }
+
+    /// The texts of [`ItemTexts::parts`] for `items` as (benchmark index,
+    /// id), `names[b]` the name of benchmark `b`.
+    pub fn from_parts(
+        items: &[(u16, String)],
+        names: &[String],
+        texts: Vec<ItemText>,
+    ) -> anyhow::Result<ItemTexts> {
+        anyhow::ensure!(
+            texts.len() == items.len(),
+            "item texts do not match the items"
+        );
+        let mut by_id = HashMap::with_capacity(items.len());
+        for (i, (b, id)) in items.iter().enumerate() {
+            let name = names
+                .get(*b as usize)
+                .ok_or_else(|| anyhow::anyhow!("item of an unknown benchmark"))?;
+            by_id.entry((name.clone(), id.clone())).or_insert(i);
+        }
+        Ok(ItemTexts {
+            by_id,
+            items: texts,
+        })
     }
 
     /// The texts of the benchmarks `cfg` names, loaded again (without
