@@ -296,54 +296,77 @@ impl Decontaminator {
         let start = Instant::now();
         validate(cfg)?;
         let planned = load::plan(cfg)?;
-        let cache = cfg.index_cache.as_deref().map(IndexCache::new);
-        let key = cache.as_ref().and_then(|_| IndexCache::key(cfg, &planned));
-        let mut failed = None;
-        if let (Some(cache), Some(key)) = (&cache, key) {
-            let path = cache.entry_path(key);
-            match cache.get(key) {
-                Lookup::Hit(entry) => {
-                    match Self::from_cached(cfg, *entry, backend.clone(), start) {
-                        Ok(d) => {
-                            return Ok(Decontaminator {
-                                cache_use: CacheUse::Loaded(path),
-                                ..d
-                            })
-                        }
-                        Err(e) => {
-                            failed = Some(format!(
-                                "entry {} unusable ({e:#}), rebuilt",
-                                path.display()
-                            ))
-                        }
-                    }
-                }
-                Lookup::Miss => {}
-                Lookup::Unusable(why) => failed = Some(format!("entry unusable ({why}), rebuilt")),
+        let cache = cfg
+            .index_cache
+            .as_deref()
+            .and_then(|dir| Some((IndexCache::new(dir), IndexCache::key(cfg, &planned)?)));
+        let mut rebuilt_because = None;
+        if let Some((cache, key)) = &cache {
+            match Self::read_cached(cfg, cache, *key, &backend, start) {
+                Ok(Some(d)) => return Ok(d),
+                Ok(None) => {}
+                Err(why) => rebuilt_because = Some(why),
             }
         }
         let (benchmarks, items) = load::load_planned(cfg, &planned)?;
         let mut d = Self::from_items(cfg, benchmarks, items, backend, start)?;
-        if let (Some(cache), Some(key)) = (&cache, key) {
-            // A file changed while it was read would have its index stored
-            // under its old bytes' key: store only if the key still holds.
-            d.cache_use = if IndexCache::key(cfg, &planned) != Some(key) {
-                CacheUse::Failed("a benchmark file changed while it was read; not stored".into())
-            } else {
-                match cache.put(&d.to_cached(key)) {
-                    Ok(path) => match failed {
-                        Some(why) => {
-                            CacheUse::Failed(format!("{why} and stored in {}", path.display()))
-                        }
-                        None => CacheUse::Stored(path),
-                    },
-                    Err(e) => {
-                        CacheUse::Failed(format!("not written to {}: {e:#}", cache.dir().display()))
-                    }
-                }
-            };
+        if let Some((cache, key)) = &cache {
+            d.cache_use = d.store(cfg, &planned, cache, *key, rebuilt_because);
         }
         Ok(d)
+    }
+
+    /// The index in `cache` under `key`: `None` when there is no entry, the
+    /// reason when the entry cannot be used.
+    fn read_cached(
+        cfg: &DecontamConfig,
+        cache: &IndexCache,
+        key: u128,
+        backend: &Arc<dyn Backend>,
+        start: Instant,
+    ) -> std::result::Result<Option<Decontaminator>, String> {
+        let path = cache.entry_path(key);
+        match cache.get(key) {
+            Lookup::Hit(entry) => match Self::from_cached(cfg, *entry, backend.clone(), start) {
+                Ok(d) => Ok(Some(Decontaminator {
+                    cache_use: CacheUse::Loaded(path),
+                    ..d
+                })),
+                Err(e) => Err(format!("entry {} unusable ({e:#})", path.display())),
+            },
+            Lookup::Miss => Ok(None),
+            Lookup::Unusable(why) => Err(format!("entry unusable ({why})")),
+        }
+    }
+
+    /// Stores this freshly built index in `cache` under `key`, and says how
+    /// that went (`rebuilt_because`: why an entry there was not used).
+    fn store(
+        &self,
+        cfg: &DecontamConfig,
+        planned: &[load::PlannedBenchmark],
+        cache: &IndexCache,
+        key: u128,
+        rebuilt_because: Option<String>,
+    ) -> CacheUse {
+        // A file changed while it was read would have its index stored under
+        // its old bytes' key: store only if the key still holds.
+        if IndexCache::key(cfg, planned) != Some(key) {
+            return CacheUse::Failed(
+                "a benchmark file changed while it was read; not stored".into(),
+            );
+        }
+        match (cache.put(&self.to_cached(key)), rebuilt_because) {
+            (Ok(path), None) => CacheUse::Stored(path),
+            (Ok(path), Some(why)) => {
+                CacheUse::Failed(format!("{why}, rebuilt and stored in {}", path.display()))
+            }
+            (Err(e), why) => CacheUse::Failed(format!(
+                "{}not written to {}: {e:#}",
+                why.map(|w| format!("{w}, rebuilt; ")).unwrap_or_default(),
+                cache.dir().display()
+            )),
+        }
     }
 
     /// The index as an index cache entry under `key`.
