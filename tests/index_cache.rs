@@ -130,6 +130,24 @@ fn a_cached_index_is_the_built_index() {
 }
 
 #[test]
+fn item_texts_from_the_cache_are_the_loaded_ones() {
+    use tritter_gpu::decontam::samples::ItemTexts;
+    let t = TestDir::new();
+    let fixtures = write_benchmark_fixtures(&t.join("bench"));
+    let cache = t.join("cache");
+    let cfg = config(&fixtures, &cache);
+    stored_path(&build(&cfg));
+    let from_cache = ItemTexts::load(&cfg).unwrap();
+    let loaded = ItemTexts::load(&DecontamConfig {
+        index_cache: None,
+        ..cfg
+    })
+    .unwrap();
+    assert_eq!(from_cache.parts(), loaded.parts());
+    assert_eq!(loaded.parts().len(), 140);
+}
+
+#[test]
 fn the_real_benchmarks_give_the_same_index_from_the_cache() {
     let Some(real) = real_benchmarks("the_real_benchmarks_give_the_same_index_from_the_cache")
     else {

@@ -117,10 +117,25 @@ impl ItemTexts {
         })
     }
 
-    /// The texts of the benchmarks `cfg` names, loaded again (without
-    /// building the tiers) where the decontaminator is not at hand.
+    /// The texts of the benchmarks `cfg` names, where the decontaminator is
+    /// not at hand: from the index cache's entry when `cfg` has one (an
+    /// entry holds them), else loaded again (without building the tiers).
     pub fn load(cfg: &super::DecontamConfig) -> anyhow::Result<ItemTexts> {
-        let (benchmarks, items) = super::load::load(cfg)?;
+        use super::index_cache::{IndexCache, Lookup};
+        let planned = super::load::plan(cfg)?;
+        if let Some(dir) = &cfg.index_cache {
+            if let Some(key) = IndexCache::key(cfg, &planned) {
+                if let Lookup::Hit(entry) = IndexCache::new(dir).get(key) {
+                    let names: Vec<String> =
+                        entry.benchmarks.iter().map(|b| b.name.clone()).collect();
+                    // An entry that does not fit is loaded again instead.
+                    if let Ok(t) = ItemTexts::from_parts(&entry.items, &names, entry.item_texts) {
+                        return Ok(t);
+                    }
+                }
+            }
+        }
+        let (benchmarks, items) = super::load::load_planned(cfg, &planned)?;
         let names: Vec<String> = benchmarks.iter().map(|b| b.name.clone()).collect();
         Ok(ItemTexts::new(&items, &names))
     }
