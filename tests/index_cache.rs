@@ -253,6 +253,36 @@ fn a_damaged_entry_is_rebuilt_and_replaced() {
 }
 
 #[test]
+fn builds_of_the_same_index_at_once_each_leave_a_whole_entry() {
+    let t = TestDir::new();
+    let fixtures = write_benchmark_fixtures(&t.join("bench"));
+    let cache = t.join("cache");
+    let cfg = config(&fixtures, &cache);
+    let built: Vec<Decontaminator> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4).map(|_| s.spawn(|| build(&cfg))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for d in &built {
+        // Each either stored its entry or found one stored a moment before.
+        assert!(
+            matches!(d.cache_use(), CacheUse::Stored(_) | CacheUse::Loaded(_)),
+            "{:?}",
+            d.cache_use()
+        );
+        assert_same_index(d, &built[0]);
+    }
+    let entries: Vec<_> = std::fs::read_dir(&cache).unwrap().flatten().collect();
+    assert_eq!(
+        entries.len(),
+        1,
+        "one entry, no temporary file left: {entries:?}"
+    );
+    let read = build(&cfg);
+    assert!(matches!(read.cache_use(), CacheUse::Loaded(_)));
+    assert_same_index(&read, &built[0]);
+}
+
+#[test]
 fn a_cache_that_cannot_be_written_does_not_fail_the_build() {
     let t = TestDir::new();
     let fixtures = write_benchmark_fixtures(&t.join("bench"));
