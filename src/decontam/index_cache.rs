@@ -93,6 +93,13 @@ pub struct CachedIndex {
     pub item_texts: Vec<ItemText>,
 }
 
+impl CachedIndex {
+    /// The benchmarks' names, by benchmark index.
+    pub fn names(&self) -> Vec<String> {
+        self.benchmarks.iter().map(|b| b.name.clone()).collect()
+    }
+}
+
 /// What a lookup found.
 #[derive(Debug)]
 pub enum Lookup {
@@ -130,6 +137,17 @@ impl IndexCache {
     /// Where the entry of `key` is.
     pub fn entry_path(&self, key: u128) -> PathBuf {
         self.dir.join(format!("{key:032x}.{EXTENSION}"))
+    }
+
+    /// The cache `cfg` names, with the key of the index it builds over
+    /// `planned`; `None` without a cache or without a key (see
+    /// [`IndexCache::key`]).
+    pub fn for_config(
+        cfg: &DecontamConfig,
+        planned: &[PlannedBenchmark],
+    ) -> Option<(IndexCache, u128)> {
+        let dir = cfg.index_cache.as_deref()?;
+        Some((IndexCache::new(dir), IndexCache::key(cfg, planned)?))
     }
 
     /// The key of the index `cfg` builds over `planned`, reading every

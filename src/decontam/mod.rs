@@ -296,10 +296,7 @@ impl Decontaminator {
         let start = Instant::now();
         validate(cfg)?;
         let planned = load::plan(cfg)?;
-        let cache = cfg
-            .index_cache
-            .as_deref()
-            .and_then(|dir| Some((IndexCache::new(dir), IndexCache::key(cfg, &planned)?)));
+        let cache = IndexCache::for_config(cfg, &planned);
         let mut rebuilt_because = None;
         if let Some((cache, key)) = &cache {
             match Self::read_cached(cfg, cache, *key, &backend, start) {
@@ -389,7 +386,7 @@ impl Decontaminator {
         start: Instant,
     ) -> Result<Decontaminator> {
         let n = entry.items.len();
-        let names: Vec<String> = entry.benchmarks.iter().map(|b| b.name.clone()).collect();
+        let names = entry.names();
         ensure!(
             entry.items.iter().all(|(b, _)| (*b as usize) < names.len()),
             "an item of an unknown benchmark"

@@ -123,15 +123,12 @@ impl ItemTexts {
     pub fn load(cfg: &super::DecontamConfig) -> anyhow::Result<ItemTexts> {
         use super::index_cache::{IndexCache, Lookup};
         let planned = super::load::plan(cfg)?;
-        if let Some(dir) = &cfg.index_cache {
-            if let Some(key) = IndexCache::key(cfg, &planned) {
-                if let Lookup::Hit(entry) = IndexCache::new(dir).get(key) {
-                    let names: Vec<String> =
-                        entry.benchmarks.iter().map(|b| b.name.clone()).collect();
-                    // An entry that does not fit is loaded again instead.
-                    if let Ok(t) = ItemTexts::from_parts(&entry.items, &names, entry.item_texts) {
-                        return Ok(t);
-                    }
+        if let Some((cache, key)) = IndexCache::for_config(cfg, &planned) {
+            if let Lookup::Hit(entry) = cache.get(key) {
+                let names = entry.names();
+                // An entry that does not fit is loaded again instead.
+                if let Ok(t) = ItemTexts::from_parts(&entry.items, &names, entry.item_texts) {
+                    return Ok(t);
                 }
             }
         }
