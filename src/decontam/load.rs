@@ -173,14 +173,9 @@ pub fn plan(cfg: &DecontamConfig) -> Result<Vec<PlannedBenchmark>> {
     Ok(planned)
 }
 
-/// Loads every benchmark `cfg` names. Items are in benchmark order, then file
-/// order, then record order; `BenchmarkItem::benchmark` indexes the returned
-/// list.
-pub fn load(cfg: &DecontamConfig) -> Result<(Vec<LoadedBenchmark>, Vec<BenchmarkItem>)> {
-    load_planned(cfg, &plan(cfg)?)
-}
-
-/// Reads the items of benchmarks planned by [`plan`] for `cfg`.
+/// Reads the items of the benchmarks planned by [`plan`] for `cfg`. Items
+/// are in benchmark order, then file order, then record order;
+/// `BenchmarkItem::benchmark` indexes the returned list.
 pub fn load_planned(
     cfg: &DecontamConfig,
     planned: &[PlannedBenchmark],

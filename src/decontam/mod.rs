@@ -742,7 +742,7 @@ mod tests {
             benchmark_dir: Some(dir),
             ..DecontamConfig::default()
         };
-        let (_, items) = load::load(&cfg).unwrap();
+        let (_, items) = load::load_planned(&cfg, &load::plan(&cfg).unwrap()).unwrap();
         let idx = NgramIndex::build(
             &items,
             NgramParams {
