@@ -20,6 +20,15 @@ fn build(cfg: &DecontamConfig) -> Decontaminator {
     Decontaminator::build(cfg, backend).unwrap()
 }
 
+/// A test directory with the generated benchmark files in `bench/` and an
+/// index cache directory `cache/` (not made yet).
+fn fixtures_and_cache() -> (TestDir, PathBuf, PathBuf) {
+    let t = TestDir::new();
+    let fixtures = write_benchmark_fixtures(&t.join("bench"));
+    let cache = t.join("cache");
+    (t, fixtures, cache)
+}
+
 fn config(benchmarks: &Path, cache: &Path) -> DecontamConfig {
     DecontamConfig {
         benchmark_dir: Some(benchmarks.to_path_buf()),
@@ -83,9 +92,7 @@ fn assert_same_index(a: &Decontaminator, b: &Decontaminator) {
 
 #[test]
 fn a_cached_index_is_the_built_index() {
-    let t = TestDir::new();
-    let fixtures = write_benchmark_fixtures(&t.join("bench"));
-    let cache = t.join("cache");
+    let (_t, fixtures, cache) = fixtures_and_cache();
     let built = build(&config(&fixtures, &cache));
     let entry = stored_path(&built);
     assert!(entry.is_file(), "{}", entry.display());
@@ -132,9 +139,7 @@ fn a_cached_index_is_the_built_index() {
 #[test]
 fn item_texts_from_the_cache_are_the_loaded_ones() {
     use tritter_gpu::decontam::samples::ItemTexts;
-    let t = TestDir::new();
-    let fixtures = write_benchmark_fixtures(&t.join("bench"));
-    let cache = t.join("cache");
+    let (_t, fixtures, cache) = fixtures_and_cache();
     let cfg = config(&fixtures, &cache);
     stored_path(&build(&cfg));
     let from_cache = ItemTexts::load(&cfg).unwrap();
@@ -166,9 +171,7 @@ fn the_real_benchmarks_give_the_same_index_from_the_cache() {
 
 #[test]
 fn a_changed_benchmark_file_or_setting_is_a_new_entry() {
-    let t = TestDir::new();
-    let fixtures = write_benchmark_fixtures(&t.join("bench"));
-    let cache = t.join("cache");
+    let (_t, fixtures, cache) = fixtures_and_cache();
     let first = stored_path(&build(&config(&fixtures, &cache)));
     // One more MBPP record: same file names, different bytes.
     let mbpp = fixtures.join("mbpp.jsonl");
@@ -198,9 +201,7 @@ fn a_changed_benchmark_file_or_setting_is_a_new_entry() {
 
 #[test]
 fn a_damaged_entry_is_rebuilt_and_replaced() {
-    let t = TestDir::new();
-    let fixtures = write_benchmark_fixtures(&t.join("bench"));
-    let cache = t.join("cache");
+    let (_t, fixtures, cache) = fixtures_and_cache();
     let built = build(&config(&fixtures, &cache));
     let entry = stored_path(&built);
     let whole = std::fs::read(&entry).unwrap();
@@ -254,9 +255,7 @@ fn a_damaged_entry_is_rebuilt_and_replaced() {
 
 #[test]
 fn builds_of_the_same_index_at_once_each_leave_a_whole_entry() {
-    let t = TestDir::new();
-    let fixtures = write_benchmark_fixtures(&t.join("bench"));
-    let cache = t.join("cache");
+    let (_t, fixtures, cache) = fixtures_and_cache();
     let cfg = config(&fixtures, &cache);
     let built: Vec<Decontaminator> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..4).map(|_| s.spawn(|| build(&cfg))).collect();
