@@ -56,6 +56,7 @@ wall() { cut -d' ' -f1 "$out/$1.time"; }
 cpu() { awk '{print $2 + $3}' "$out/$1.time"; }
 shards_wall() { cut -d' ' -f1 "$out/$1.shards"; }
 shards_cpu() { cut -d' ' -f2 "$out/$1.shards"; }
+ratio() { awk -v x="$1" -v y="$2" 'BEGIN{printf "%.2fx", x / y}'; }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 echo "| round | run | wall s | CPU s | shards wall s | shards CPU s | speed-up (end to end) | speed-up (shards) | output MD5 |"
@@ -63,13 +64,11 @@ echo "|---|---|---|---|---|---|---|---|---|"
 for r in $(seq 1 "$rounds"); do
   run alone 1
   run threads 2
-  sync
   run pair-a 1 & a=$!
   run pair-b 1 & b=$!
   wait "$a" "$b"
   pair_wall=$(awk -v a="$(wall pair-a)" -v b="$(wall pair-b)" 'BEGIN{print (a > b ? a : b)}')
   pair_shards=$(awk -v a="$(shards_wall pair-a)" -v b="$(shards_wall pair-b)" 'BEGIN{print (a > b ? a : b)}')
-  ratio() { awk -v x="$1" -v y="$2" 'BEGIN{printf "%.2fx", x / y}'; }
   echo "| $r | 1 thread alone | $(wall alone) | $(cpu alone) | $(shards_wall alone) | $(shards_cpu alone) | | | $(cat "$out/alone.md5") |"
   for p in pair-a pair-b; do
     echo "| $r | 1 thread, $p of two at once | $(wall $p) | $(cpu $p) | $(shards_wall $p) | $(shards_cpu $p) | | | $(cat "$out/$p.md5") |"
