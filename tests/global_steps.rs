@@ -206,7 +206,7 @@ fn stats(dir: &Path) -> serde_json::Value {
 }
 
 #[test]
-fn partitions_threads_and_output_shards_do_not_change_the_bytes() {
+fn partitions_threads_lanes_and_output_shards_do_not_change_the_bytes() {
     let t = TestDir::new();
     corpus(&t);
     let mut reference = curate_args("p1");
@@ -253,6 +253,8 @@ fn partitions_threads_and_output_shards_do_not_change_the_bytes() {
 
     for (out, extra) in [
         ("p3", vec!["--partitions", "3", "--threads", "2"]),
+        // Three lanes of shards, one thread each, six shards dealt 2-2-2.
+        ("p5", vec!["--partitions", "5", "--threads", "3"]),
         (
             "p16",
             vec![

@@ -16,8 +16,11 @@
 //! runs here on the thread pool ([`steps::run_local`]) or one task per process
 //! (`tritter-gpu run-step`, see [`run_step`]).
 //!
+//! Phase 1 runs several shards at once, each lane of shards on a thread pool
+//! of its own ([`shard_lanes`]).
+//!
 //! Memory: one batch per stage in flight in phase 1 (`--batch-size` rows,
-//! default 1024); the global steps' memory is per task and per partition
+//! default 1024) per lane; the global steps' memory is per task and per partition
 //! (docs/global-phase.md has the arithmetic at The Stack v2 Python scale).
 
 pub mod cleanup;
@@ -35,6 +38,7 @@ pub mod read_ahead;
 pub mod record_lookup;
 pub mod record_meta;
 pub mod run_config;
+pub mod shard_lanes;
 pub mod shard_spec;
 pub mod steps;
 pub mod work_dir;
@@ -550,7 +554,6 @@ fn run_shards(p: &Phase1, slice: ShardSpec, quiet: bool) -> Result<ShardsOutcome
         ));
     }
     let ctx = p.stages.context(work, &p.cfg, &progress);
-    let mut failed = Vec::new();
     let mut remaining = p.cfg.max_samples.map(|n| {
         n.saturating_sub(
             work.all_done()
@@ -565,61 +568,31 @@ fn run_shards(p: &Phase1, slice: ShardSpec, quiet: bool) -> Result<ShardsOutcome
         }
     }
     let fetcher = inputs::ShardFetcher::new(&p.resolved, &todo, &p.cfg.remote);
-    // One reader across every shard to do, so the content store's requests
-    // stay in flight across shard boundaries (see `read_ahead`).
-    let upcoming = mine
+    let lanes = shard_lanes::lane_count(
+        rayon::current_num_threads(),
+        todo.len(),
+        remaining.is_some(),
+    );
+    let todo_inputs: Vec<&InputFile> = mine
         .iter()
+        .copied()
         .filter(|i| todo.contains(&i.ordinal))
-        .map(|i| ((*i).clone(), inputs::is_local(&p.resolved, i.ordinal)))
         .collect();
-    std::thread::scope(|scope| -> Result<()> {
-        let ahead = read_ahead::ReadAhead::start(
-            scope,
-            read_ahead::ReadAheadSpec {
-                inputs: upcoming,
-                read: ctx.read.clone(),
-                filters: ctx.filters,
-                store: ctx.content_store.clone(),
-            },
-        );
-        let ctx = ShardContext {
-            read_ahead: Some(&ahead),
-            ..ctx
-        };
-        for input in &mine {
-            if !todo.contains(&input.ordinal) {
-                progress.shard_done(input.size);
-                continue;
-            }
-            if remaining == Some(0) {
-                break;
-            }
-            let outcome = fetcher
-                .ready(input)
-                .and_then(|()| process_shard::process_shard(input, &ctx, &mut remaining));
-            match outcome {
-                Ok(_) => {}
-                Err(e) if p.cfg.keep_going && input_error(&e) => {
-                    progress.println(&format!(
-                        "tritter-gpu: skipping {}: {e:#}",
-                        input.path.display()
-                    ));
-                    let f = FailedInput {
-                        input: input.path.display().to_string(),
-                        error: format!("{e:#}"),
-                    };
-                    work.mark_failed(input.ordinal, &f)?;
-                    failed.push(f);
-                }
-                Err(e) => {
-                    progress.finish();
-                    return Err(input_failed(e, &input.path));
-                }
-            }
+    for input in &mine {
+        if !todo.contains(&input.ordinal) {
             progress.shard_done(input.size);
         }
-        Ok(())
-    })?;
+    }
+    let failed = shard_lanes::Lanes::new(
+        &p.resolved,
+        work,
+        p.cfg.keep_going,
+        &ctx,
+        &fetcher,
+        &progress,
+    )
+    .run(lanes, &todo_inputs, &mut remaining)
+    .inspect_err(|_| progress.finish())?;
     drop(fetcher);
     progress.finish();
     let mut transfers = serde_json::Map::new();

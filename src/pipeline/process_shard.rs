@@ -21,19 +21,21 @@
 //! content (The Stack v2) has no text before the content stage, so its
 //! tokens are counted from the content filters on (`basic`, `quality`).
 //!
-//! A reader thread ([`super::read_ahead`], one per run, across shards) decodes
-//! the next batches and has their blobs requested while rayon runs the fetch
-//! and the content filters of the current one over all cores; results are
-//! collected in row order, so the part is the same whatever the thread count
-//! and whatever order the blobs arrive in.
+//! A reader thread ([`super::read_ahead`], one per lane of shards, see
+//! [`super::shard_lanes`]) decodes the next batches and has their blobs
+//! requested while rayon runs the fetch and the content filters of the
+//! current one over the pool; results are collected in row order, so the
+//! part is the same whatever the thread count and whatever order the blobs
+//! arrive in.
 //!
-//! Two stages per shard: the filter stage (this thread: read, filters, the
-//! tally of verdicts) and the keys stage (a thread of its own: append to the
-//! part, keys, signatures, decontamination) overlap on consecutive batches,
-//! each feeding its parallel maps to the same pool. Measured at 1M files on 2
-//! cores, phase 1 went from 29.9 s to 19.9 s (same output), because each
-//! stage's sequential stretches (writes, tallies, the buffers between maps)
-//! no longer leave the pool idle.
+//! Two stages per shard on a pool of more than one thread: the filter stage
+//! (this thread: read, filters, the tally of verdicts) and the keys stage (a
+//! thread of its own: append to the part, keys, signatures, decontamination)
+//! overlap on consecutive batches, each feeding its parallel maps to the same
+//! pool. Measured at 1M files on 2 cores, phase 1 went from 29.9 s to 19.9 s
+//! (same output), because each stage's sequential stretches (writes,
+//! tallies, the buffers between maps) no longer leave the pool idle. Several
+//! shards, each on a pool of its own, do better still ([`super::shard_lanes`]).
 
 use super::decontam_hits::{write_hits, DecontamHit};
 use super::part::{PartRecord, PartWriter};
@@ -58,6 +60,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 /// What phase 1 needs besides the shard.
+#[derive(Clone)]
 pub struct ShardContext<'a> {
     pub filters: &'a Filters,
     pub content_store: Option<Arc<dyn ContentStore>>,
