@@ -586,6 +586,120 @@ fn corrupt_inputs_stop_the_run_or_are_skipped_with_keep_going() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("c.jsonl.gz"));
 }
 
+/// Phase 1 in two lanes of shards (`--threads 2`): a corrupt shard stops the
+/// run with that shard named, the other lane's finished shards stay
+/// committed for the rerun, and `--keep-going` skips the corrupt shards in
+/// ordinal order with the bytes a one-lane run writes.
+#[test]
+fn lanes_of_shards_stop_skip_and_resume_like_one_lane() {
+    let t = TestDir::new();
+    let names = ["a", "b", "c", "d", "e"];
+    let write_all = |dir: &str| {
+        for (k, n) in names.iter().enumerate() {
+            let files: Vec<SourceFile> = (0..12)
+                .map(|i| file(k * 100 + i, 20, &["mit"], 200 + i as u64))
+                .collect();
+            write_shard(
+                &t.join(&format!("{dir}/{n}.parquet")),
+                SchemaKind::StackV1,
+                &files,
+                WriteOptions::default(),
+            )
+            .unwrap();
+        }
+    };
+    write_all("good");
+    write_all("in");
+    // Lane 0 takes a, c, e and lane 1 takes b, d: c and e are cut short.
+    for n in ["c", "e"] {
+        let p = t.join(&format!("in/{n}.parquet"));
+        let bytes = std::fs::read(&p).unwrap();
+        std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
+    }
+    let curate = |src: &str, out: &str, extra: &[&str]| -> Vec<String> {
+        ["curate", "--source", src, "--output", out]
+            .iter()
+            .chain(extra)
+            .map(|s| s.to_string())
+            .collect()
+    };
+
+    let out = run_expect(
+        t.cmd().args(curate("in", "stopped", &["--threads", "2"])),
+        2,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("c.parquet"), "{err}");
+    assert!(!err.contains("e.parquet"), "lane 0 stopped at c: {err}");
+    assert!(!t.join("stopped/python_curated.jsonl").exists());
+    let done: Vec<String> = std::fs::read_dir(t.join("stopped/.work/python/parts"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".done.json"))
+        .collect();
+    assert!(!done.is_empty(), "the finished shards stay committed");
+
+    // --keep-going: both corrupt shards skipped, listed in ordinal order,
+    // and the same bytes as one lane.
+    let two = run_expect(
+        t.cmd()
+            .args(curate("in", "two", &["--threads", "2", "--keep-going"])),
+        1,
+    );
+    run_expect(
+        t.cmd()
+            .args(curate("in", "one", &["--threads", "1", "--keep-going"])),
+        1,
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&two.stderr)
+            .matches("skipping")
+            .count(),
+        2,
+        "{}",
+        String::from_utf8_lossy(&two.stderr)
+    );
+    let failed: Vec<String> = stats(&t.join("two"), "python")["failed_inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["input"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(failed, ["in/c.parquet", "in/e.parquet"]);
+    assert_eq!(
+        std::fs::read(t.join("two/python_curated.jsonl")).unwrap(),
+        std::fs::read(t.join("one/python_curated.jsonl")).unwrap()
+    );
+    assert_eq!(read_jsonl(&t.join("two/python_curated.jsonl")).len(), 36);
+
+    // The stopped run resumes from the shards it committed (the other
+    // lane's) to the bytes of the run that never stopped.
+    run_expect(
+        t.cmd()
+            .args(curate("in", "stopped", &["--threads", "2", "--keep-going"])),
+        1,
+    );
+    assert_eq!(
+        std::fs::read(t.join("stopped/python_curated.jsonl")).unwrap(),
+        std::fs::read(t.join("one/python_curated.jsonl")).unwrap()
+    );
+    // And the corpus without corrupt shards is the same with lanes or not.
+    run_expect(
+        t.cmd().args(curate("good", "good2", &["--threads", "2"])),
+        0,
+    );
+    run_expect(
+        t.cmd().args(curate("good", "good1", &["--threads", "1"])),
+        0,
+    );
+    assert_eq!(
+        std::fs::read(t.join("good2/python_curated.jsonl")).unwrap(),
+        std::fs::read(t.join("good1/python_curated.jsonl")).unwrap()
+    );
+    assert_eq!(read_jsonl(&t.join("good1/python_curated.jsonl")).len(), 60);
+}
+
 #[test]
 fn clear_errors_for_bad_setups() {
     let t = TestDir::new();
