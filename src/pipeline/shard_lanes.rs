@@ -19,8 +19,8 @@
 //! next shard and two shards feeding one shared pool each moved it 6% at
 //! most (benches/results/hot-paths.md). A lane on a one-thread pool is such
 //! a one-thread process inside this one: 1M files in 10 shards, 2 threads,
-//! `shards` 1.54-1.86x of one thread where one shard at a time gave
-//! 1.16-1.24x in the same rounds (BENCHMARKS.md).
+//! the same script gave `shards` 1.72x and 1.87x of one thread in two rounds
+//! (BENCHMARKS.md), the same output bytes.
 //!
 //! Costs: each lane holds its shard's keys, facts and band entries until
 //! the shard commits, so phase 1's memory grows by about one shard's
@@ -42,7 +42,7 @@ use super::read_ahead::{ReadAhead, ReadAheadSpec};
 use super::work_dir::WorkDir;
 use crate::output::run_report::FailedInput;
 use crate::sources::InputFile;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The most lanes: each holds a shard's sidecars until its commit.
@@ -65,12 +65,12 @@ pub fn lane_threads(threads: usize, lanes: usize, lane: usize) -> usize {
 
 /// What every lane shares.
 pub struct Lanes<'a> {
-    pub resolved: &'a ResolvedInputs,
-    pub work: &'a WorkDir,
-    pub keep_going: bool,
-    pub ctx: &'a ShardContext<'a>,
-    pub fetcher: &'a ShardFetcher,
-    pub progress: &'a Progress,
+    resolved: &'a ResolvedInputs,
+    work: &'a WorkDir,
+    keep_going: bool,
+    ctx: &'a ShardContext<'a>,
+    fetcher: &'a ShardFetcher,
+    progress: &'a Progress,
     /// Set by a lane that failed: the others stop before their next shard.
     stop: AtomicBool,
 }
@@ -155,18 +155,40 @@ impl<'a> Lanes<'a> {
         threads: usize,
         inputs: &[&InputFile],
     ) -> std::result::Result<Vec<(u32, FailedInput)>, LaneError> {
-        let pool = rayon::ThreadPoolBuilder::new()
+        let pool = match rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(move |i| format!("lane-{lane}-{i}"))
             .build()
-            .context("cannot start a phase-1 thread pool")
-            .map_err(|e| (inputs.first().map_or(0, |i| i.ordinal), e))?;
+        {
+            Ok(pool) => pool,
+            Err(e) => {
+                self.stop.store(true, Ordering::Relaxed);
+                let first = inputs.first().map_or(0, |i| i.ordinal);
+                return Err((
+                    first,
+                    anyhow::Error::new(e).context("cannot start a phase-1 thread pool"),
+                ));
+            }
+        };
         pool.install(|| self.run_lane(inputs, &mut None))
     }
 
     /// Processes `inputs` in order; returns the inputs skipped under
-    /// `--keep-going`, with their ordinals.
+    /// `--keep-going`, with their ordinals. A failure stops the other lanes
+    /// before their next shard.
     fn run_lane(
+        &self,
+        inputs: &[&InputFile],
+        remaining: &mut Option<u64>,
+    ) -> std::result::Result<Vec<(u32, FailedInput)>, LaneError> {
+        let outcome = self.run_lane_shards(inputs, remaining);
+        if outcome.is_err() {
+            self.stop.store(true, Ordering::Relaxed);
+        }
+        outcome
+    }
+
+    fn run_lane_shards(
         &self,
         inputs: &[&InputFile],
         remaining: &mut Option<u64>,
@@ -216,10 +238,7 @@ impl<'a> Lanes<'a> {
                             .map_err(|e| (input.ordinal, e))?;
                         failed.push((input.ordinal, f));
                     }
-                    Err(e) => {
-                        self.stop.store(true, Ordering::Relaxed);
-                        return Err((input.ordinal, super::input_failed(e, &input.path)));
-                    }
+                    Err(e) => return Err((input.ordinal, super::input_failed(e, &input.path))),
                 }
                 self.progress.shard_done(input.size);
             }
