@@ -583,14 +583,14 @@ fn run_shards(p: &Phase1, slice: ShardSpec, quiet: bool) -> Result<ShardsOutcome
             progress.shard_done(input.size);
         }
     }
-    let failed = shard_lanes::Lanes::new(
-        &p.resolved,
+    let failed = shard_lanes::LaneContext {
+        resolved: &p.resolved,
         work,
-        p.cfg.keep_going,
-        &ctx,
-        &fetcher,
-        &progress,
-    )
+        keep_going: p.cfg.keep_going,
+        ctx: &ctx,
+        fetcher: &fetcher,
+        progress: &progress,
+    }
     .run(lanes, &todo_inputs, &mut remaining)
     .inspect_err(|_| progress.finish())?;
     drop(fetcher);

@@ -64,13 +64,35 @@ pub fn lane_threads(threads: usize, lanes: usize, lane: usize) -> usize {
 }
 
 /// What every lane shares.
-pub struct Lanes<'a> {
-    resolved: &'a ResolvedInputs,
-    work: &'a WorkDir,
-    keep_going: bool,
-    ctx: &'a ShardContext<'a>,
-    fetcher: &'a ShardFetcher,
-    progress: &'a Progress,
+pub struct LaneContext<'a> {
+    pub resolved: &'a ResolvedInputs,
+    pub work: &'a WorkDir,
+    pub keep_going: bool,
+    pub ctx: &'a ShardContext<'a>,
+    pub fetcher: &'a ShardFetcher,
+    pub progress: &'a Progress,
+}
+
+impl LaneContext<'_> {
+    /// Runs phase 1 on `todo` (in ordinal order) in `lanes` lanes (see
+    /// [`Lanes::run`]).
+    pub fn run(
+        &self,
+        lanes: usize,
+        todo: &[&InputFile],
+        remaining: &mut Option<u64>,
+    ) -> Result<Vec<FailedInput>> {
+        Lanes {
+            cx: self,
+            stop: AtomicBool::new(false),
+        }
+        .run(lanes, todo, remaining)
+    }
+}
+
+/// The lanes of one phase 1.
+struct Lanes<'a> {
+    cx: &'a LaneContext<'a>,
     /// Set by a lane that failed: the others stop before their next shard.
     stop: AtomicBool,
 }
@@ -78,31 +100,12 @@ pub struct Lanes<'a> {
 /// A lane's failure: the error and the ordinal of the shard it stopped at.
 type LaneError = (u32, anyhow::Error);
 
-impl<'a> Lanes<'a> {
-    pub fn new(
-        resolved: &'a ResolvedInputs,
-        work: &'a WorkDir,
-        keep_going: bool,
-        ctx: &'a ShardContext<'a>,
-        fetcher: &'a ShardFetcher,
-        progress: &'a Progress,
-    ) -> Lanes<'a> {
-        Lanes {
-            resolved,
-            work,
-            keep_going,
-            ctx,
-            fetcher,
-            progress,
-            stop: AtomicBool::new(false),
-        }
-    }
-
+impl Lanes<'_> {
     /// Runs phase 1 on `todo` (in ordinal order) in `lanes` lanes;
     /// `remaining` is the `--max-samples` budget (one lane only). Returns
     /// the inputs skipped under `--keep-going`, in ordinal order; a failure
     /// is the one of the lowest shard that failed.
-    pub fn run(
+    fn run(
         &self,
         lanes: usize,
         todo: &[&InputFile],
@@ -198,34 +201,35 @@ impl<'a> Lanes<'a> {
         // requests stay in flight across shard boundaries (see `read_ahead`).
         let upcoming = inputs
             .iter()
-            .map(|i| ((*i).clone(), inputs::is_local(self.resolved, i.ordinal)))
+            .map(|i| ((*i).clone(), inputs::is_local(self.cx.resolved, i.ordinal)))
             .collect();
         std::thread::scope(|scope| {
             let ahead = ReadAhead::start(
                 scope,
                 ReadAheadSpec {
                     inputs: upcoming,
-                    read: self.ctx.read.clone(),
-                    filters: self.ctx.filters,
-                    store: self.ctx.content_store.clone(),
+                    read: self.cx.ctx.read.clone(),
+                    filters: self.cx.ctx.filters,
+                    store: self.cx.ctx.content_store.clone(),
                 },
             );
             let ctx = ShardContext {
                 read_ahead: Some(&ahead),
-                ..self.ctx.clone()
+                ..self.cx.ctx.clone()
             };
             for input in inputs {
                 if *remaining == Some(0) || self.stop.load(Ordering::Relaxed) {
                     break;
                 }
                 let outcome = self
+                    .cx
                     .fetcher
                     .ready(input)
                     .and_then(|()| process_shard::process_shard(input, &ctx, remaining));
                 match outcome {
                     Ok(_) => {}
-                    Err(e) if self.keep_going && super::input_error(&e) => {
-                        self.progress.println(&format!(
+                    Err(e) if self.cx.keep_going && super::input_error(&e) => {
+                        self.cx.progress.println(&format!(
                             "tritter-gpu: skipping {}: {e:#}",
                             input.path.display()
                         ));
@@ -233,14 +237,15 @@ impl<'a> Lanes<'a> {
                             input: input.path.display().to_string(),
                             error: format!("{e:#}"),
                         };
-                        self.work
+                        self.cx
+                            .work
                             .mark_failed(input.ordinal, &f)
                             .map_err(|e| (input.ordinal, e))?;
                         failed.push((input.ordinal, f));
                     }
                     Err(e) => return Err((input.ordinal, super::input_failed(e, &input.path))),
                 }
-                self.progress.shard_done(input.size);
+                self.cx.progress.shard_done(input.size);
             }
             Ok(failed)
         })
