@@ -561,28 +561,23 @@ fn run_shards(p: &Phase1, slice: ShardSpec, quiet: bool) -> Result<ShardsOutcome
                 .unwrap_or(0),
         )
     });
-    let mut todo = Vec::new();
+    // The shards still to do, in ordinal order; the finished ones count as
+    // done on the progress bar at once.
+    let mut todo_inputs: Vec<&InputFile> = Vec::new();
     for input in &mine {
         if work.done(input.ordinal)?.is_none() {
-            todo.push(input.ordinal);
+            todo_inputs.push(input);
+        } else {
+            progress.shard_done(input.size);
         }
     }
+    let todo: Vec<u32> = todo_inputs.iter().map(|i| i.ordinal).collect();
     let fetcher = inputs::ShardFetcher::new(&p.resolved, &todo, &p.cfg.remote);
     let lanes = shard_lanes::lane_count(
         rayon::current_num_threads(),
         todo.len(),
         remaining.is_some(),
     );
-    let todo_inputs: Vec<&InputFile> = mine
-        .iter()
-        .copied()
-        .filter(|i| todo.contains(&i.ordinal))
-        .collect();
-    for input in &mine {
-        if !todo.contains(&input.ordinal) {
-            progress.shard_done(input.size);
-        }
-    }
     let failed = shard_lanes::LaneContext {
         resolved: &p.resolved,
         work,
