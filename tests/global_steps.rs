@@ -549,3 +549,155 @@ fn work_dirs_remember_the_near_dedup_and_decontamination_settings() {
     run_expect(t.cmd().args(curate_args("one")), 0);
     assert_eq!(result(&t.join("m")), result(&t.join("one")));
 }
+
+/// Step `output` cuts a task's records into pieces of 2,048 and runs them
+/// in parallel: with parts of 4,200 records, exact copies, near copies and
+/// contaminated files on both sides of piece boundaries, one task or three
+/// (which start pieces mid-part), one thread or two, give the same bytes;
+/// every dropped record is in the rejects file once, every contaminated one
+/// in the decontamination log, and the file holds the survivors the stats
+/// count.
+#[test]
+fn output_pieces_across_many_records_keep_every_verdict_and_byte() {
+    let t = TestDir::new();
+    std::fs::create_dir_all(t.join("in")).unwrap();
+    let mut contaminated = 0;
+    for s in 0..2u64 {
+        let mut files = Vec::new();
+        for i in 0..4200u64 {
+            let n = s * 4200 + i;
+            let text = match n % 97 {
+                // An exact copy of an earlier file (same text).
+                0 | 1 if n > 200 => code(&words(n - 150, 84)),
+                // Contaminated: a benchmark solution inside.
+                5 => {
+                    contaminated += 1;
+                    format!(
+                        "{}def has_close_elements(numbers, threshold):\n{BENCH_SOLUTION}",
+                        code(&words(n, 42))
+                    )
+                }
+                _ => code(&words(n, 84)),
+            };
+            files.push(file(
+                &format!("p/m{n}.py"),
+                &format!("o/r{}", n % 13),
+                text,
+                n % 17,
+            ));
+        }
+        write_shard(
+            &t.join(&format!("in/shard-{s:02}.parquet")),
+            SchemaKind::StackV1,
+            &files,
+            WriteOptions::default(),
+        )
+        .unwrap();
+    }
+    let bench = serde_json::json!({"task_id": "Close/0", "prompt": "def has_close_elements(numbers, threshold):\n", "canonical_solution": BENCH_SOLUTION});
+    std::fs::write(t.join("bench.jsonl"), format!("{bench}\n")).unwrap();
+
+    let mut reference = curate_args("one");
+    reference.extend(["--threads", "1"].map(String::from));
+    run_expect(t.cmd().args(&reference), 0);
+    let want = result(&t.join("one"));
+    for (out, extra) in [
+        ("two", vec!["--threads", "2"]),
+        ("three", vec!["--threads", "2", "--output-shards", "3"]),
+    ] {
+        let mut args = curate_args(out);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        run_expect(t.cmd().args(&args), 0);
+        let got = result(&t.join(out));
+        assert_eq!(got.len(), want.len(), "{extra:?}");
+        for ((name, bytes), (want_name, want_bytes)) in got.iter().zip(&want) {
+            assert_eq!(name, want_name, "{extra:?}");
+            assert!(
+                bytes == want_bytes,
+                "{extra:?}: {name} differs ({} bytes against {})",
+                bytes.len(),
+                want_bytes.len()
+            );
+        }
+    }
+
+    let s = stats(&t.join("one"));
+    let stage = |name: &str| {
+        s["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["stage"] == name)
+            .unwrap_or_else(|| panic!("no stage {name}: {s:#}"))
+            .clone()
+    };
+    let dropped_at = |name: &str| -> u64 {
+        stage(name)["dropped"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|c| c["files"].as_u64().unwrap())
+            .sum()
+    };
+    // Every record phase 1 kept reaches a verdict in step output.
+    assert_eq!(
+        stage("exact_dedup")["files_in"],
+        stage("quality")["files_out"],
+        "{s:#}"
+    );
+    let exact = dropped_at("exact_dedup");
+    assert!(exact >= 150, "exact copies on many pieces: {s:#}");
+    assert_eq!(dropped_at("decontam"), contaminated, "{s:#}");
+    let lines = |p: &str| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(t.join(p))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let curated = lines("one/python_curated.jsonl");
+    assert_eq!(
+        curated.len() as u64,
+        stage("decontam")["files_out"].as_u64().unwrap(),
+        "{s:#}"
+    );
+    // Survivors keep their input order (paths are numbered in order).
+    let numbers: Vec<u64> = curated
+        .iter()
+        .map(|r| {
+            r["path"].as_str().unwrap()[3..]
+                .trim_end_matches(".py")
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert!(numbers.windows(2).all(|w| w[0] < w[1]));
+    // Each global drop in the rejects file once.
+    let rejects = lines("one/rejects.jsonl");
+    let mut global: Vec<(String, String)> = rejects
+        .iter()
+        .filter(|r| {
+            ["exact_dedup", "near_dedup", "decontam"].contains(&r["stage"].as_str().unwrap())
+        })
+        .map(|r| {
+            (
+                r["path"].as_str().unwrap().to_string(),
+                r["stage"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let count = global.len() as u64;
+    global.sort();
+    global.dedup();
+    assert_eq!(global.len() as u64, count, "a record rejected twice");
+    let near = stage("near_dedup")["dropped"]
+        .as_object()
+        .map(|d| {
+            d.values()
+                .map(|c| c["files"].as_u64().unwrap())
+                .sum::<u64>()
+        })
+        .unwrap_or(0);
+    assert_eq!(count, exact + near + contaminated);
+    assert_eq!(lines("one/decontam.jsonl").len() as u64, contaminated);
+}

@@ -9,10 +9,12 @@
 //! `O_EXCL` and the default mode, so the output gets 0666 less the umask.
 //! [`AtomicFile::create_write_behind`] makes the same file with its writes
 //! on a thread of their own ([`super::write_behind`]), for a writer that has
-//! a core to spare.
+//! a core to spare. Either way the file's writeback starts as it is
+//! written ([`super::writeback_ahead`]), so the final sync is short.
 
 use super::write_behind::WriteBehind;
 use super::write_error::WriteFailed;
+use super::writeback_ahead::WritebackAhead;
 use crate::pipeline::cleanup;
 use anyhow::Result;
 use std::fs::{File, OpenOptions};
@@ -31,8 +33,8 @@ pub struct AtomicFile {
 /// Where the bytes go before the file: a buffer written on this thread, or
 /// one written on a thread of its own.
 enum Sink {
-    Here(BufWriter<File>),
-    Behind(WriteBehind),
+    Here(BufWriter<WritebackAhead>),
+    Behind(WriteBehind<WritebackAhead>),
 }
 
 impl Sink {
@@ -48,6 +50,7 @@ impl Sink {
             Sink::Here(w) => w.into_inner().map_err(|e| e.into_error()),
             Sink::Behind(w) => w.finish(),
         }
+        .map(WritebackAhead::into_inner)
     }
 }
 
@@ -85,6 +88,7 @@ impl AtomicFile {
                 }
             }
         };
+        let file = WritebackAhead::new(file);
         let writer = match behind {
             true => Sink::Behind(
                 WriteBehind::new(file, "write-behind")

@@ -70,22 +70,12 @@ impl CuratedWriter {
         }
     }
 
-    /// Writes a record as read from a part; `text` is its decoded text,
-    /// which only Parquet needs (JSONL copies the escaped text through, see
-    /// [`crate::pipeline::part::PartLine`]).
-    pub fn write_part_line(
-        &mut self,
-        rec: &crate::pipeline::part::PartLine<'_>,
-        text: String,
-        language: &str,
-    ) -> Result<()> {
+    /// Writes a run of output rows: `lines`, their JSON lines, for JSONL;
+    /// `rows` for Parquet (each format's caller fills the one it writes).
+    pub fn write_piece(&mut self, lines: &[u8], rows: Vec<OutputRecord>) -> Result<()> {
         match self {
-            CuratedWriter::Jsonl(out) => rec.write_output_json(out, language),
-            CuratedWriter::Parquet(w) => {
-                let mut row = rec.to_output_without_text(language);
-                row.text = text;
-                w.write_curated(row)
-            }
+            CuratedWriter::Jsonl(out) => Ok(out.write_all(lines)?),
+            CuratedWriter::Parquet(w) => rows.into_iter().try_for_each(|r| w.write_curated(r)),
         }
     }
 

@@ -7,3 +7,4 @@ pub mod run_report;
 pub mod tool_jsonl;
 pub mod write_behind;
 pub mod write_error;
+pub mod writeback_ahead;

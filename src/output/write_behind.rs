@@ -12,10 +12,9 @@
 //! Errors are not lost: the writer thread stops at its first error and the
 //! next `write`, `flush` or [`WriteBehind::finish`] returns it. `flush` waits
 //! until everything handed over is written, so a flushed `WriteBehind`
-//! behaves like a flushed `BufWriter`. `finish` returns the file for the
-//! caller's sync and rename.
+//! behaves like a flushed `BufWriter`. `finish` returns the inner writer
+//! (the file) for the caller's sync and rename.
 
-use std::fs::File;
 use std::io::{self, Write};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::JoinHandle;
@@ -31,21 +30,21 @@ enum Job {
     Flush(SyncSender<()>),
 }
 
-pub struct WriteBehind {
+pub struct WriteBehind<W> {
     buf: Vec<u8>,
     jobs: Option<SyncSender<Job>>,
     spare: Receiver<Vec<u8>>,
-    worker: Option<JoinHandle<io::Result<File>>>,
+    worker: Option<JoinHandle<io::Result<W>>>,
     /// The writer thread's error, once seen; returned by every later call.
     failed: Option<(io::ErrorKind, String)>,
 }
 
-impl WriteBehind {
-    pub fn new(mut file: File, name: &str) -> io::Result<WriteBehind> {
+impl<W: Write + Send + 'static> WriteBehind<W> {
+    pub fn new(mut file: W, name: &str) -> io::Result<WriteBehind<W>> {
         let (jobs_tx, jobs_rx) = sync_channel::<Job>(DEPTH);
         let (spare_tx, spare_rx) = sync_channel::<Vec<u8>>(DEPTH + 2);
         let worker = std::thread::Builder::new().name(name.to_string()).spawn(
-            move || -> io::Result<File> {
+            move || -> io::Result<W> {
                 for job in jobs_rx {
                     match job {
                         Job::Bytes(mut b) => {
@@ -112,8 +111,8 @@ impl WriteBehind {
         self.send(Job::Bytes(full))
     }
 
-    /// Writes what is left, stops the thread and returns the file.
-    pub fn finish(mut self) -> io::Result<File> {
+    /// Writes what is left, stops the thread and returns the writer.
+    pub fn finish(mut self) -> io::Result<W> {
         self.hand_over()?;
         self.jobs = None;
         match self.worker.take().map(|w| w.join()) {
@@ -124,7 +123,7 @@ impl WriteBehind {
     }
 }
 
-impl Write for WriteBehind {
+impl<W: Write + Send + 'static> Write for WriteBehind<W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         self.write_all(data)?;
         Ok(data.len())
@@ -157,7 +156,7 @@ impl Write for WriteBehind {
     }
 }
 
-impl Drop for WriteBehind {
+impl<W> Drop for WriteBehind<W> {
     fn drop(&mut self) {
         self.jobs = None;
         if let Some(w) = self.worker.take() {
@@ -169,6 +168,7 @@ impl Drop for WriteBehind {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::File;
     use std::io::Read;
 
     fn data(len: usize) -> Vec<u8> {

@@ -24,7 +24,6 @@
 //! (docs/global-phase.md has the arithmetic at The Stack v2 Python scale).
 
 pub mod cleanup;
-pub mod decode_ahead;
 pub mod decontam_hits;
 pub mod dedup_run;
 pub mod dedup_shard;

@@ -238,6 +238,13 @@ impl<'a> StagesTokens<'a> {
         })
     }
 
+    /// The sums so far, unsettled: for a piece of a task, whose tallies the
+    /// task merges with its other pieces' and settles once.
+    pub fn into_tallies(mut self) -> Result<StageTallies> {
+        self.flush()?;
+        Ok(self.tallies)
+    }
+
     /// Adds every stage's exact tokens to `stats`; an estimate's sums are
     /// returned instead, to be merged with the other tasks' and finished
     /// once ([`StageTallies::settle`]).

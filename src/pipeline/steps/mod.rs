@@ -42,6 +42,7 @@ pub mod dedup_report;
 pub mod exact;
 pub mod lsh;
 pub mod output;
+pub mod output_piece;
 pub mod report;
 pub mod verify;
 pub mod view;

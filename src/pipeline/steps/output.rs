@@ -20,14 +20,15 @@
 //! marker).
 
 use super::super::decontam_hits::{read_hits, DecontamHit};
-use super::super::part::{PartLine, PartLines};
-use super::super::process_shard::RejectLine;
 use super::clusters::{read_stars, removals, Removal};
 use super::components::read_components;
+use super::output_piece::{self, PartInputs, PieceOutput};
 use super::{GlobalContext, OUTPUT};
 use crate::output::curated_writer::CuratedWriter;
 use crate::stats::Stats;
+use crate::tokens::stage::StageTallies;
 use anyhow::{Context, Result};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -154,13 +155,10 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
     let (lo, mut index) = ranges[task as usize];
     let hi = ranges[task as usize + 1].0;
 
-    let mut summary = OutputSummary::default();
-    let stats = &mut summary.stats;
-    // With fewer tasks than threads, cores are free: parts are
-    // decompressed and the output written on threads of their own while
-    // this one checks and formats the records.
+    // With fewer tasks than threads, cores are free: the output is written
+    // on a thread of its own while the pieces are formatted.
     let spare_cores = (tasks as usize) < rayon::current_num_threads();
-    let mut output = match ctx.cfg.dry_run {
+    let output = match ctx.cfg.dry_run {
         false => Some(CuratedWriter::create(
             &output_path(ctx, task),
             ctx.cfg.format,
@@ -168,10 +166,7 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
         )?),
         true => None,
     };
-    let record_rejects = ctx.cfg.rejects.is_some() && !ctx.cfg.dry_run;
-    let mut log = Vec::new();
     let decontam = ctx.cfg.decontam.as_ref();
-    let mut samples = HitSamples::new(ctx);
     // Tokens of the stages this step decides, counted in parallel batches.
     let token_counter = ctx
         .cfg
@@ -180,195 +175,104 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
         .map(|t| t.counter())
         .transpose()?
         .flatten();
-    let mut tokens = token_counter.as_ref().map(|c| {
-        let mut stages = vec!["exact_dedup"];
-        if ctx.cfg.near.is_some() {
-            stages.push("near_dedup");
-        }
-        if decontam.is_some() {
-            stages.push("decontam");
-        }
-        crate::tokens::stage::StagesTokens::new(c, stages)
-    });
+    let mut token_stages = vec!["exact_dedup"];
+    if ctx.cfg.near.is_some() {
+        token_stages.push("near_dedup");
+    }
+    if decontam.is_some() {
+        token_stages.push("decontam");
+    }
+    let mut acc = TaskOutput {
+        summary: OutputSummary::default(),
+        tallies: token_counter
+            .as_ref()
+            .map(|_| StageTallies::new(token_stages.clone())),
+        rejects: Vec::new(),
+        log_bytes: Vec::new(),
+        samples: HitSamples::new(ctx),
+        output,
+    };
     let reuse_counts = phase1_counted_alike(ctx);
+    // Pieces in flight at once: eight per thread, so that waiting for the
+    // slowest piece of a window idles a thread for an eighth of its share
+    // at most; at most 128 (about 400 MB of buffers).
+    let window = (8 * rayon::current_num_threads()).clamp(1, 128);
+    let buffers = output_piece::Buffers::default();
     for (i, p) in view.parts.iter().enumerate() {
         let (start, end) = (p.first_rid.max(lo), (p.first_rid + p.done.kept).min(hi));
         if start >= end {
             continue;
         }
         let w = p.work();
-        let mut rejects: Vec<u8> = Vec::new();
-        let mut records = PartLines::open(
-            &w.part_path(p.ordinal()),
-            &w.frames_path(p.ordinal()),
-            (start - p.first_rid) as u32,
-            spare_cores,
-        )?;
         // Phase 1's facts of this part's records: each text's length, and
         // its token count when phase 1 counted with this run's settings (the
         // texts are not measured or tokenised again).
         let meta = crate::pipeline::record_meta::read_meta(&w.meta_path(p.ordinal()))?;
-        let reuse_tokens = tokens.is_some() && reuse_counts;
-        let known = |seq: u32| -> Option<crate::tokens::count::TokenTally> {
-            reuse_tokens.then(|| Some(meta.get(seq as usize)?.token_tally()))?
+        let inputs = PartInputs {
+            part: p,
+            losers,
+            removals: &v.removals,
+            near: ctx.cfg.near.is_some(),
+            decontam: decontam.map(|d| d.flag_only),
+            hits: &v.hits[i],
+            meta: &meta,
+            language: &ctx.cfg.language,
+            max_samples: ctx.cfg.max_samples,
+            record_rejects: ctx.cfg.rejects.is_some() && !ctx.cfg.dry_run,
+            parquet: !matches!(
+                ctx.cfg.format,
+                crate::output::curated_writer::CuratedFormat::Jsonl
+            ),
+            tokens: token_counter.as_ref(),
+            token_stages: &token_stages,
+            reuse_tokens: reuse_counts,
+            buffers: &buffers,
         };
-        let hits = &v.hits[i];
-        let mut next_hit = hits.partition_point(|h| (h.seq as u64) < start - p.first_rid);
-        let input = p.done.input.as_str();
-        let parquet = !matches!(
-            ctx.cfg.format,
-            crate::output::curated_writer::CuratedFormat::Jsonl
-        );
-        while let Some(line) = records.next_line() {
-            let (seq, line) = line?;
-            let rid = p.first_rid + seq as u64;
-            if rid >= end {
-                break;
-            }
-            let rec = PartLine::parse(line).with_context(|| {
-                format!(
-                    "part {} has a bad record {seq}",
-                    w.part_path(p.ordinal()).display()
-                )
-            })?;
-            let rid = rid as u32;
-            crate::pipeline::progress::count_within_step(1);
-            let bytes = meta
-                .get(seq as usize)
-                .with_context(|| {
-                    format!(
-                        "the record facts of part {} end before record {seq}",
-                        w.part_path(p.ordinal()).display()
-                    )
-                })?
-                .text_bytes as u64;
-            let mut reject = |stage: &str, reason: &str, detail: &str| -> Result<()> {
-                if record_rejects {
-                    serde_json::to_writer(
-                        &mut rejects,
-                        &RejectLine {
-                            input,
-                            row: rec.head.id.row,
-                            repo: &rec.head.repo,
-                            path: &rec.head.path,
-                            stage,
-                            reason,
-                            detail,
-                        },
-                    )?;
-                    rejects.push(b'\n');
-                }
-                Ok(())
-            };
-            while next_hit < hits.len() && hits[next_hit].seq < seq {
-                next_hit += 1;
-            }
-            let hit = hits.get(next_hit).filter(|h| h.seq == seq);
-            // The decoded text, only where something needs it.
-            let text = match (tokens.is_some() && known(seq).is_none()) || hit.is_some() || parquet
-            {
-                true => rec.text().with_context(|| {
-                    format!(
-                        "part {} has a bad record {seq}",
-                        w.part_path(p.ordinal()).display()
-                    )
-                })?,
-                false => String::new(),
-            };
-            if let Some(l) = losers.get(rid) {
-                stats.drop("exact_dedup", "exact_duplicate", bytes);
-                if let Some(t) = tokens.as_mut() {
-                    count(
-                        t,
-                        known(seq),
-                        &text,
-                        Some(("exact_dedup", "exact_duplicate")),
-                    )?;
-                }
-                let kept = l.kept();
-                reject(
-                    "exact_dedup",
-                    "exact_duplicate",
-                    &format!("same MD5 as shard {} row {}", kept.shard, kept.row),
-                )?;
-                continue;
-            }
-            stats.pass("exact_dedup", bytes);
-            if ctx.cfg.near.is_some() {
-                if let Ok(r) = v.removals.binary_search_by_key(&rid, |r| r.rid) {
-                    let r = v.removals[r];
-                    stats.drop("near_dedup", "minhash_near_duplicate", bytes);
-                    if let Some(t) = tokens.as_mut() {
-                        count(
-                            t,
-                            known(seq),
-                            &text,
-                            Some(("near_dedup", "minhash_near_duplicate")),
-                        )?;
-                    }
-                    let kept = r.kept_rid - losers.before(r.kept_rid);
-                    reject(
-                        "near_dedup",
-                        "minhash_near_duplicate",
-                        &format!(
-                            "near-duplicate (similarity {:.3}) of the kept file #{kept} of the exact-dedup survivors",
-                            r.similarity
-                        ),
-                    )?;
-                    continue;
-                }
-                stats.pass("near_dedup", bytes);
-            }
-            if let Some(d) = decontam {
-                match hit {
-                    Some(h) if !d.flag_only => {
-                        samples.record(&rec, &text, &h.hit, false);
-                        stats.drop("decontam", &h.reason, bytes);
-                        if let Some(t) = tokens.as_mut() {
-                            count(t, known(seq), &text, Some(("decontam", &h.reason)))?;
-                        }
-                        reject("decontam", &h.reason, &h.detail)?;
-                        log.push(serde_json::json!({ "repo": &*rec.head.repo, "path": &*rec.head.path, "hit": &h.hit }));
-                        continue;
-                    }
-                    Some(h) => {
-                        samples.record(&rec, &text, &h.hit, true);
-                        stats.note("decontam_flagged", 1);
-                        log.push(serde_json::json!({ "repo": &*rec.head.repo, "path": &*rec.head.path, "flagged": true, "hit": &h.hit }));
-                        stats.pass("decontam", bytes);
-                    }
-                    None => stats.pass("decontam", bytes),
-                }
-            }
-            if let Some(t) = tokens.as_mut() {
-                count(t, known(seq), &text, None)?;
-            }
-            // A survivor: written, or cut by --max-samples.
-            if ctx.cfg.max_samples.is_some_and(|n| index >= n) {
-                stats.note("max_samples_cut", 1);
-            } else {
-                summary.output_files += 1;
-                summary.output_bytes += bytes;
-                if let Some(out) = output.as_mut() {
-                    out.write_part_line(&rec, text, &ctx.cfg.language)?;
-                }
-            }
-            index += 1;
+        let (from, to) = ((start - p.first_rid) as u32, (end - p.first_rid) as u32);
+        let pieces = output_piece::pieces(from, to, &v.drops[i], index);
+        // Each window's pieces are taken in order while the next window
+        // runs, so the pool does not wait for the writes.
+        let mut pending: Vec<Result<PieceOutput>> = Vec::new();
+        for group in pieces.chunks(window) {
+            let (taken, done) = rayon::join(
+                || {
+                    pending
+                        .drain(..)
+                        .try_for_each(|piece| acc.take(piece?, &buffers))
+                },
+                || {
+                    group
+                        .par_iter()
+                        .map(|&piece| output_piece::run(&inputs, piece))
+                        .collect()
+                },
+            );
+            taken?;
+            pending = done;
         }
-        if !rejects.is_empty() {
+        for piece in pending {
+            acc.take(piece?, &buffers)?;
+        }
+        let dropped =
+            v.drops[i].partition_point(|&d| d < to) - v.drops[i].partition_point(|&d| d < from);
+        index += (to - from) as u64 - dropped as u64;
+        if !acc.rejects.is_empty() {
             crate::output::atomic::write_atomic_unsynced(
                 &ctx.task_file(OUTPUT, task, &format!("rejects-{:06}.jsonl", p.ordinal())),
-                &rejects,
+                &std::mem::take(&mut acc.rejects),
             )?;
         }
     }
-    if let Some(t) = tokens {
-        summary.token_tallies = t.finish(&mut summary.stats)?;
-    }
-    let mut log_bytes = Vec::new();
-    for entry in &log {
-        serde_json::to_writer(&mut log_bytes, entry)?;
-        log_bytes.push(b'\n');
+    let TaskOutput {
+        mut summary,
+        tallies,
+        log_bytes,
+        samples,
+        output,
+        ..
+    } = acc;
+    if let (Some(t), Some(c)) = (tallies, token_counter.as_ref()) {
+        summary.token_tallies = t.settle(c.mode(), &mut summary.stats);
     }
     crate::output::atomic::write_atomic_unsynced(
         &ctx.task_file(OUTPUT, task, "decontam.jsonl"),
@@ -387,6 +291,44 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
     Ok(serde_json::to_value(summary)?)
 }
 
+/// What an output task has taken from its pieces so far, in order.
+struct TaskOutput {
+    summary: OutputSummary,
+    tallies: Option<StageTallies>,
+    /// The current part's rejects-file lines.
+    rejects: Vec<u8>,
+    log_bytes: Vec<u8>,
+    samples: HitSamples,
+    output: Option<CuratedWriter>,
+}
+
+impl TaskOutput {
+    /// Takes the next piece's results; its line buffer goes back to
+    /// `buffers`.
+    fn take(&mut self, piece: PieceOutput, buffers: &output_piece::Buffers) -> Result<()> {
+        self.summary.stats.merge(&piece.stats);
+        self.summary.output_files += piece.output_files;
+        self.summary.output_bytes += piece.output_bytes;
+        if let (Some(t), Some(o)) = (self.tallies.as_mut(), &piece.tallies) {
+            t.merge(o);
+        }
+        self.rejects.extend_from_slice(&piece.rejects);
+        for entry in &piece.log {
+            serde_json::to_writer(&mut self.log_bytes, entry)?;
+            self.log_bytes.push(b'\n');
+        }
+        for h in &piece.hits {
+            self.samples
+                .record(&h.repo, &h.path, &h.text, &h.hit, h.flagged);
+        }
+        if let Some(out) = self.output.as_mut() {
+            out.write_piece(&piece.lines, piece.rows)?;
+        }
+        buffers.give(piece.lines);
+        Ok(())
+    }
+}
+
 /// Whether phase 1 counted tokens with this run's settings (the slices'
 /// stored configuration; equal in every slice of a merge), so that its
 /// per-record counts can be reused.
@@ -399,25 +341,6 @@ fn phase1_counted_alike(ctx: &GlobalContext) -> bool {
     };
     crate::pipeline::run_config::load::<crate::pipeline::run_config::ShardsConfig>(&w.config_path())
         .is_ok_and(|s| s.tokens.is_some() && s.tokens == ctx.cfg.tokens)
-}
-
-/// Hands one record to the token counter, dropped at `fate`'s stage for its
-/// reason or kept: with phase 1's tally when there is one, else its text.
-fn count(
-    t: &mut crate::tokens::stage::StagesTokens<'_>,
-    known: Option<crate::tokens::count::TokenTally>,
-    text: &str,
-    fate: Option<(&str, &str)>,
-) -> Result<()> {
-    match (known, fate) {
-        (Some(k), Some((stage, reason))) => t.dropped_tally(&k, stage, reason),
-        (Some(k), None) => {
-            t.kept_tally(&k);
-            Ok(())
-        }
-        (None, Some((stage, reason))) => t.dropped(text.to_string(), stage, reason),
-        (None, None) => t.kept(text.to_string()),
-    }
 }
 
 /// The contaminated files of one output task that reach the decontamination
@@ -453,7 +376,14 @@ impl HitSamples {
         }
     }
 
-    fn record(&mut self, rec: &PartLine<'_>, text: &str, hit: &serde_json::Value, flagged: bool) {
+    fn record(
+        &mut self,
+        repo: &str,
+        path: &str,
+        text: &str,
+        hit: &serde_json::Value,
+        flagged: bool,
+    ) {
         let Ok(c) = serde_json::from_value::<crate::decontam::Contamination>(hit.clone()) else {
             return;
         };
@@ -472,15 +402,8 @@ impl HitSamples {
         });
         if let Some(items) = items {
             let action = if flagged { "flagged" } else { "dropped" };
-            self.sampler.offer_with(
-                items,
-                cfg.ngram,
-                text,
-                &rec.head.repo,
-                &rec.head.path,
-                &c,
-                action,
-            );
+            self.sampler
+                .offer_with(items, cfg.ngram, text, repo, path, &c, action);
         }
     }
 
