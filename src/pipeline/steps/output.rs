@@ -193,10 +193,11 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
         output,
     };
     let reuse_counts = phase1_counted_alike(ctx);
-    // Pieces in flight at once: eight per thread, so that waiting for the
-    // slowest piece of a window idles a thread for an eighth of its share
-    // at most; at most 128 (about 400 MB of buffers).
-    let window = (8 * rayon::current_num_threads()).clamp(1, 128);
+    // Pieces per window: eight per thread, so that waiting for the slowest
+    // piece of a window idles a thread for an eighth of its share at most;
+    // at most 64. Two windows are held at once (one running, one being
+    // taken): at most 128 buffers of about 3 MB for 800-byte files.
+    let window = (8 * rayon::current_num_threads()).clamp(1, 64);
     let buffers = output_piece::Buffers::default();
     for (i, p) in view.parts.iter().enumerate() {
         let (start, end) = (p.first_rid.max(lo), (p.first_rid + p.done.kept).min(hi));
