@@ -421,8 +421,15 @@ impl PartLines {
             }
             if let Some(i) = whole {
                 self.consumed = i + 1;
-                let buf = self.reader.as_mut()?.fill_buf().ok()?;
-                return Some(Ok((seq, &buf[..i])));
+                // The same buffer again (nothing was consumed, so `fill_buf`
+                // reads nothing): borrowed anew, to return from the loop.
+                let display = &self.display;
+                return Some(match self.reader.as_mut()?.fill_buf() {
+                    Ok(buf) if buf.len() > i => Ok((seq, &buf[..i])),
+                    _ => Err(anyhow::anyhow!(
+                        "part {display}: its reader lost a line at record {seq}"
+                    )),
+                });
             }
             self.line.clear();
             self.line.extend_from_slice(buf);
