@@ -701,3 +701,34 @@ fn output_pieces_across_many_records_keep_every_verdict_and_byte() {
     assert_eq!(count, exact + near + contaminated);
     assert_eq!(lines("one/decontam.jsonl").len() as u64, contaminated);
 }
+
+/// A part whose bytes changed after phase 1 (here the checksum of its last
+/// frame) stops step `output` with an error naming the part; no curated
+/// file is written, and the other steps' work is kept for the rerun.
+#[test]
+fn a_changed_part_stops_the_output_step_naming_it() {
+    let t = TestDir::new();
+    corpus(&t);
+    let mut args = curate_args("out");
+    args.extend(["--work-dir", "work", "--threads", "2"].map(String::from));
+    run_expect(t.cmd().args(&args), 0);
+    let want = std::fs::read(t.join("out/python_curated.jsonl")).unwrap();
+    let part = t.join("work/parts/part-000000.jsonl.zst");
+    let good = std::fs::read(&part).unwrap();
+    let mut bad = good.clone();
+    // The last frame's checksum ends the file.
+    *bad.last_mut().unwrap() ^= 0x5a;
+    std::fs::write(&part, &bad).unwrap();
+    for f in ["task-00000.done.json", "step.json"] {
+        std::fs::remove_file(t.join("work/global/output").join(f)).unwrap();
+    }
+    std::fs::remove_file(t.join("out/python_curated.jsonl")).unwrap();
+    let run = run_expect(t.cmd().args(&args), 2);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(err.contains("part-000000.jsonl.zst"), "{err}");
+    assert!(!t.join("out/python_curated.jsonl").exists());
+    // Put back, the rerun finishes the output alone, with the same bytes.
+    std::fs::write(&part, &good).unwrap();
+    run_expect(t.cmd().args(&args), 0);
+    assert!(std::fs::read(t.join("out/python_curated.jsonl")).unwrap() == want);
+}
