@@ -550,34 +550,55 @@ fn work_dirs_remember_the_near_dedup_and_decontamination_settings() {
     assert_eq!(result(&t.join("m")), result(&t.join("one")));
 }
 
-/// Step `output` cuts a task's records into pieces of 2,048 and runs them
-/// in parallel: with parts of 4,200 records, exact copies, near copies and
-/// contaminated files on both sides of piece boundaries, one task or three
-/// (which start pieces mid-part), one thread or two, give the same bytes;
-/// every dropped record is in the rejects file once, every contaminated one
-/// in the decontamination log, and the file holds the survivors the stats
-/// count.
+/// Step `output` cuts a task's records into pieces of about 2,048 and runs
+/// them in parallel: with parts of 4,200 records, exact copies, near copies
+/// and contaminated files on both sides of piece boundaries, one task or
+/// three (which start pieces mid-part), one thread or two, give the same
+/// bytes; every dropped record is in the rejects file once, every
+/// contaminated one in the decontamination log, and the file holds the
+/// survivors the stats count.
 #[test]
 fn output_pieces_across_many_records_keep_every_verdict_and_byte() {
+    output_pieces_keep_every_verdict_and_byte(4200, |_| 84);
+}
+
+/// The same with files of 2-20 KB and one of about 300 KB: pieces then end
+/// at about 2 MB of text, a few hundred KB of frames apart, not at 2,048
+/// records.
+#[test]
+fn output_pieces_of_large_files_keep_every_verdict_and_byte() {
+    output_pieces_keep_every_verdict_and_byte(300, |n| match n {
+        77 => 40_002,
+        _ => 300 + (n % 11) as usize * 240,
+    });
+}
+
+fn output_pieces_keep_every_verdict_and_byte(per_shard: u64, words_in: fn(u64) -> usize) {
     let t = TestDir::new();
     std::fs::create_dir_all(t.join("in")).unwrap();
     let mut contaminated = 0;
+    // Copies of a file that is neither a copy nor contaminated.
+    let mut plain_copies = 0;
+    let plain = |n: u64| n <= 200 || !matches!(n % 97, 0 | 1 | 5);
     for s in 0..2u64 {
         let mut files = Vec::new();
-        for i in 0..4200u64 {
-            let n = s * 4200 + i;
+        for i in 0..per_shard {
+            let n = s * per_shard + i;
             let text = match n % 97 {
                 // An exact copy of an earlier file (same text).
-                0 | 1 if n > 200 => code(&words(n - 150, 84)),
+                0 | 1 if n > 200 => {
+                    plain_copies += plain(n - 150) as u64;
+                    code(&words(n - 150, words_in(n - 150)))
+                }
                 // Contaminated: a benchmark solution inside.
                 5 => {
                     contaminated += 1;
                     format!(
                         "{}def has_close_elements(numbers, threshold):\n{BENCH_SOLUTION}",
-                        code(&words(n, 42))
+                        code(&words(n, words_in(n) / 2))
                     )
                 }
-                _ => code(&words(n, 84)),
+                _ => code(&words(n, words_in(n))),
             };
             files.push(file(
                 &format!("p/m{n}.py"),
@@ -646,7 +667,8 @@ fn output_pieces_across_many_records_keep_every_verdict_and_byte() {
         "{s:#}"
     );
     let exact = dropped_at("exact_dedup");
-    assert!(exact >= 150, "exact copies on many pieces: {s:#}");
+    assert!(plain_copies > 0);
+    assert!(exact >= plain_copies, "exact copies on many pieces: {s:#}");
     assert_eq!(dropped_at("decontam"), contaminated, "{s:#}");
     let lines = |p: &str| -> Vec<serde_json::Value> {
         std::fs::read_to_string(t.join(p))

@@ -197,14 +197,7 @@ pub fn read_part_from(
     seq: u32,
 ) -> Result<impl Iterator<Item = Result<(u32, PartRecord)>>> {
     use std::io::{Seek, SeekFrom};
-    let bytes = std::fs::read(frames_path)
-        .with_context(|| format!("cannot read frame index {}", frames_path.display()))?;
-    anyhow::ensure!(
-        bytes.len() % std::mem::size_of::<FrameEntry>() == 0,
-        "frame index {} is truncated",
-        frames_path.display()
-    );
-    let frames: Vec<FrameEntry> = bytemuck::pod_collect_to_vec(&bytes);
+    let frames = read_frames(frames_path)?;
     let f = frames.partition_point(|fr| fr.first_seq + fr.count <= seq);
     let (offset, first) = frames
         .get(f)
@@ -351,10 +344,9 @@ pub struct PartLines {
 
 impl PartLines {
     /// Opens part `path` at position `seq` (seeking to the frame that holds
-    /// it).
-    pub fn open(path: &Path, frames_path: &Path, seq: u32) -> Result<PartLines> {
+    /// it), with the part's frame index ([`read_frames`]).
+    pub fn open(path: &Path, frames: &[FrameEntry], seq: u32) -> Result<PartLines> {
         use std::io::{Seek, SeekFrom};
-        let frames = read_frames(frames_path)?;
         let f = frames.partition_point(|fr| fr.first_seq + fr.count <= seq);
         let display = path.display().to_string();
         let Some(fr) = frames.get(f) else {
@@ -459,7 +451,8 @@ impl PartLines {
     }
 }
 
-fn read_frames(frames_path: &Path) -> Result<Vec<FrameEntry>> {
+/// A part's frame index: where each frame starts and which records it holds.
+pub fn read_frames(frames_path: &Path) -> Result<Vec<FrameEntry>> {
     let bytes = std::fs::read(frames_path)
         .with_context(|| format!("cannot read frame index {}", frames_path.display()))?;
     anyhow::ensure!(
@@ -501,17 +494,10 @@ impl PartLookup {
         let file = std::fs::File::open(part)
             .with_context(|| format!("cannot open part {}", part.display()))?;
         let len = file.metadata()?.len();
-        let bytes = std::fs::read(frames_path)
-            .with_context(|| format!("cannot read frame index {}", frames_path.display()))?;
-        anyhow::ensure!(
-            bytes.len() % std::mem::size_of::<FrameEntry>() == 0,
-            "frame index {} is truncated",
-            frames_path.display()
-        );
         Ok(PartLookup {
             file,
             len,
-            frames: bytemuck::pod_collect_to_vec(&bytes),
+            frames: read_frames(frames_path)?,
             display: part.display().to_string(),
             zstd: zstd::bulk::Decompressor::new()?,
             raw: Vec::new(),
@@ -640,7 +626,7 @@ mod tests {
             assert_eq!(lookup.text(seq).unwrap(), all[seq as usize].text);
         }
         for from in [0u32, 15, 16, 17, 299, 300] {
-            let mut lines = PartLines::open(&p, &frames, from).unwrap();
+            let mut lines = PartLines::open(&p, &read_frames(&frames).unwrap(), from).unwrap();
             let mut want = from;
             while let Some(l) = lines.next_line() {
                 let (seq, line) = l.unwrap();
@@ -701,7 +687,7 @@ mod tests {
         w.push_batch(&all.iter().collect::<Vec<_>>()).unwrap();
         w.commit(&frames).unwrap();
         for start in [0u32, 1, 17, 33, 59, 60] {
-            let mut lines = PartLines::open(&p, &frames, start).unwrap();
+            let mut lines = PartLines::open(&p, &read_frames(&frames).unwrap(), start).unwrap();
             let mut seen = Vec::new();
             while let Some(line) = lines.next_line() {
                 let (seq, line) = line.unwrap();
@@ -750,7 +736,7 @@ mod tests {
         let end = index[2].offset as usize;
         bytes[end - 1] ^= 1;
         std::fs::write(&p, &bytes).unwrap();
-        let mut lines = PartLines::open(&p, &frames, 0).unwrap();
+        let mut lines = PartLines::open(&p, &read_frames(&frames).unwrap(), 0).unwrap();
         let err = loop {
             match lines.next_line() {
                 Some(Ok(_)) => continue,

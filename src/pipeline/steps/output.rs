@@ -196,7 +196,8 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
     // Pieces per window: eight per thread, so that waiting for the slowest
     // piece of a window idles a thread for an eighth of its share at most;
     // at most 64. Two windows are held at once (one running, one being
-    // taken): at most 128 buffers of about 3 MB for 800-byte files.
+    // taken): at most 128 buffers of a piece's text each (about 2 MB, see
+    // `output_piece::PIECE_TEXT_BYTES`), 32 at two threads.
     let window = (8 * rayon::current_num_threads()).clamp(1, 64);
     let buffers = output_piece::Buffers::default();
     for (i, p) in view.parts.iter().enumerate() {
@@ -209,8 +210,10 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
         // its token count when phase 1 counted with this run's settings (the
         // texts are not measured or tokenised again).
         let meta = crate::pipeline::record_meta::read_meta(&w.meta_path(p.ordinal()))?;
+        let frames = crate::pipeline::part::read_frames(&w.frames_path(p.ordinal()))?;
         let inputs = PartInputs {
             part: p,
+            frames: &frames,
             losers,
             removals: &v.removals,
             near: ctx.cfg.near.is_some(),
@@ -230,7 +233,7 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
             buffers: &buffers,
         };
         let (from, to) = ((start - p.first_rid) as u32, (end - p.first_rid) as u32);
-        let pieces = output_piece::pieces(from, to, &v.drops[i], index);
+        let pieces = output_piece::pieces(&frames, &meta, from, to, &v.drops[i], index);
         // Each window's pieces are taken in order while the next window
         // runs, so the pool does not wait for the writes.
         let mut pending: Vec<Result<PieceOutput>> = Vec::new();

@@ -1,8 +1,10 @@
 //! One piece of step `output`: consecutive records of one part, read,
 //! given their verdicts and formatted, on a core of their own.
 //!
-//! An output task's records are cut into pieces of [`PIECE_RECORDS`]
-//! records (aligned to the part's frames, so no frame is decoded twice).
+//! An output task's records are cut into pieces of whole frames of the
+//! part (so no frame is decoded twice), each about [`PIECE_RECORDS`] records
+//! or [`PIECE_TEXT_BYTES`] of text, whichever comes first: a piece's buffer
+//! then stays a few MB however large the files are.
 //! Pieces run in parallel, each decompressing its own frames and writing
 //! its survivors' lines into a buffer of its own; the task then takes the
 //! pieces' results in order (see [`super::output`]). So the output file
@@ -17,7 +19,7 @@
 //! decompression beside it on the same core.
 
 use super::super::decontam_hits::DecontamHit;
-use super::super::part::{PartLine, PartLines};
+use super::super::part::{FrameEntry, PartLine, PartLines};
 use super::super::process_shard::RejectLine;
 use super::super::record_meta::RecordMeta;
 use super::clusters::Removal;
@@ -28,9 +30,20 @@ use crate::tokens::count::TokenTally;
 use crate::tokens::stage::{StageTallies, StagesTokens};
 use anyhow::{Context, Result};
 
-/// Records per piece: about 3 MB of output for 800-byte files; a multiple
-/// of the part's frame size.
+/// Records per piece, about: 1.6 MB of text for 800-byte files, so that a
+/// task of a million such files runs about 500 pieces.
 pub const PIECE_RECORDS: u32 = 2048;
+
+/// Text per piece, about. The Stack v2 Python averages 4 KB a file and has
+/// files of megabytes: by records alone a piece's buffer would be 8 MB on
+/// average and hundreds of MB at worst, and a task holds two windows of up
+/// to 64 pieces (see [`super::output`]). A piece ends with the frame that
+/// reaches this, so one file larger than it is a piece of its own.
+pub const PIECE_TEXT_BYTES: u64 = 2 << 20;
+
+/// A line buffer larger than this after its piece is not kept for the next
+/// one: it held a file far above [`PIECE_TEXT_BYTES`].
+const KEPT_BUFFER_BYTES: usize = 4 * PIECE_TEXT_BYTES as usize;
 
 /// Records `from..to` (positions in part `part`) and the survivor index of
 /// the first survivor among them (for `--max-samples`).
@@ -41,14 +54,37 @@ pub struct Piece {
     pub first_index: u64,
 }
 
-/// Cuts positions `from..to` of a part into pieces; `drops` are the part's
+/// Cuts positions `from..to` of a part into pieces on the bounds of its
+/// `frames`; `meta` gives each record's text length, `drops` are the part's
 /// positions that do not reach the output (sorted), `index` the survivor
 /// index at `from`.
-pub fn pieces(from: u32, to: u32, drops: &[u32], mut index: u64) -> Vec<Piece> {
+pub fn pieces(
+    frames: &[FrameEntry],
+    meta: &[RecordMeta],
+    from: u32,
+    to: u32,
+    drops: &[u32],
+    mut index: u64,
+) -> Vec<Piece> {
     let mut out = Vec::new();
     let mut at = from;
+    let mut f = frames.partition_point(|fr| fr.first_seq + fr.count <= from);
     while at < to {
-        let end = ((at / PIECE_RECORDS + 1) * PIECE_RECORDS).min(to);
+        let (mut end, mut text) = (at, 0u64);
+        while end < to && end - at < PIECE_RECORDS && text < PIECE_TEXT_BYTES {
+            // The end of the frame holding `end`; past the index (which
+            // reading the piece then reports), one record at a time.
+            let frame_end = frames
+                .get(f)
+                .filter(|fr| fr.first_seq <= end)
+                .map_or(end + 1, |fr| fr.first_seq + fr.count)
+                .clamp(end + 1, to);
+            text += meta
+                .get(end as usize..frame_end as usize)
+                .map_or(0, |m| m.iter().map(|r| r.text_bytes as u64).sum());
+            end = frame_end;
+            f += 1;
+        }
         out.push(Piece {
             from: at,
             to: end,
@@ -77,8 +113,12 @@ impl Buffers {
             .unwrap_or_default()
     }
 
-    /// Takes back a piece's buffer, emptied.
+    /// Takes back a piece's buffer, emptied; one grown far past a piece's
+    /// usual size is freed instead.
     pub fn give(&self, mut buf: Vec<u8>) {
+        if buf.capacity() > KEPT_BUFFER_BYTES {
+            return;
+        }
         buf.clear();
         if let Ok(mut b) = self.0.lock() {
             b.push(buf);
@@ -89,6 +129,8 @@ impl Buffers {
 /// What every piece of one part reads, shared.
 pub struct PartInputs<'a> {
     pub part: &'a PartInfo,
+    /// The part's frame index.
+    pub frames: &'a [FrameEntry],
     pub losers: &'a Losers,
     /// Near-dedup removals of the whole run, by `rid` (empty without near
     /// dedup).
@@ -157,7 +199,7 @@ pub fn run(inputs: &PartInputs<'_>, piece: Piece) -> Result<PieceOutput> {
             .reuse_tokens
             .then(|| Some(inputs.meta.get(seq as usize)?.token_tally()))?
     };
-    let mut records = PartLines::open(&part_path, &w.frames_path(p.ordinal()), piece.from)?;
+    let mut records = PartLines::open(&part_path, inputs.frames, piece.from)?;
     let mut next_hit = inputs.hits.partition_point(|h| h.seq < piece.from);
     let mut index = piece.first_index;
     let mut head = Vec::new();
@@ -328,23 +370,84 @@ fn count(
 mod tests {
     use super::*;
 
+    /// Frames of `sizes` records, from position 0 on.
+    fn frames(sizes: &[u32]) -> Vec<FrameEntry> {
+        let mut at = 0;
+        sizes
+            .iter()
+            .map(|&count| {
+                at += count;
+                FrameEntry {
+                    offset: at as u64,
+                    first_seq: at - count,
+                    count,
+                }
+            })
+            .collect()
+    }
+
+    fn texts(bytes: &[u32]) -> Vec<RecordMeta> {
+        bytes
+            .iter()
+            .map(|&text_bytes| RecordMeta {
+                text_bytes,
+                ..bytemuck::Zeroable::zeroed()
+            })
+            .collect()
+    }
+
     #[test]
-    fn pieces_cover_the_range_on_frame_aligned_bounds_with_survivor_indices() {
+    fn pieces_cover_the_range_on_frame_bounds_with_survivor_indices() {
+        // A first batch of 7 records, then frames of 16: no frame bound is
+        // a multiple of 16.
+        let mut sizes = vec![7];
+        sizes.extend([16; 400]);
         let drops = [3u32, 2047, 2048, 5000, 9000];
-        let got = pieces(5, 6200, &drops, 100);
+        let meta = texts(&[800; 6407]);
+        let got = pieces(&frames(&sizes), &meta, 5, 6200, &drops, 100);
         let bounds: Vec<(u32, u32)> = got.iter().map(|p| (p.from, p.to)).collect();
         assert_eq!(
             bounds,
-            [(5, 2048), (2048, 4096), (4096, 6144), (6144, 6200)]
+            [(5, 2055), (2055, 4103), (4103, 6151), (6151, 6200)]
         );
-        // Survivors before each piece: 2043 records, one dropped (2047);
-        // then 2048 with one dropped (2048); then 2048 with one (5000).
+        // Survivors before each piece: 2050 records, two dropped (2047,
+        // 2048); then 2048, none dropped; then 2048, one dropped (5000).
         let first: Vec<u64> = got.iter().map(|p| p.first_index).collect();
+        assert_eq!(first, [100, 2148, 4196, 6243]);
+        assert!(pieces(&frames(&sizes), &meta, 7, 7, &drops, 0).is_empty());
         assert_eq!(
-            first,
-            [100, 100 + 2042, 100 + 2042 + 2047, 100 + 2042 + 2047 + 2047]
+            pieces(&frames(&sizes), &meta, 0, 1, &[], 9)[0].first_index,
+            9
         );
-        assert!(pieces(7, 7, &drops, 0).is_empty());
-        assert_eq!(pieces(0, 1, &[], 9)[0].first_index, 9);
+    }
+
+    #[test]
+    fn pieces_end_with_the_frame_that_reaches_the_text_bound() {
+        let mut bytes = vec![100 << 10; 64];
+        bytes.push(10 << 20);
+        bytes.extend([800; 135]);
+        let got = pieces(&frames(&[16; 13]), &texts(&bytes), 0, 200, &[], 0);
+        let bounds: Vec<(u32, u32)> = got.iter().map(|p| (p.from, p.to)).collect();
+        // 100 KB files: 2 MiB after 21, so the piece ends with the second
+        // frame; the 10 MB file's frame is a piece of its own.
+        assert_eq!(bounds, [(0, 32), (32, 64), (64, 80), (80, 200)]);
+    }
+
+    #[test]
+    fn pieces_past_the_frame_index_still_cover_the_range() {
+        // Reading reports the missing frames; cutting must not loop or skip.
+        let got = pieces(&[], &[], 0, 3000, &[], 0);
+        let bounds: Vec<(u32, u32)> = got.iter().map(|p| (p.from, p.to)).collect();
+        assert_eq!(bounds, [(0, 2048), (2048, 3000)]);
+    }
+
+    #[test]
+    fn a_buffer_grown_past_the_bound_is_not_kept() {
+        let buffers = Buffers::default();
+        buffers.give(Vec::with_capacity(1 << 20));
+        buffers.give(Vec::with_capacity(KEPT_BUFFER_BYTES + 1));
+        assert_eq!(buffers.0.lock().unwrap().len(), 1);
+        assert!(buffers.take().capacity() >= 1 << 20);
+        assert_eq!(buffers.take().capacity(), 0);
     }
 }
