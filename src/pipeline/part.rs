@@ -101,7 +101,7 @@ pub struct FrameEntry {
     pub count: u32,
 }
 
-/// Records per zstd frame: large enough to compress well (about 13 KB of
+/// Records per zstd frame: large enough to compress well (about 6.5 KB of
 /// JSON for 800-byte files), small enough that reading one record decodes
 /// little else.
 ///
@@ -113,9 +113,15 @@ pub struct FrameEntry {
 /// 15x from 100k to 1M files. With 16, a task decodes a quarter as much:
 /// `clusters` 14.6 -> 7.0 CPU s at 1M files (`N=1000000
 /// scripts/bench_hot_paths.sh OLD NEW`, load 1.2), the work directory 2%
-/// larger, the same output. A reader takes any frame size (the frame index
-/// says where each frame starts), so older work directories still resume.
-pub const RECORDS_PER_FRAME: usize = 16;
+/// larger, the same output. Decompression was still a third of `clusters`'
+/// samples: each of its 16 tasks decoded about a quarter of all frames for
+/// its members. With 8: `clusters` 6.4-7.0 -> 4.8-5.0 CPU s at one thread,
+/// 6.6 -> 4.9 at two, the parts 3.9% larger (320.8 -> 333.2 MB), step
+/// `output` within the noise (2.4-2.7 against 2.5-3.0 CPU s), the same
+/// output (alternating `curate` runs, AMD host, 2026-12-07). A reader takes
+/// any frame size (the frame index says where each frame starts), so older
+/// work directories still resume.
+pub const RECORDS_PER_FRAME: usize = 8;
 
 /// Frames compressed by one rayon task (sharing one zstd context).
 const FRAMES_PER_TASK: usize = 8;
