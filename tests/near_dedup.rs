@@ -427,6 +427,19 @@ fn dedup_cmd(dir: &TestDir, input: &str, output: &str, extra: &[&str]) -> std::p
     c
 }
 
+/// The names of every file and directory under `dir`.
+fn walk_names(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        out.push(e.file_name().to_string_lossy().into_owned());
+        if e.file_type().unwrap().is_dir() {
+            out.extend(walk_names(&e.path()));
+        }
+    }
+    out
+}
+
 /// Cluster lines of a `--clusters` file: (kept line, [(removed line, similarity)]).
 fn read_clusters(path: &Path) -> Vec<(u64, Vec<(u64, f64)>)> {
     common::read_jsonl(path)
@@ -876,16 +889,36 @@ fn threads_input_order_and_spilling_do_not_change_the_output() {
     assert_eq!(c1, c2, "thread count changed the clusters");
     assert!(one.len() < std::fs::metadata(dir.join("in.jsonl")).unwrap().len() as usize);
 
-    // Tiny memory: the steps cut exact verification into many chunks...
+    // Tiny memory: phase 1 sorts each shard's band entries in sorted runs
+    // on disk, the steps cut exact verification into many chunks...
     let mut sc = dedup_cmd(
         &dir,
         "in.jsonl",
         "tiny.jsonl",
-        &["--memory", "64KiB", "--clusters", "tiny.c"],
+        &[
+            "--memory",
+            "64KiB",
+            "--clusters",
+            "tiny.c",
+            "--stats",
+            "tiny.json",
+        ],
     );
     run_expect(&mut sc, 0);
     assert_eq!(std::fs::read(dir.join("tiny.jsonl")).unwrap(), one);
     assert_eq!(std::fs::read(dir.join("tiny.c")).unwrap(), c1);
+    let st: Value = serde_json::from_slice(&std::fs::read(dir.join("tiny.json")).unwrap()).unwrap();
+    assert!(
+        st["near_dedup"]["spill"]["band_runs"].as_u64().unwrap() > 1,
+        "{}",
+        st["near_dedup"]["spill"]
+    );
+    // The scratch directories went with their shards.
+    let leftovers: Vec<_> = walk_names(dir.path())
+        .into_iter()
+        .filter(|n| n.starts_with("tritter-near-") || n.ends_with(".run"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
     // ... and in the single-process driver band records and edges spill to
     // many runs and the signatures go to disk; batch boundaries move too.
     let mut sc = dedup_cmd(

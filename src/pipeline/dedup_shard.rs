@@ -326,7 +326,8 @@ pub fn process(
         None => write_offsets(&offsets_path(work, o), &spans)?,
     }
     write_meta(&work.meta_path(o), &meta)?;
-    keys.commit(&work.bands_path(o))?;
+    let spill = keys.commit(&work.bands_path(o))?;
+    crate::dedup::near::shard_keys::note_band_spill(&mut stats, spill);
     crate::output::atomic::write_atomic_unsynced(
         &lines_path(work, o),
         &serde_json::to_vec(&lines)?,

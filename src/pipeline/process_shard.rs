@@ -471,7 +471,8 @@ fn process_opened(
     exact::write_keys(&ctx.work.keys_path(o), &mut keys)?;
     write_meta(&ctx.work.meta_path(o), &meta)?;
     if let Some(w) = near {
-        w.commit(&ctx.work.bands_path(o))?;
+        let spill = w.commit(&ctx.work.bands_path(o))?;
+        crate::dedup::near::shard_keys::note_band_spill(&mut stats, spill);
     }
     if ctx.decontam.is_some() {
         write_hits(&ctx.work.decontam_path(o), &hits)?;

@@ -16,7 +16,10 @@
 //! * `bands`: one [`BandEntry`] `(hash, seq)` per band of every record with
 //!   at least one shingle, sorted by `(hash, seq)`, so that an LSH partition
 //!   (a range of band hashes, [`crate::partition`]) reads its slice of every
-//!   shard with two binary searches.
+//!   shard with two binary searches. A shard's entries are sorted in at most
+//!   [`KeySettings::band_memory`] bytes (an external sort, [`super::spill`]):
+//!   past it they spill to sorted runs in a scratch directory beside the
+//!   part and are merged into the file at the commit, with the same bytes.
 //!
 //! DETERMINISM: shingling is on the CPU; the backend returns per-document
 //! results in batch order with integer arithmetic only
@@ -24,10 +27,12 @@
 //! size, thread count or backend.
 
 use super::shingle::{ShingleCount, Shingler};
+use super::spill::{ExternalSorter, FixedRecord, SpillStats};
 use super::NearDedupConfig;
 use crate::backends::{Backend, BandLayout, Permutations, ShingleBuffer};
 use crate::output::atomic::AtomicFile;
 use crate::partition::SortedFile;
+use crate::pipeline::cleanup::ScratchDir;
 use anyhow::{ensure, Context, Result};
 use rayon::prelude::*;
 use std::io::Write;
@@ -62,11 +67,31 @@ impl BandEntry {
     }
 }
 
+impl FixedRecord for BandEntry {
+    const SIZE: usize = BandEntry::SIZE;
+    fn write_le(&self, out: &mut [u8]) {
+        out[..8].copy_from_slice(&self.hash.to_le_bytes());
+        out[8..12].copy_from_slice(&self.seq.to_le_bytes());
+    }
+    fn read_le(bytes: &[u8]) -> Self {
+        BandEntry::read_le(bytes)
+    }
+}
+
+/// Share of `--memory` that one shard's band entries may hold before they
+/// spill: phase 1 runs at most 8 shards at once (its lanes), so they hold
+/// half of it at most. 128 MiB of the default 2 GiB: 16 bytes an entry, 28
+/// bands a file, about 300,000 files a shard before the first run is
+/// written.
+const BAND_MEMORY_SHARE: u64 = 16;
+
 /// The settings that decide a shard's signatures and bands, resolved once.
 pub struct KeySettings {
     pub ngram: usize,
     pub perms: Permutations,
     pub layout: BandLayout,
+    /// Bytes of one shard's band entries held in memory (the rest spills).
+    pub band_memory: u64,
 }
 
 impl KeySettings {
@@ -79,17 +104,20 @@ impl KeySettings {
                 bands: p.bands,
                 rows: p.rows,
             },
+            band_memory: cfg.memory_bytes / BAND_MEMORY_SHARE,
         })
     }
 }
 
 /// Writes one shard's signatures (streamed) and band entries (sorted at the
-/// end).
+/// end, spilling past [`KeySettings::band_memory`]).
 pub struct ShardKeyWriter<'a> {
     settings: &'a KeySettings,
     backend: &'a dyn Backend,
     signatures: AtomicFile,
-    bands: Vec<BandEntry>,
+    bands: ExternalSorter<BandEntry>,
+    /// Where `bands` spills; removed when the writer is dropped.
+    _scratch: ScratchDir,
     next_seq: u32,
 }
 
@@ -99,11 +127,23 @@ impl<'a> ShardKeyWriter<'a> {
         backend: &'a dyn Backend,
         signatures_path: &Path,
     ) -> Result<ShardKeyWriter<'a>> {
+        let signatures = AtomicFile::create(signatures_path)?;
+        let parent = signatures_path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let scratch = ScratchDir::create(parent).with_context(|| {
+            format!(
+                "cannot create a scratch directory in {} (for the band keys)",
+                parent.display()
+            )
+        })?;
         Ok(ShardKeyWriter {
             settings,
             backend,
-            signatures: AtomicFile::create(signatures_path)?,
-            bands: Vec::new(),
+            signatures,
+            bands: ExternalSorter::new(settings.band_memory, false, scratch.path(), "bands"),
+            _scratch: scratch,
             next_seq: 0,
         })
     }
@@ -171,7 +211,7 @@ impl<'a> ShardKeyWriter<'a> {
             }
             let seq = self.next_seq + d as u32;
             for &hash in &hashes[d * b..(d + 1) * b] {
-                self.bands.push(BandEntry { hash, seq });
+                self.bands.push(BandEntry { hash, seq })?;
             }
         }
         // The file is little-endian: on such a host the values are written
@@ -191,16 +231,44 @@ impl<'a> ShardKeyWriter<'a> {
     }
 
     /// Sorts the band entries and commits both sidecars (signatures first),
-    /// unsynced: the caller syncs the shard's files at once.
-    pub fn commit(mut self, bands_path: &Path) -> Result<()> {
+    /// unsynced: the caller syncs the shard's files at once. Returns what
+    /// the sort spilled, for the shard's stats ([`note_band_spill`]).
+    pub fn commit(self, bands_path: &Path) -> Result<SpillStats> {
         self.signatures.commit_unsynced()?;
-        self.bands.par_sort_unstable();
-        let mut bytes = Vec::with_capacity(self.bands.len() * BandEntry::SIZE);
-        for e in &self.bands {
-            e.write_le(&mut bytes);
+        let mut sorted = self.bands.finish()?;
+        let mut file = AtomicFile::create(bands_path)?;
+        let mut entry = [0u8; BandEntry::SIZE];
+        while let Some(e) = sorted.next()? {
+            FixedRecord::write_le(&e, &mut entry);
+            file.write_all(&entry)
+                .with_context(|| format!("cannot write {}", bands_path.display()))?;
         }
-        crate::output::atomic::write_atomic_unsynced(bands_path, &bytes)
+        file.commit_unsynced()?;
+        Ok(sorted.stats())
     }
+}
+
+/// Stats notes of a shard whose band entries spilled: its runs and bytes.
+pub const BAND_SPILL_RUNS: &str = "near_band_spill_runs";
+pub const BAND_SPILL_BYTES: &str = "near_band_spill_bytes";
+
+/// Notes what a shard's band sort spilled (nothing when it did not).
+pub fn note_band_spill(stats: &mut crate::stats::Stats, spill: SpillStats) {
+    if spill.runs > 0 {
+        stats.note(BAND_SPILL_RUNS, spill.runs);
+        stats.note(BAND_SPILL_BYTES, spill.bytes_spilled);
+    }
+}
+
+/// The band spills that shards' stats note, summed.
+pub fn band_spill_of<'a>(shards: impl IntoIterator<Item = &'a crate::stats::Stats>) -> SpillStats {
+    let mut sum = SpillStats::default();
+    for stats in shards {
+        let note = |k: &str| stats.notes.get(k).copied().unwrap_or(0);
+        sum.runs += note(BAND_SPILL_RUNS);
+        sum.bytes_spilled += note(BAND_SPILL_BYTES);
+    }
+    sum
 }
 
 /// The band entries of band-hash partition `p` of `parts` in one shard's
@@ -286,16 +354,28 @@ mod tests {
             })
             .collect();
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        // A budget of 256 entries: the last writer's 1,176 entries spill to
+        // runs.
+        let spilling = KeySettings {
+            band_memory: 1,
+            ..KeySettings::new(&cfg).unwrap()
+        };
         let mut outs = Vec::new();
-        for batch in [50usize, 7, 1] {
+        for (batch, settings) in [
+            (50usize, &settings),
+            (7, &settings),
+            (1, &settings),
+            (3, &spilling),
+        ] {
             let sig = dir.path().join(format!("s{batch}"));
             let bands = dir.path().join(format!("b{batch}"));
-            let mut w = ShardKeyWriter::create(&settings, &backend, &sig).unwrap();
+            let mut w = ShardKeyWriter::create(settings, &backend, &sig).unwrap();
             let mut counts = Vec::new();
             for c in refs.chunks(batch) {
                 counts.extend(w.push_batch(c).unwrap());
             }
-            w.commit(&bands).unwrap();
+            let spill = w.commit(&bands).unwrap();
+            assert_eq!(spill.runs > 0, batch == 3, "{spill:?}");
             outs.push((
                 counts,
                 std::fs::read(&sig).unwrap(),
@@ -304,6 +384,15 @@ mod tests {
         }
         assert_eq!(outs[0], outs[1]);
         assert_eq!(outs[0], outs[2]);
+        assert_eq!(outs[0], outs[3]);
+        // Only the sidecars are left: the scratch directories went with their
+        // writers.
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["b1", "b3", "b50", "b7", "s1", "s3", "s50", "s7"]);
         let bands = read_band_partition(&dir.path().join("b50"), 0, 1).unwrap();
         // 42 records with words (8 of the 50 are wordless) x 28 bands.
         assert_eq!(bands.len(), 42 * 28);

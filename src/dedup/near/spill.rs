@@ -91,6 +91,12 @@ impl<R: FixedRecord> ExternalSorter<R> {
         if self.buf.len() >= self.cap {
             self.make_room()?;
         }
+        if self.buf.len() == self.buf.capacity() {
+            // Doubling, but never past the budget: a plain `push` would
+            // double a buffer of 0.6 budgets to 1.2.
+            let target = (self.buf.capacity() * 2).clamp(MIN_BUFFER_RECORDS, self.cap);
+            self.buf.reserve_exact(target - self.buf.len());
+        }
         self.buf.push(r);
         self.stats.records += 1;
         Ok(())

@@ -417,7 +417,11 @@ pub(super) fn near_outcome(ctx: &GlobalContext) -> Result<NearOutcome> {
         // Where today's single-process store would have kept them: the
         // signatures always live in the shards' sidecars now.
         signatures_on_disk: signature_bytes > near.memory_bytes / 2,
-        band_spill: Default::default(),
+        // Phase 1 sorts each shard's band entries under its share of the
+        // budget; the shards' stats note what spilled.
+        band_spill: crate::dedup::near::shard_keys::band_spill_of(
+            ctx.view.parts.iter().map(|p| &p.done.stats),
+        ),
         edge_spill: Default::default(),
         sample_texts,
     });
