@@ -982,16 +982,37 @@ fn run_shard_task(work: &WorkDir, ordinal: u32, quiet: bool) -> Result<i32> {
     let outcome = fetcher
         .ready(input)
         .and_then(|()| process_shard::process_shard(input, &ctx, &mut remaining));
+    match settle_shard(&p.work, input, outcome, p.cfg.keep_going)? {
+        None => Ok(0),
+        Some(f) => {
+            eprintln!(
+                "tritter-gpu: skipping {}: {}",
+                input.path.display(),
+                f.error
+            );
+            Ok(1)
+        }
+    }
+}
+
+/// One shard's outcome settled: `None` when it is done; the failure, recorded
+/// in the work directory, when `--keep-going` may skip the input; else the
+/// run's error.
+fn settle_shard<T>(
+    work: &WorkDir,
+    input: &crate::sources::InputFile,
+    outcome: Result<T>,
+    keep_going: bool,
+) -> Result<Option<FailedInput>> {
     match outcome {
-        Ok(_) => Ok(0),
-        Err(e) if p.cfg.keep_going && input_error(&e) => {
+        Ok(_) => Ok(None),
+        Err(e) if keep_going && input_error(&e) => {
             let f = FailedInput {
                 input: input.path.display().to_string(),
                 error: format!("{e:#}"),
             };
-            p.work.mark_failed(ordinal, &f)?;
-            eprintln!("tritter-gpu: skipping {}: {e:#}", input.path.display());
-            Ok(1)
+            work.mark_failed(input.ordinal, &f)?;
+            Ok(Some(f))
         }
         Err(e) => Err(input_failed(e, &input.path)),
     }

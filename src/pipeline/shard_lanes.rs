@@ -226,24 +226,15 @@ impl Lanes<'_> {
                     .fetcher
                     .ready(input)
                     .and_then(|()| process_shard::process_shard(input, &ctx, remaining));
-                match outcome {
-                    Ok(_) => {}
-                    Err(e) if self.cx.keep_going && super::input_error(&e) => {
-                        self.cx.progress.println(&format!(
-                            "tritter-gpu: skipping {}: {e:#}",
-                            input.path.display()
-                        ));
-                        let f = FailedInput {
-                            input: input.path.display().to_string(),
-                            error: format!("{e:#}"),
-                        };
-                        self.cx
-                            .work
-                            .mark_failed(input.ordinal, &f)
-                            .map_err(|e| (input.ordinal, e))?;
-                        failed.push((input.ordinal, f));
-                    }
-                    Err(e) => return Err((input.ordinal, super::input_failed(e, &input.path))),
+                let settled = super::settle_shard(self.cx.work, input, outcome, self.cx.keep_going)
+                    .map_err(|e| (input.ordinal, e))?;
+                if let Some(f) = settled {
+                    self.cx.progress.println(&format!(
+                        "tritter-gpu: skipping {}: {}",
+                        input.path.display(),
+                        f.error
+                    ));
+                    failed.push((input.ordinal, f));
                 }
                 self.cx.progress.shard_done(input.size);
             }

@@ -23,7 +23,7 @@ use super::super::part::{FrameEntry, PartLine, PartLines};
 use super::super::process_shard::RejectLine;
 use super::super::record_meta::RecordMeta;
 use super::clusters::Removal;
-use super::view::{Losers, PartInfo};
+use super::view::{LoserRecord, Losers, PartInfo};
 use crate::record::OutputRecord;
 use crate::stats::Stats;
 use crate::tokens::count::TokenTally;
@@ -223,25 +223,6 @@ pub fn run(inputs: &PartInputs<'_>, piece: Piece) -> Result<PieceOutput> {
                 )
             })?
             .text_bytes as u64;
-        let rejects = &mut out.rejects;
-        let mut reject = |stage: &str, reason: &str, detail: &str| -> Result<()> {
-            if inputs.record_rejects {
-                serde_json::to_writer(
-                    &mut *rejects,
-                    &RejectLine {
-                        input,
-                        row: rec.head.id.row,
-                        repo: &rec.head.repo,
-                        path: &rec.head.path,
-                        stage,
-                        reason,
-                        detail,
-                    },
-                )?;
-                rejects.push(b'\n');
-            }
-            Ok(())
-        };
         while next_hit < inputs.hits.len() && inputs.hits[next_hit].seq < seq {
             next_hit += 1;
         }
@@ -252,75 +233,66 @@ pub fn run(inputs: &PartInputs<'_>, piece: Piece) -> Result<PieceOutput> {
                 true => rec.text().with_context(|| bad(seq))?,
                 false => String::new(),
             };
-        if let Some(l) = inputs.losers.get(rid) {
-            stats.drop("exact_dedup", "exact_duplicate", bytes);
+        let drop = verdict(inputs, rid, hit);
+        // A hit is sampled and logged where the record reaches the
+        // decontamination stage.
+        let reached = matches!(
+            &drop,
+            None | Some(Dropped {
+                stage: DECONTAM,
+                ..
+            })
+        );
+        if let Some(h) = hit.filter(|_| inputs.decontam.is_some() && reached) {
+            let flagged = drop.is_none();
+            out.hits.push(SampledHit {
+                repo: rec.head.repo.to_string(),
+                path: rec.head.path.to_string(),
+                text: text.clone(),
+                hit: h.hit.clone(),
+                flagged,
+            });
+            out.log.push(match flagged {
+                true => serde_json::json!({ "repo": &*rec.head.repo, "path": &*rec.head.path, "flagged": true, "hit": &h.hit }),
+                false => serde_json::json!({ "repo": &*rec.head.repo, "path": &*rec.head.path, "hit": &h.hit }),
+            });
+            if flagged {
+                stats.note("decontam_flagged", 1);
+            }
+        }
+        // Every stage before the one that drops the record passes it.
+        let stages = [
+            Some(EXACT_DEDUP),
+            inputs.near.then_some(NEAR_DEDUP),
+            inputs.decontam.map(|_| DECONTAM),
+        ];
+        for stage in stages.into_iter().flatten() {
+            if drop.as_ref().is_some_and(|d| d.stage == stage) {
+                break;
+            }
+            stats.pass(stage, bytes);
+        }
+        if let Some(d) = drop {
+            stats.drop(d.stage, d.reason, bytes);
             if let Some(t) = tokens.as_mut() {
-                count(
-                    t,
-                    known(seq),
-                    &text,
-                    Some(("exact_dedup", "exact_duplicate")),
-                )?;
+                count(t, known(seq), &text, Some((d.stage, d.reason)))?;
             }
-            let kept = l.kept();
-            reject(
-                "exact_dedup",
-                "exact_duplicate",
-                &format!("same MD5 as shard {} row {}", kept.shard, kept.row),
-            )?;
+            if inputs.record_rejects {
+                serde_json::to_writer(
+                    &mut out.rejects,
+                    &RejectLine {
+                        input,
+                        row: rec.head.id.row,
+                        repo: &rec.head.repo,
+                        path: &rec.head.path,
+                        stage: d.stage,
+                        reason: d.reason,
+                        detail: &d.detail(inputs),
+                    },
+                )?;
+                out.rejects.push(b'\n');
+            }
             continue;
-        }
-        stats.pass("exact_dedup", bytes);
-        if inputs.near {
-            if let Ok(r) = inputs.removals.binary_search_by_key(&rid, |r| r.rid) {
-                let r = inputs.removals[r];
-                stats.drop("near_dedup", "minhash_near_duplicate", bytes);
-                if let Some(t) = tokens.as_mut() {
-                    count(
-                        t,
-                        known(seq),
-                        &text,
-                        Some(("near_dedup", "minhash_near_duplicate")),
-                    )?;
-                }
-                let kept = r.kept_rid - inputs.losers.before(r.kept_rid);
-                reject(
-                    "near_dedup",
-                    "minhash_near_duplicate",
-                    &format!(
-                        "near-duplicate (similarity {:.3}) of the kept file #{kept} of the exact-dedup survivors",
-                        r.similarity
-                    ),
-                )?;
-                continue;
-            }
-            stats.pass("near_dedup", bytes);
-        }
-        if let Some(flag_only) = inputs.decontam {
-            match hit {
-                Some(h) => {
-                    out.hits.push(SampledHit {
-                        repo: rec.head.repo.to_string(),
-                        path: rec.head.path.to_string(),
-                        text: text.clone(),
-                        hit: h.hit.clone(),
-                        flagged: flag_only,
-                    });
-                    if !flag_only {
-                        stats.drop("decontam", &h.reason, bytes);
-                        if let Some(t) = tokens.as_mut() {
-                            count(t, known(seq), &text, Some(("decontam", &h.reason)))?;
-                        }
-                        reject("decontam", &h.reason, &h.detail)?;
-                        out.log.push(serde_json::json!({ "repo": &*rec.head.repo, "path": &*rec.head.path, "hit": &h.hit }));
-                        continue;
-                    }
-                    stats.note("decontam_flagged", 1);
-                    out.log.push(serde_json::json!({ "repo": &*rec.head.repo, "path": &*rec.head.path, "flagged": true, "hit": &h.hit }));
-                    stats.pass("decontam", bytes);
-                }
-                None => stats.pass("decontam", bytes),
-            }
         }
         if let Some(t) = tokens.as_mut() {
             count(t, known(seq), &text, None)?;
@@ -345,6 +317,76 @@ pub fn run(inputs: &PartInputs<'_>, piece: Piece) -> Result<PieceOutput> {
         out.tallies = Some(t.into_tallies()?);
     }
     Ok(out)
+}
+
+const EXACT_DEDUP: &str = "exact_dedup";
+const NEAR_DEDUP: &str = "near_dedup";
+const DECONTAM: &str = "decontam";
+
+/// The stage that drops a record on its way to the output, and why.
+struct Dropped<'a> {
+    stage: &'static str,
+    reason: &'a str,
+    cause: Cause<'a>,
+}
+
+/// What a dropped record's rejects line names as the evidence.
+enum Cause<'a> {
+    /// The exact-dedup loser's entry, which names the kept copy.
+    SameMd5(&'a LoserRecord),
+    Near(Removal),
+    Benchmark(&'a str),
+}
+
+impl Dropped<'_> {
+    fn detail(&self, inputs: &PartInputs<'_>) -> String {
+        match &self.cause {
+            Cause::SameMd5(l) => {
+                let kept = l.kept();
+                format!("same MD5 as shard {} row {}", kept.shard, kept.row)
+            }
+            Cause::Near(r) => format!(
+                "near-duplicate (similarity {:.3}) of the kept file #{} of the exact-dedup survivors",
+                r.similarity,
+                r.kept_rid - inputs.losers.before(r.kept_rid)
+            ),
+            Cause::Benchmark(detail) => detail.to_string(),
+        }
+    }
+}
+
+/// The first stage, in pipeline order, that drops record `rid` (with its
+/// decontamination `hit`, if any), or `None` for a survivor; a hit under
+/// `--decontam-flag-only` flags and does not drop.
+fn verdict<'a>(
+    inputs: &'a PartInputs<'_>,
+    rid: u32,
+    hit: Option<&'a DecontamHit>,
+) -> Option<Dropped<'a>> {
+    if let Some(l) = inputs.losers.get(rid) {
+        return Some(Dropped {
+            stage: EXACT_DEDUP,
+            reason: "exact_duplicate",
+            cause: Cause::SameMd5(l),
+        });
+    }
+    if inputs.near {
+        if let Ok(i) = inputs.removals.binary_search_by_key(&rid, |r| r.rid) {
+            return Some(Dropped {
+                stage: NEAR_DEDUP,
+                reason: "minhash_near_duplicate",
+                cause: Cause::Near(inputs.removals[i]),
+            });
+        }
+    }
+    match (inputs.decontam, hit) {
+        (Some(false), Some(h)) => Some(Dropped {
+            stage: DECONTAM,
+            reason: &h.reason,
+            cause: Cause::Benchmark(&h.detail),
+        }),
+        _ => None,
+    }
 }
 
 /// Hands one record to the token counter, dropped at `fate`'s stage for its
