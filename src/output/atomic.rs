@@ -9,8 +9,10 @@
 //! `O_EXCL` and the default mode, so the output gets 0666 less the umask.
 //! [`AtomicFile::create_write_behind`] makes the same file with its writes
 //! on a thread of their own ([`super::write_behind`]), for a writer that has
-//! a core to spare. Either way the file's writeback starts as it is
-//! written ([`super::writeback_ahead`]), so the final sync is short.
+//! a core to spare; [`AtomicFile::create_positional`] makes one whose
+//! ranges are written in place, by several threads at once ([`RangeWriter`]). Either way the
+//! file's writeback starts as it is written ([`super::writeback_ahead`]),
+//! so the final sync is short.
 
 use super::write_behind::WriteBehind;
 use super::write_error::WriteFailed;
@@ -30,18 +32,32 @@ pub struct AtomicFile {
     writer: Option<Sink>,
 }
 
-/// Where the bytes go before the file: a buffer written on this thread, or
-/// one written on a thread of its own.
+/// Where the bytes go before the file: a buffer written on this thread, one
+/// written on a thread of its own, or ranges written in place by their
+/// owners ([`AtomicFile::write_all_at`]).
 enum Sink {
     Here(BufWriter<WritebackAhead>),
     Behind(WriteBehind<WritebackAhead>),
+    Positional(WritebackAhead),
+}
+
+/// How [`AtomicFile::open`] writes.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Here,
+    Behind,
+    Positional,
 }
 
 impl Sink {
-    fn writer(&mut self) -> &mut dyn Write {
+    /// The sequential writer; a positional file has none.
+    fn writer(&mut self) -> std::io::Result<&mut dyn Write> {
         match self {
-            Sink::Here(w) => w,
-            Sink::Behind(w) => w,
+            Sink::Here(w) => Ok(w),
+            Sink::Behind(w) => Ok(w),
+            Sink::Positional(_) => Err(std::io::Error::other(
+                "a positional file is written with write_all_at",
+            )),
         }
     }
 
@@ -49,6 +65,7 @@ impl Sink {
         match self {
             Sink::Here(w) => w.into_inner().map_err(|e| e.into_error()),
             Sink::Behind(w) => w.finish(),
+            Sink::Positional(w) => Ok(w),
         }
         .map(WritebackAhead::into_inner)
     }
@@ -56,15 +73,21 @@ impl Sink {
 
 impl AtomicFile {
     pub fn create(target: &Path) -> Result<AtomicFile> {
-        Self::open(target, false)
+        Self::open(target, Mode::Here)
     }
 
     /// Like [`AtomicFile::create`], with the writes on a thread of their own.
     pub fn create_write_behind(target: &Path) -> Result<AtomicFile> {
-        Self::open(target, true)
+        Self::open(target, Mode::Behind)
     }
 
-    fn open(target: &Path, behind: bool) -> Result<AtomicFile> {
+    /// Like [`AtomicFile::create`], written by ranges at their offsets
+    /// ([`AtomicFile::write_all_at`]), from several threads at once.
+    pub fn create_positional(target: &Path) -> Result<AtomicFile> {
+        Self::open(target, Mode::Positional)
+    }
+
+    fn open(target: &Path, mode: Mode) -> Result<AtomicFile> {
         let dir = target
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -89,12 +112,13 @@ impl AtomicFile {
             }
         };
         let file = WritebackAhead::new(file);
-        let writer = match behind {
-            true => Sink::Behind(
+        let writer = match mode {
+            Mode::Behind => Sink::Behind(
                 WriteBehind::new(file, "write-behind")
                     .map_err(|e| failed("cannot start a writing thread for", e))?,
             ),
-            false => Sink::Here(BufWriter::with_capacity(1 << 20, file)),
+            Mode::Here => Sink::Here(BufWriter::with_capacity(1 << 20, file)),
+            Mode::Positional => Sink::Positional(file),
         };
         Ok(AtomicFile {
             target: target.to_path_buf(),
@@ -105,6 +129,30 @@ impl AtomicFile {
 
     pub fn target(&self) -> &Path {
         &self.target
+    }
+
+    /// The writer of ranges of a file made by
+    /// [`AtomicFile::create_positional`], to share between threads that
+    /// write disjoint ranges at once. Mark the bytes with
+    /// [`AtomicFile::written_to`].
+    pub fn ranges(&self) -> std::io::Result<RangeWriter<'_>> {
+        match self.writer.as_ref() {
+            Some(Sink::Positional(file)) => Ok(RangeWriter {
+                file,
+                target: &self.target,
+            }),
+            _ => Err(std::io::Error::other(
+                "ranges need a file made by create_positional",
+            )),
+        }
+    }
+
+    /// Says that every byte before `end` of a positional file is written,
+    /// so that its writeback can start (see [`super::writeback_ahead`]).
+    pub fn written_to(&mut self, end: u64) {
+        if let Some(Sink::Positional(w)) = self.writer.as_mut() {
+            w.written_to(end);
+        }
     }
 
     /// Flushes, syncs and renames into place.
@@ -134,6 +182,26 @@ impl AtomicFile {
         cleanup::unregister(tmp);
         self.tmp = None;
         Ok(())
+    }
+}
+
+/// Writes ranges of a positional [`AtomicFile`] in place, from any thread.
+pub struct RangeWriter<'a> {
+    file: &'a WritebackAhead,
+    target: &'a Path,
+}
+
+impl RangeWriter<'_> {
+    /// Writes all of `buf` at `offset`.
+    pub fn write_all_at(&self, buf: &[u8], offset: u64) -> std::io::Result<()> {
+        self.file.write_all_at(buf, offset).map_err(|e| {
+            WriteFailed::new(
+                format!("cannot write {}", self.target.display()),
+                self.target,
+                e,
+            )
+            .into_io()
+        })
     }
 }
 
@@ -167,7 +235,7 @@ impl Write for AtomicFile {
             .as_mut()
             .expect("writer present until commit")
             .writer()
-            .write(buf);
+            .and_then(|w| w.write(buf));
         r.map_err(|e| self.named(e))
     }
     fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
@@ -176,7 +244,7 @@ impl Write for AtomicFile {
             .as_mut()
             .expect("writer present until commit")
             .writer()
-            .write_all(buf);
+            .and_then(|w| w.write_all(buf));
         r.map_err(|e| self.named(e))
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -185,7 +253,7 @@ impl Write for AtomicFile {
             .as_mut()
             .expect("writer present until commit")
             .writer()
-            .flush();
+            .and_then(|w| w.flush());
         r.map_err(|e| self.named(e))
     }
 }
@@ -273,6 +341,38 @@ mod tests {
         let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o666 & !umask());
         assert_ne!(mode, 0o600, "umask {:o}", umask());
+    }
+
+    #[test]
+    fn ranges_written_by_several_threads_commit_as_one_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.jsonl");
+        let pieces: Vec<Vec<u8>> = (0..16u8)
+            .map(|k| vec![b'a' + k; 1000 + k as usize])
+            .collect();
+        let mut f = AtomicFile::create_positional(&target).unwrap();
+        // Sequential writes would go nowhere: they are refused.
+        assert!(f.write_all(b"x").is_err());
+        let mut at = 0u64;
+        let placed: Vec<(&[u8], u64)> = pieces
+            .iter()
+            .map(|p| {
+                at += p.len() as u64;
+                (p.as_slice(), at - p.len() as u64)
+            })
+            .collect();
+        let ranges = f.ranges().unwrap();
+        std::thread::scope(|s| {
+            for &(p, offset) in placed.iter().rev() {
+                let ranges = &ranges;
+                s.spawn(move || ranges.write_all_at(p, offset).unwrap());
+            }
+        });
+        f.written_to(at);
+        assert!(!target.exists());
+        f.commit().unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), pieces.concat());
+        assert!(AtomicFile::create(&target).unwrap().ranges().is_err());
     }
 
     #[test]

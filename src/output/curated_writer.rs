@@ -8,13 +8,19 @@
 //! are the rows of the single file. The JSONL shards concatenate to the
 //! single file's bytes; Parquet files each carry their own footer, so only
 //! their rows are the same.
+//!
+//! JSONL arrives as pieces of formatted lines, several at a time, each
+//! written at its place in the file by a thread of the pool (positional
+//! writes): the kernel's copy of the bytes into the page cache is most of
+//! writing the file, and from one thread it bounded the output step at two
+//! threads (see [`CuratedWriter::write_pieces`]).
 
 use super::atomic::AtomicFile;
 use super::parquet::ParquetRowWriter;
 use crate::record::OutputRecord;
 use anyhow::Result;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::Path;
 
 /// `--format`: the curated files' format.
@@ -40,49 +46,62 @@ impl CuratedFormat {
 
 /// One curated output file being written.
 pub enum CuratedWriter {
-    Jsonl(AtomicFile),
+    /// The file and the bytes placed so far.
+    Jsonl(AtomicFile, u64),
     Parquet(Box<ParquetRowWriter>),
 }
 
+/// One piece of output rows: their JSON lines for JSONL, the rows for
+/// Parquet (each format's caller fills the one it writes).
+pub struct OutputPiece<'a> {
+    pub lines: &'a [u8],
+    pub rows: Vec<OutputRecord>,
+}
+
 impl CuratedWriter {
-    /// With `write_behind`, JSONL is written on a thread of its own
-    /// ([`super::write_behind`]).
-    pub fn create(path: &Path, format: CuratedFormat, write_behind: bool) -> Result<CuratedWriter> {
+    pub fn create(path: &Path, format: CuratedFormat) -> Result<CuratedWriter> {
         Ok(match format {
-            CuratedFormat::Jsonl if write_behind => {
-                CuratedWriter::Jsonl(AtomicFile::create_write_behind(path)?)
-            }
-            CuratedFormat::Jsonl => CuratedWriter::Jsonl(AtomicFile::create(path)?),
+            CuratedFormat::Jsonl => CuratedWriter::Jsonl(AtomicFile::create_positional(path)?, 0),
             CuratedFormat::Parquet => {
                 CuratedWriter::Parquet(Box::new(ParquetRowWriter::create_curated(path)?))
             }
         })
     }
 
-    pub fn write(&mut self, rec: OutputRecord) -> Result<()> {
+    /// Writes consecutive pieces, in order. JSONL pieces go to their
+    /// offsets (the sum of the lengths before them) from the rayon pool at
+    /// once; Parquet rows go through the one row writer.
+    pub fn write_pieces(&mut self, pieces: Vec<OutputPiece<'_>>) -> Result<()> {
         match self {
-            CuratedWriter::Jsonl(out) => {
-                serde_json::to_writer(&mut *out, &rec)?;
-                out.write_all(b"\n")?;
+            CuratedWriter::Jsonl(out, len) => {
+                let mut at = *len;
+                let placed: Vec<(&[u8], u64)> = pieces
+                    .iter()
+                    .map(|p| {
+                        let offset = at;
+                        at += p.lines.len() as u64;
+                        (p.lines, offset)
+                    })
+                    .collect();
+                let file = out.ranges()?;
+                placed
+                    .par_iter()
+                    .try_for_each(|&(lines, offset)| file.write_all_at(lines, offset))?;
+                *len = at;
+                out.written_to(at);
                 Ok(())
             }
-            CuratedWriter::Parquet(w) => w.write_curated(rec),
-        }
-    }
-
-    /// Writes a run of output rows: `lines`, their JSON lines, for JSONL;
-    /// `rows` for Parquet (each format's caller fills the one it writes).
-    pub fn write_piece(&mut self, lines: &[u8], rows: Vec<OutputRecord>) -> Result<()> {
-        match self {
-            CuratedWriter::Jsonl(out) => Ok(out.write_all(lines)?),
-            CuratedWriter::Parquet(w) => rows.into_iter().try_for_each(|r| w.write_curated(r)),
+            CuratedWriter::Parquet(w) => pieces
+                .into_iter()
+                .flat_map(|p| p.rows)
+                .try_for_each(|r| w.write_curated(r)),
         }
     }
 
     /// Finishes the file and puts it in place.
     pub fn commit(self) -> Result<()> {
         match self {
-            CuratedWriter::Jsonl(out) => out.commit(),
+            CuratedWriter::Jsonl(out, _) => out.commit(),
             CuratedWriter::Parquet(w) => w.finish(),
         }
     }

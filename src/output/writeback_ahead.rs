@@ -49,6 +49,22 @@ impl WritebackAhead {
         self.file
     }
 
+    /// Writes all of `data` at `offset`, leaving the file's cursor alone:
+    /// several threads may each write their own range at once. The bytes
+    /// count for writeback once [`WritebackAhead::written_to`] says so.
+    pub fn write_all_at(&self, data: &[u8], offset: u64) -> io::Result<()> {
+        std::os::unix::fs::FileExt::write_all_at(&self.file, data, offset)
+    }
+
+    /// Says that every byte before `end` is written (by
+    /// [`WritebackAhead::write_all_at`]), for the writeback requests.
+    pub fn written_to(&mut self, end: u64) {
+        self.written = self.written.max(end);
+        if self.written - self.started >= START_WRITEBACK {
+            self.start_writeback();
+        }
+    }
+
     fn start_writeback(&mut self) {
         let len = self.written - self.started;
         // SAFETY: the descriptor is open for the life of `self.file`; the
@@ -97,6 +113,28 @@ mod tests {
         }
         // Requested once: after the sixth piece (18 MiB), the first past 16.
         assert_eq!(w.started, 18 << 20);
+        let f = w.into_inner();
+        f.sync_all().unwrap();
+        assert!(std::fs::read(&path).unwrap() == want);
+    }
+
+    #[test]
+    fn ranges_written_by_several_threads_make_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out");
+        let want: Vec<u8> = (0..(START_WRITEBACK as usize + 777_777))
+            .map(|i| (i * 17 % 253) as u8)
+            .collect();
+        let mut w = WritebackAhead::new(File::create(&path).unwrap());
+        let chunk = want.len() / 4 + 1;
+        std::thread::scope(|s| {
+            for (k, piece) in want.chunks(chunk).enumerate().rev() {
+                let w = &w;
+                s.spawn(move || w.write_all_at(piece, (k * chunk) as u64).unwrap());
+            }
+        });
+        w.written_to(want.len() as u64);
+        assert_eq!(w.started, want.len() as u64);
         let f = w.into_inner();
         f.sync_all().unwrap();
         assert!(std::fs::read(&path).unwrap() == want);

@@ -24,7 +24,7 @@ use super::clusters::{read_stars, removals, Removal};
 use super::components::read_components;
 use super::output_piece::{self, PartInputs, PieceOutput};
 use super::{GlobalContext, OUTPUT};
-use crate::output::curated_writer::CuratedWriter;
+use crate::output::curated_writer::{CuratedWriter, OutputPiece};
 use crate::stats::Stats;
 use crate::tokens::stage::StageTallies;
 use anyhow::{Context, Result};
@@ -155,14 +155,10 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
     let (lo, mut index) = ranges[task as usize];
     let hi = ranges[task as usize + 1].0;
 
-    // With fewer tasks than threads, cores are free: the output is written
-    // on a thread of its own while the pieces are formatted.
-    let spare_cores = (tasks as usize) < rayon::current_num_threads();
     let output = match ctx.cfg.dry_run {
         false => Some(CuratedWriter::create(
             &output_path(ctx, task),
             ctx.cfg.format,
-            spare_cores,
         )?),
         true => None,
     };
@@ -234,16 +230,12 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
         };
         let (from, to) = ((start - p.first_rid) as u32, (end - p.first_rid) as u32);
         let pieces = output_piece::pieces(&frames, &meta, from, to, &v.drops[i], index);
-        // Each window's pieces are taken in order while the next window
+        // Each window's pieces are written and taken while the next window
         // runs, so the pool does not wait for the writes.
         let mut pending: Vec<Result<PieceOutput>> = Vec::new();
         for group in pieces.chunks(window) {
             let (taken, done) = rayon::join(
-                || {
-                    pending
-                        .drain(..)
-                        .try_for_each(|piece| acc.take(piece?, &buffers))
-                },
+                || acc.take_all(std::mem::take(&mut pending), &buffers),
                 || {
                     group
                         .par_iter()
@@ -254,9 +246,7 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
             taken?;
             pending = done;
         }
-        for piece in pending {
-            acc.take(piece?, &buffers)?;
-        }
+        acc.take_all(pending, &buffers)?;
         let dropped =
             v.drops[i].partition_point(|&d| d < to) - v.drops[i].partition_point(|&d| d < from);
         index += (to - from) as u64 - dropped as u64;
@@ -307,7 +297,33 @@ struct TaskOutput {
 }
 
 impl TaskOutput {
-    /// Takes the next piece's results; its line buffer goes back to
+    /// Takes the next pieces' results, in order: their output is written
+    /// at once (in parallel, see [`CuratedWriter::write_pieces`]), then
+    /// the rest is taken piece by piece. The first failed piece fails the
+    /// task.
+    fn take_all(
+        &mut self,
+        pieces: Vec<Result<PieceOutput>>,
+        buffers: &output_piece::Buffers,
+    ) -> Result<()> {
+        let mut taken = pieces.into_iter().collect::<Result<Vec<_>>>()?;
+        if let Some(out) = self.output.as_mut() {
+            out.write_pieces(
+                taken
+                    .iter_mut()
+                    .map(|p| OutputPiece {
+                        lines: &p.lines,
+                        rows: std::mem::take(&mut p.rows),
+                    })
+                    .collect(),
+            )?;
+        }
+        taken
+            .into_iter()
+            .try_for_each(|piece| self.take(piece, buffers))
+    }
+
+    /// Takes one written piece's results; its line buffer goes back to
     /// `buffers`.
     fn take(&mut self, piece: PieceOutput, buffers: &output_piece::Buffers) -> Result<()> {
         self.summary.stats.merge(&piece.stats);
@@ -324,9 +340,6 @@ impl TaskOutput {
         for h in &piece.hits {
             self.samples
                 .record(&h.repo, &h.path, &h.text, &h.hit, h.flagged);
-        }
-        if let Some(out) = self.output.as_mut() {
-            out.write_piece(&piece.lines, piece.rows)?;
         }
         buffers.give(piece.lines);
         Ok(())
