@@ -264,6 +264,46 @@ fn a_full_work_disk_stops_the_run_even_with_keep_going() {
     );
 }
 
+/// An output disk that fills up while the curated file is written (its
+/// pieces land at their offsets from several threads) stops the run naming
+/// the file and what to do, and leaves no partial file; once space is freed
+/// the same command finishes with the bytes of a run that never ran out.
+#[test]
+fn a_full_output_disk_names_the_curated_file_and_resumes() {
+    let t = TestDir::new();
+    let Some(disk) = Mount::tmpfs(
+        &t.join("out"),
+        "size=8k",
+        "a_full_output_disk_names_the_curated_file_and_resumes",
+    ) else {
+        return;
+    };
+    shards(&t, &["a.parquet", "b.parquet"]);
+    let flags = ["--language", "python", "--min-stars", "0", "--threads", "2"];
+    let err = stderr(&run_expect(&mut curate(&t, &flags), 2));
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(err.contains("python_curated.jsonl"), "{err}");
+    assert!(err.contains("free space on that disk"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(t.join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        !left.iter().any(|n| n.to_string_lossy().contains("curated")),
+        "{left:?}"
+    );
+    disk.remount("size=64m");
+    run_expect(&mut curate(&t, &flags), 0);
+    let reference = TestDir::new();
+    shards(&reference, &["a.parquet", "b.parquet"]);
+    run_expect(&mut curate(&reference, &flags), 0);
+    assert!(
+        std::fs::read(t.join("out/python_curated.jsonl")).unwrap()
+            == std::fs::read(reference.join("out/python_curated.jsonl")).unwrap(),
+        "the resumed run differs from an uninterrupted one"
+    );
+}
+
 /// An `--output` on a read-only disk is refused before any work.
 #[test]
 fn an_unwritable_output_is_found_at_the_start() {
