@@ -68,8 +68,12 @@ pub fn run(ctx: &GlobalContext, task: u32, tasks: u32) -> Result<serde_json::Val
                 .collect())
         })
         .collect::<Result<_>>()?;
+    // Each part's entries are sorted by (hash, rid) already, and the parts
+    // hold disjoint rids: the stable sort merges those runs (O(n log k) for
+    // k parts) where an unstable sort starts over; equal entries are equal
+    // tuples, so the order is the same either way.
     let mut records: Vec<(u64, u32)> = per_part.into_iter().flatten().collect();
-    records.par_sort_unstable();
+    records.par_sort();
 
     let mut s = LshSummary {
         band_records: records.len() as u64,
