@@ -101,7 +101,7 @@ pub struct FrameEntry {
     pub count: u32,
 }
 
-/// Records per zstd frame: large enough to compress well (about 6.5 KB of
+/// Records per zstd frame: large enough to compress well (about 3.3 KB of
 /// JSON for 800-byte files), small enough that reading one record decodes
 /// little else.
 ///
@@ -118,13 +118,18 @@ pub struct FrameEntry {
 /// its members. With 8: `clusters` 6.4-7.0 -> 4.8-5.0 CPU s at one thread,
 /// 6.6 -> 4.9 at two, the parts 3.9% larger (320.8 -> 333.2 MB), step
 /// `output` within the noise (2.4-2.7 against 2.5-3.0 CPU s), the same
-/// output (alternating `curate` runs, AMD host, 2026-12-07). A reader takes
+/// output (alternating `curate` runs, AMD host, 2026-12-07). With 4:
+/// `clusters` 5.4-6.0 -> 4.2-4.3 CPU s at one thread, 4.7-5.2 -> 3.8-3.9 at
+/// two (1.97-2.03 s wall instead of 2.41-2.67), the parts 7.8% larger (332
+/// -> 358 MB), step `output` and phase 1 within the noise, the same output
+/// (2 alternating rounds at each thread count, 2026-12-08). A reader takes
 /// any frame size (the frame index says where each frame starts), so older
 /// work directories still resume.
-pub const RECORDS_PER_FRAME: usize = 8;
+pub const RECORDS_PER_FRAME: usize = 4;
 
-/// Frames compressed by one rayon task (sharing one zstd context).
-const FRAMES_PER_TASK: usize = 8;
+/// Frames compressed by one rayon task (sharing one zstd context): 64
+/// records, so that a context is made once per 50 KB or so of JSON.
+const FRAMES_PER_TASK: usize = 64 / RECORDS_PER_FRAME;
 
 impl PartWriter {
     pub fn create(path: &Path) -> Result<PartWriter> {

@@ -1,9 +1,10 @@
 //! Reading single records of a finished shard by position, for the steps
 //! that need a few texts (exact verification in `clusters`, the report's
-//! samples): from the part file ([`PartLookup`], a zstd frame of 64 records
-//! at a time), or, for `dedup` over a plain JSONL file, straight from the
-//! input line (one `pread` and one JSON parse per record), whose offset
-//! phase 1 stored in `part-N.offsets` in place of a part.
+//! samples): from the part file ([`PartLookup`], a zstd frame of
+//! [`super::part::RECORDS_PER_FRAME`] records at a time), or, for `dedup`
+//! over a plain JSONL file, straight from the input line (one `pread` and
+//! one JSON parse per record), whose offset phase 1 stored in
+//! `part-N.offsets` in place of a part.
 //!
 //! PERF: `dedup` first wrote parts like `curate`. Its `clusters` step read
 //! the members of its components from them; members are scattered, so each
