@@ -250,13 +250,20 @@ fn a_full_work_disk_stops_the_run_even_with_keep_going() {
     assert!(!err.contains("skipping"), "{err}");
     assert!(!t.join("out/python_curated.jsonl").exists());
     disk.remount("size=64m");
-    run_expect(&mut curate(&t, &flags), 0);
-    let reference = TestDir::new();
-    shards(
-        &reference,
+    resumes_with_the_uninterrupted_bytes(
+        &t,
         &["a.parquet", "b.parquet", "c.parquet", "d.parquet"],
+        &flags,
     );
-    run_expect(&mut curate(&reference, &flags), 0);
+}
+
+/// Reruns the command that stopped in `t` and compares its curated file
+/// with that of a fresh run over the same `shards` that never stopped.
+fn resumes_with_the_uninterrupted_bytes(t: &TestDir, names: &[&str], flags: &[&str]) {
+    run_expect(&mut curate(t, flags), 0);
+    let reference = TestDir::new();
+    shards(&reference, names);
+    run_expect(&mut curate(&reference, flags), 0);
     assert!(
         std::fs::read(t.join("out/python_curated.jsonl")).unwrap()
             == std::fs::read(reference.join("out/python_curated.jsonl")).unwrap(),
@@ -293,15 +300,7 @@ fn a_full_output_disk_names_the_curated_file_and_resumes() {
         "{left:?}"
     );
     disk.remount("size=64m");
-    run_expect(&mut curate(&t, &flags), 0);
-    let reference = TestDir::new();
-    shards(&reference, &["a.parquet", "b.parquet"]);
-    run_expect(&mut curate(&reference, &flags), 0);
-    assert!(
-        std::fs::read(t.join("out/python_curated.jsonl")).unwrap()
-            == std::fs::read(reference.join("out/python_curated.jsonl")).unwrap(),
-        "the resumed run differs from an uninterrupted one"
-    );
+    resumes_with_the_uninterrupted_bytes(&t, &["a.parquet", "b.parquet"], &flags);
 }
 
 /// An `--output` on a read-only disk is refused before any work.

@@ -11,9 +11,11 @@
 //!
 //! JSONL arrives as pieces of formatted lines, several at a time, each
 //! written at its place in the file by a thread of the pool (positional
-//! writes): the kernel's copy of the bytes into the page cache is most of
-//! writing the file, and from one thread it bounded the output step at two
-//! threads (see [`CuratedWriter::write_pieces`]).
+//! writes, see [`CuratedWriter::write_pieces`]). The kernel's copy of the
+//! bytes into the page cache is most of writing the file; on one writer
+//! thread beside the pool it bounded the output step at two threads.
+//! Buffered writes to one file take its inode lock, so two copies do not
+//! overlap; what the pool gains is that no thread waits for a single writer.
 
 use super::atomic::AtomicFile;
 use super::parquet::ParquetRowWriter;
