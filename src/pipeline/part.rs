@@ -122,7 +122,10 @@ pub struct FrameEntry {
 /// `clusters` 5.4-6.0 -> 4.2-4.3 CPU s at one thread, 4.7-5.2 -> 3.8-3.9 at
 /// two (1.97-2.03 s wall instead of 2.41-2.67), the parts 7.8% larger (332
 /// -> 358 MB), step `output` and phase 1 within the noise, the same output
-/// (2 alternating rounds at each thread count, 2026-12-08). A reader takes
+/// (2 alternating rounds at each thread count, 2026-12-08). 2 was tried and
+/// not kept: `clusters` 3.9-4.5 -> 3.5-3.6 CPU s at one thread, but phase 1
+/// 1.3-2.6 s and step `output` 0.2-0.4 s slower (a frame's header, checksum
+/// and tables for 1.6 KB of JSON), the parts 11% larger. A reader takes
 /// any frame size (the frame index says where each frame starts), so older
 /// work directories still resume.
 pub const RECORDS_PER_FRAME: usize = 4;
