@@ -34,7 +34,7 @@ pub struct AtomicFile {
 
 /// Where the bytes go before the file: a buffer written on this thread, one
 /// written on a thread of its own, or ranges written in place by their
-/// owners ([`AtomicFile::write_all_at`]).
+/// owners ([`AtomicFile::ranges`]).
 enum Sink {
     Here(BufWriter<WritebackAhead>),
     Behind(WriteBehind<WritebackAhead>),
@@ -56,7 +56,7 @@ impl Sink {
             Sink::Here(w) => Ok(w),
             Sink::Behind(w) => Ok(w),
             Sink::Positional(_) => Err(std::io::Error::other(
-                "a positional file is written with write_all_at",
+                "a positional file is written through AtomicFile::ranges",
             )),
         }
     }
@@ -82,7 +82,7 @@ impl AtomicFile {
     }
 
     /// Like [`AtomicFile::create`], written by ranges at their offsets
-    /// ([`AtomicFile::write_all_at`]), from several threads at once.
+    /// ([`AtomicFile::ranges`]), from several threads at once.
     pub fn create_positional(target: &Path) -> Result<AtomicFile> {
         Self::open(target, Mode::Positional)
     }
