@@ -21,7 +21,7 @@
 //! at most the lanes' buffer sizes. Two *lanes*, each a stream with its own
 //! device and page-locked buffers, take sub-batches in turn: while lane A's
 //! copies and kernels run, the CPU stages the next sub-batch into lane B's
-//! buffers (a parallel copy, [`stage`]) and queues its upload, memset,
+//! buffers (a parallel copy, `stage`) and queues its upload, memset,
 //! launches and download. A lane is synchronised, and its result merged, only
 //! when it is about to be reused. The fused
 //! [`Backend::signatures_and_bands`] runs `band_hashes` on the signatures

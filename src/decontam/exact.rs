@@ -43,7 +43,7 @@ pub enum Form {
 )]
 pub struct Owner {
     pub item: u32,
-    /// Index into [`ExactIndex::field_names`].
+    /// Index into `ExactIndex::field_names`.
     pub field: u16,
 }
 

@@ -150,7 +150,7 @@ pub struct FileSpan {
     /// 1-based line numbers of the matching lines.
     pub first_line: u64,
     pub last_line: u64,
-    /// The lines shown: the span with [`CONTEXT_LINES`] around it, cut to
+    /// The lines shown: the span with `CONTEXT_LINES` around it, cut to
     /// [`SAMPLE_TEXT_BYTES`]; its first line is `text_first_line`.
     pub text_first_line: u64,
     pub text: String,

@@ -19,7 +19,7 @@
 //!   of hashing one byte;
 //! - a line with any non-ASCII byte goes through the reference functions
 //!   ([`normalize::literal_into`], the code form of [`normalize::code_part`],
-//!   [`super::ngram::tokenize_line`]), so Unicode rules live in one place.
+//!   `super::ngram::tokenize_line`), so Unicode rules live in one place.
 //!
 //! The scratch buffers are reused from file to file (one [`Scanner`] per
 //! thread), so a check allocates nothing per file once they have grown.

@@ -9,7 +9,7 @@
 //! shard is committed in the work dir when all of them are written.
 //!
 //! Stages that work on the kept records of a batch belong in
-//! [`KeptBatch::process`], where every kept text of the batch is at hand in
+//! `KeptBatch::process`, where every kept text of the batch is at hand in
 //! part order.
 //!
 //! Tokens (`--tokens`): each record's text is tokenised in the same parallel

@@ -75,7 +75,7 @@ pub struct LaneContext<'a> {
 
 impl LaneContext<'_> {
     /// Runs phase 1 on `todo` (in ordinal order) in `lanes` lanes (see
-    /// [`Lanes::run`]).
+    /// `Lanes::run`).
     pub fn run(
         &self,
         lanes: usize,

@@ -38,6 +38,8 @@
 //! carries the region in a header, not a `Location`): up to 10 hops; the
 //! caller's headers travel only to the same host, as `ureq`'s
 //! `RedirectAuthHeaders::SameHost` does.
+//!
+//! [`HttpClient`]: super::http::HttpClient
 
 use super::env::Env;
 use super::http::{status_error, HttpError, HttpSettings, Retrier};

@@ -9,7 +9,7 @@
 //!   the async client of `async_http.rs`: each blob asked for becomes a
 //!   task, and a semaphore of `concurrency` permits, taken in the order the
 //!   blobs were asked for, bounds the requests in flight whatever the number
-//!   of callers. Callers stay synchronous: they wait on a [`Slot`] the task
+//!   of callers. Callers stay synchronous: they wait on a `Slot` the task
 //!   fills. PERF: `cargo bench --bench remote_fetch`, 40 ms latency, load
 //!   2.3-7.7, paired runs (`benches/results/remote.md`): a thread per
 //!   request in flight, what this pool was before, stops at 10,150 blobs/s
