@@ -147,6 +147,15 @@ impl AtomicFile {
         }
     }
 
+    /// The end of what a positional file holds so far (see
+    /// [`AtomicFile::written_to`]); 0 for other files.
+    pub fn placed(&self) -> u64 {
+        match self.writer.as_ref() {
+            Some(Sink::Positional(w)) => w.written(),
+            _ => 0,
+        }
+    }
+
     /// Says that every byte before `end` of a positional file is written,
     /// so that its writeback can start (see [`super::writeback_ahead`]).
     pub fn written_to(&mut self, end: u64) {

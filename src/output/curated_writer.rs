@@ -48,8 +48,7 @@ impl CuratedFormat {
 
 /// One curated output file being written.
 pub enum CuratedWriter {
-    /// The file and the bytes placed so far.
-    Jsonl(AtomicFile, u64),
+    Jsonl(AtomicFile),
     Parquet(Box<ParquetRowWriter>),
 }
 
@@ -63,7 +62,7 @@ pub struct OutputPiece<'a> {
 impl CuratedWriter {
     pub fn create(path: &Path, format: CuratedFormat) -> Result<CuratedWriter> {
         Ok(match format {
-            CuratedFormat::Jsonl => CuratedWriter::Jsonl(AtomicFile::create_positional(path)?, 0),
+            CuratedFormat::Jsonl => CuratedWriter::Jsonl(AtomicFile::create_positional(path)?),
             CuratedFormat::Parquet => {
                 CuratedWriter::Parquet(Box::new(ParquetRowWriter::create_curated(path)?))
             }
@@ -75,8 +74,8 @@ impl CuratedWriter {
     /// once; Parquet rows go through the one row writer.
     pub fn write_pieces(&mut self, pieces: Vec<OutputPiece<'_>>) -> Result<()> {
         match self {
-            CuratedWriter::Jsonl(out, len) => {
-                let mut at = *len;
+            CuratedWriter::Jsonl(out) => {
+                let mut at = out.placed();
                 let placed: Vec<(&[u8], u64)> = pieces
                     .iter()
                     .map(|p| {
@@ -89,7 +88,6 @@ impl CuratedWriter {
                 placed
                     .par_iter()
                     .try_for_each(|&(lines, offset)| file.write_all_at(lines, offset))?;
-                *len = at;
                 out.written_to(at);
                 Ok(())
             }
@@ -103,7 +101,7 @@ impl CuratedWriter {
     /// Finishes the file and puts it in place.
     pub fn commit(self) -> Result<()> {
         match self {
-            CuratedWriter::Jsonl(out, _) => out.commit(),
+            CuratedWriter::Jsonl(out) => out.commit(),
             CuratedWriter::Parquet(w) => w.finish(),
         }
     }

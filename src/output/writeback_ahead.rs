@@ -56,6 +56,11 @@ impl WritebackAhead {
         std::os::unix::fs::FileExt::write_all_at(&self.file, data, offset)
     }
 
+    /// The end of what is written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
     /// Says that every byte before `end` is written (by
     /// [`WritebackAhead::write_all_at`]), for the writeback requests.
     pub fn written_to(&mut self, end: u64) {
